@@ -1,0 +1,137 @@
+/**
+ * Turning bytes a user hands us into clean text, and cleaning the Reuters bodies.
+ * Browser-safe: the web page feeds dropped files through the same checks as the CLI.
+ */
+
+/**
+ * A problem with the user's data, worded for the user. The CLI prints `message` alone, without a
+ * stack, so every message names the file (or the setting) and says what to do.
+ */
+export class DataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
+/**
+ * Byte offset of the first invalid UTF-8 sequence, or -1. TextDecoder only says "failed", and a
+ * user with a 30 MB file needs to know where to look. Follows the WHATWG decoder's rules, so it
+ * agrees with `TextDecoder({fatal: true})`: no overlong forms, no surrogates, nothing past U+10FFFF.
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    // The second byte's range is narrower for a few lead bytes; that is how overlong forms,
+    // surrogates and code points above U+10FFFF are excluded.
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f;
+    } else return i;
+    for (let k = 1; k <= need; k++) {
+      const c = i + k < n ? bytes[i + k]! : -1;
+      if (c < lo || c > hi) return i;
+      lo = 0x80;
+      hi = 0xbf;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** C0 controls and DEL that never occur in ordinary text files. */
+function isStrayControl(code: number): boolean {
+  return (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d && code !== 0x0c) || code === 0x7f;
+}
+
+/**
+ * Text files sometimes contain a stray control character (Reuters has a few), so one is no proof
+ * of a binary file; a NUL, or many of them, is. Counting over bytes rather than decoded text lets
+ * us call an image "binary" rather than "invalid UTF-8", which would send the user to iconv.
+ */
+function looksBinary(bytes: Uint8Array): boolean {
+  let controls = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0) return true;
+    if (isStrayControl(b)) controls++;
+  }
+  return controls > bytes.length * 0.01;
+}
+
+/** One line ending everywhere, so that CRLF files and LF files give the same vocabulary. */
+export function normalizeNewlines(text: string): string {
+  return text.replace(/\r\n?/g, '\n');
+}
+
+/**
+ * Strict UTF-8 decoding of a user's file. Guessing an encoding silently would train the model on
+ * mojibake, so anything that is not UTF-8 is refused with the byte offset and the fix.
+ * Strips a BOM and normalises CRLF/CR to LF.
+ */
+export function decodeUtf8(bytes: Uint8Array, name: string): string {
+  if (bytes.length === 0) throw new DataError(`${name}: is empty`);
+  if (looksBinary(bytes)) throw new DataError(`${name}: looks like a binary file, not text`);
+  let text: string;
+  try {
+    // ignoreBOM: false (the default) means the decoder removes a leading BOM for us.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    throw new DataError(
+      `${name}: not valid UTF-8 at byte ${at} (try converting it with iconv -f latin1 -t utf-8)`,
+    );
+  }
+  if (text.trim() === '') throw new DataError(`${name}: is empty`);
+  return normalizeNewlines(text);
+}
+
+/**
+ * The wire-service sign-off that closes almost every Reuters body, with the typos and suffixes the
+ * collection really contains ("REUTER...", "REUTER^M", "REUTERS", "REUTE", "REUITER",
+ * "REUTER11:43/VB", operator initials as in "REUTER TAW"). It must stand on its own line, after a
+ * wide gap, or after the end of a sentence or a table figure: "told\nReuters." ends a real
+ * sentence and is kept, which is why a single trailing period is not accepted.
+ */
+const REUTER_TRAILER =
+  /(?:^|\n|[ \t]{2,}|(?<=[.\d)] ))[ \t]*(?:reuters?|reute|reuiter|reueter)(?:\.\.\.?|\^M|\d[\d:/A-Z]*)*(?: [A-Z]{1,3})?[ \t]*$/i;
+
+/**
+ * A Reuters body as clean prose: no sign-off, no end-of-text byte, no terminal debris.
+ * The collection has a few terminal artefacts mid-text: DEL bytes where a character was
+ * garbled, an ANSI cursor escape, literal "^M" where a CR was printed, a U+FFFD. Each would
+ * otherwise become a vocabulary entry the model can only learn to emit at random.
+ * Leading indentation is kept: it marks paragraphs, which is structure worth learning.
+ */
+export function cleanReuters(body: string): string {
+  let s = body
+    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, '') // ANSI escapes first, before ESC alone is stripped
+    .replace(/\^M(?=\n|$)/g, '')
+    .replace(/\r\n?/g, '\n')
+    .replace(/[\x00-\x08\x0b-\x1f\x7f\ufffd]/g, '');
+  // Some bodies were signed off twice ("REUTER\n Reuter"), so strip until none is left.
+  for (let prev = ''; prev !== s; ) {
+    prev = s;
+    s = s.replace(/\s+$/, '').replace(REUTER_TRAILER, '');
+  }
+  return s
+    .replace(/[ \t]+$/gm, '') // trailing blanks on a line are invisible noise to a reader
+    .replace(/\n{3,}/g, '\n\n') // one blank line is the paragraph break; more is layout debris
+    .replace(/^\n+/, '')
+    .replace(/\s+$/, '');
+}

@@ -1,0 +1,63 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { corpusNames, loadCorpus } from '../../src/node/corpora.ts';
+import { DataError } from '../../src/data/text.ts';
+
+function charSet(text: string): Set<string> {
+  return new Set(text);
+}
+
+describe('loadCorpus', () => {
+  it('names its corpora', () => {
+    expect([...corpusNames]).toEqual(['reuters', 'shakespeare', 'gutenberg']);
+  });
+
+  it('reuters: clean news text, no sign-offs or control bytes', () => {
+    const { name, text } = loadCorpus('reuters');
+    expect(name).toBe('reuters');
+    expect(text.length).toBeGreaterThan(10_000_000);
+    expect(text).not.toContain('\x03');
+    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f\ufffd]/);
+    // A sign-off left at the end of a body would sit before the blank line between bodies.
+    expect(text).not.toMatch(/(^|\n|\s{2}|[.\d] ) *reuter\W{0,3}(\n\n|$)/im);
+    expect(text).not.toMatch(/^ *REUTER/m);
+    expect(text.startsWith('Showers continued throughout the week in\nthe Bahia cocoa zone')).toBe(true);
+    // 26 capitals fold away: about 90 characters as printed, 64 lowercased.
+    const vocab = charSet(text);
+    expect(vocab.size).toBeGreaterThanOrEqual(85);
+    expect(vocab.size).toBeLessThanOrEqual(95);
+    const lower = charSet(text.toLowerCase());
+    expect(lower.size).toBe(vocab.size - 26);
+  });
+
+  it('lowercases on request', () => {
+    const { text } = loadCorpus('shakespeare', { lowercase: true });
+    expect(text).toBe(text.toLowerCase());
+  });
+
+  it('shakespeare: three plays, Latin-1 decoded, LF only', () => {
+    const { text } = loadCorpus('shakespeare');
+    expect(text.length).toBeGreaterThan(350_000);
+    for (const play of ['Julius Caesar', 'Hamlet', 'Macbeth']) expect(text).toContain(`The Tragedie of ${play}`);
+    expect(text).toContain('Ant. Cæsar, my Lord');
+    expect(text).not.toMatch(/[\r\ufffd\x00-\x08\x0b-\x1f]/);
+  });
+
+  it('gutenberg: all 18 books, CRLF normalised', () => {
+    const { text } = loadCorpus('gutenberg');
+    expect(text.length).toBeGreaterThan(11_000_000);
+    expect(text).toContain('[Moby Dick by Herman Melville 1851]');
+    expect(text).not.toMatch(/[\r\ufffd\x00-\x08\x0b-\x1f]/);
+  });
+
+  it('reads a text file, and explains a missing file or a directory', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'corpus-'));
+    const file = join(dir, 'mine.txt');
+    writeFileSync(file, '\ufeffline one\r\nline two\r\n');
+    expect(loadCorpus(file)).toEqual({ name: 'mine.txt', text: 'line one\nline two\n' });
+    expect(() => loadCorpus(join(dir, 'nope.txt'))).toThrow(new DataError(`${join(dir, 'nope.txt')}: no such file`));
+    expect(() => loadCorpus(dir)).toThrow(`${dir}: is a directory, give a text file`);
+  });
+});
