@@ -1,0 +1,33 @@
+// Gradient clipping and the optimizer update over the whole flat parameter buffer in one pass
+// (CPU twin: src/cpu/optim.ts). OPTIMIZER 0 = Adagrad, 1 = Adam.
+
+override WG: u32 = 256;
+override OPTIMIZER: u32 = 1;
+
+struct Uniforms {
+  n: u32, perRow: u32, lr: f32, clip: f32,
+  // Adam's bias corrections 1 - beta^step, computed on the host in f64.
+  c1: f32, c2: f32, beta1: f32, beta2: f32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> grads: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<uniform> u: Uniforms;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.y * u.perRow + gid.x;
+  if (i >= u.n) { return; }
+  let g = clamp(grads[i], -u.clip, u.clip);
+  if (OPTIMIZER == 0u) {
+    m[i] += g * g;
+    params[i] -= u.lr * g / sqrt(m[i] + u.eps);
+  } else {
+    m[i] = u.beta1 * m[i] + (1.0 - u.beta1) * g;
+    v[i] = u.beta2 * v[i] + (1.0 - u.beta2) * g * g;
+    params[i] -= u.lr * (m[i] / u.c1) / (sqrt(v[i] / u.c2) + u.eps);
+  }
+}

@@ -1,0 +1,62 @@
+// Softmax cross-entropy and its gradient, one workgroup per row (position) of the logits.
+// The logits are overwritten in place with dL/dlogits = (softmax - onehot(target)) * scale,
+// where scale = 1 / (T*B) because the loss is the mean over positions.
+// rowLoss[row] = -log softmax[target]; a second kernel (loss_sum.wgsl) adds the rows up.
+
+override WG: u32 = 64;
+
+struct Uniforms { rows: u32, cols: u32, scale: f32, rowsPerDim: u32 }
+
+@group(0) @binding(0) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> targets: array<u32>;
+@group(0) @binding(2) var<storage, read_write> rowLoss: array<f32>;
+@group(0) @binding(3) var<uniform> u: Uniforms;
+
+var<workgroup> scratch: array<f32, WG>;
+
+fn reduceMax(lid: u32, v: f32) -> f32 {
+  scratch[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { scratch[lid] = max(scratch[lid], scratch[lid + s]); }
+    workgroupBarrier();
+  }
+  let r = scratch[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduceSum(lid: u32, v: f32) -> f32 {
+  scratch[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { scratch[lid] += scratch[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = scratch[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  // Rows beyond 65535 workgroups spill into the y dimension.
+  let row = wid.y * u.rowsPerDim + wid.x;
+  if (row >= u.rows) { return; } // uniform per workgroup, so the barriers below stay uniform
+  let base = row * u.cols;
+  var m = -3.4e38;
+  for (var c = lid; c < u.cols; c += WG) { m = max(m, logits[base + c]); }
+  m = reduceMax(lid, m);
+  var s = 0.0;
+  for (var c = lid; c < u.cols; c += WG) { s += exp(logits[base + c] - m); }
+  s = reduceSum(lid, s);
+  let label = targets[row];
+  if (lid == 0u) { rowLoss[row] = log(s) - (logits[base + label] - m); }
+  // Every invocation must read logits[label] above before any overwrites it.
+  storageBarrier();
+  workgroupBarrier();
+  for (var c = lid; c < u.cols; c += WG) {
+    let p = exp(logits[base + c] - m) / s;
+    logits[base + c] = (p - select(0.0, 1.0, c == label)) * u.scale;
+  }
+}

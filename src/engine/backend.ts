@@ -1,0 +1,60 @@
+import type { ModelConfig, TrainConfig } from '../model/config.ts';
+
+/** A chunk of training data: token ids in time-major layout (index t * batchSize + b). */
+export interface TokenChunk {
+  inputs: Uint32Array;
+  targets: Uint32Array;
+}
+
+export interface SampleOptions {
+  /** Tokens fed before generation starts; at least one (the last one predicts the first output). */
+  prime: Uint32Array;
+  /** Tokens to generate after the priming text. */
+  length: number;
+  /** Softmax temperature; 0 means argmax (greedy). */
+  temperature: number;
+  seed: number;
+}
+
+export interface ModelState {
+  params: Float32Array;
+  /** Optimizer moments in the parameters' flat layout (Adagrad uses only m). */
+  optM: Float32Array;
+  optV: Float32Array;
+  optStep: number;
+  /** Hidden state carried between chunks [batchSize * hiddenSize]. */
+  hidden: Float32Array;
+}
+
+export interface GradientResult {
+  loss: number;
+  grads: Float32Array;
+  hLast: Float32Array;
+  dh0: Float32Array;
+}
+
+/** What the CLI, the web page and the benchmarks see; the CPU reference and the GPU both implement it. */
+export interface Backend {
+  readonly kind: 'cpu' | 'gpu';
+  /** Human-readable: the adapter's name, or the CPU reference. */
+  readonly description: string;
+  readonly model: ModelConfig;
+  readonly train: TrainConfig;
+  /**
+   * Enqueues one iteration (forward, BPTT, clip, update) and returns once it is enqueued. The loss
+   * arrives later, so the caller can keep the GPU busy instead of waiting on each readback.
+   */
+  trainStep(chunk: TokenChunk): Promise<{ loss: Promise<number> }>;
+  /** Mean loss over the chunks, from a zero hidden state, without touching the training state. */
+  evaluate(chunks: Iterable<TokenChunk>): Promise<number>;
+  /** Loss and gradients of one chunk from the current state, no update (parity tests). */
+  gradients(chunk: TokenChunk): Promise<GradientResult>;
+  /** Zero the carried hidden state (the data wrapped around). */
+  resetState(): void;
+  sample(options: SampleOptions): Promise<Uint32Array>;
+  exportState(): Promise<ModelState>;
+  importState(state: ModelState): void;
+  /** GPU work per training iteration (zero on the CPU). */
+  readonly perStep: { dispatches: number; readbacks: number; submits: number };
+  destroy(): void;
+}
