@@ -1,0 +1,33 @@
+/** Chooses and builds a backend: the GPU when asked for (or on 'auto' when an adapter exists), else the CPU reference. */
+import type { Backend } from './backend.ts';
+import type { ModelConfig, TrainConfig } from '../model/config.ts';
+import { CpuBackend } from '../cpu/backend.ts';
+import { GpuBackend } from '../gpu/backend.ts';
+import { NoAdapterError, type GpuContext } from '../gpu/device.ts';
+
+export type BackendChoice = 'gpu' | 'cpu' | 'auto';
+
+export interface CreateBackendOptions {
+  choice: BackendChoice;
+  model: ModelConfig;
+  train: TrainConfig;
+  seed: number;
+  acquireGpu: () => Promise<GpuContext>;
+  /** Told, in one line, when 'auto' falls back to the CPU. */
+  warn: (line: string) => void;
+}
+
+export async function createBackend(o: CreateBackendOptions): Promise<{ backend: Backend; gpu?: GpuContext }> {
+  if (o.choice === 'cpu') return { backend: new CpuBackend(o.model, o.train, o.seed) };
+  let ctx: GpuContext;
+  try {
+    ctx = await o.acquireGpu();
+  } catch (e) {
+    if (o.choice === 'auto' && e instanceof NoAdapterError) {
+      o.warn(`${e.message}; continuing on the CPU backend`);
+      return { backend: new CpuBackend(o.model, o.train, o.seed) };
+    }
+    throw e;
+  }
+  return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed), gpu: ctx };
+}

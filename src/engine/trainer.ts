@@ -1,0 +1,84 @@
+/**
+ * The training loop's state, shared by the CLI and the web page: the batch stream over the
+ * training split, the backend, validation over the held-out tail, and divergence detection.
+ * Browser-safe (no Node imports).
+ */
+import type { Backend } from './backend.ts';
+import { BatchStream, evalBatches, type StreamState } from '../data/split.ts';
+
+export class DivergedError extends Error {}
+
+export interface TrainerProgress {
+  iteration: number;
+  stream: StreamState;
+}
+
+export class Trainer {
+  readonly stream: BatchStream;
+  iteration = 0;
+  /** Losses that came back, by iteration (NaN until known). */
+  private lastLoss = NaN;
+
+  constructor(readonly backend: Backend, readonly trainIds: Uint32Array, readonly valIds: Uint32Array) {
+    this.stream = new BatchStream(trainIds, backend.train.batchSize, backend.train.seqLength);
+  }
+
+  get tokensPerIteration(): number {
+    return this.backend.train.batchSize * this.backend.train.seqLength;
+  }
+
+  /**
+   * Enqueues the next iteration. Resolves once it is enqueued, with a promise of its loss that
+   * rejects with DivergedError if the loss is not finite.
+   */
+  async step(): Promise<{ iteration: number; loss: Promise<number> }> {
+    const batch = this.stream.next();
+    if (batch.wrapped) this.backend.resetState();
+    const { loss } = await this.backend.trainStep(batch);
+    const iteration = ++this.iteration;
+    const checked = loss.then((l) => {
+      if (!Number.isFinite(l)) {
+        const { learningRate, clip } = this.backend.train;
+        throw new DivergedError(
+          `the training loss became ${l} at iteration ${iteration}: lower --lr (now ${learningRate}) or --clip (now ${clip})`,
+        );
+      }
+      this.lastLoss = l;
+      return l;
+    });
+    return { iteration, loss: checked };
+  }
+
+  get latestLoss(): number {
+    return this.lastLoss;
+  }
+
+  /**
+   * Mean validation loss (nats per token) over the first `maxBatches` full batches of the
+   * held-out split (all of them when omitted), from a zero hidden state. NaN when the split
+   * holds no full batch of B x T.
+   */
+  async validate(maxBatches = Infinity): Promise<number> {
+    const { batchSize: B, seqLength: T } = this.backend.train;
+    if (this.valIds.length < B * (T + 1)) return NaN;
+    const chunks = [];
+    for (const c of evalBatches(this.valIds, B, T)) {
+      if (c.steps !== T || chunks.length >= maxBatches) break;
+      chunks.push(c);
+    }
+    return this.backend.evaluate(chunks);
+  }
+
+  progress(): TrainerProgress {
+    return { iteration: this.iteration, stream: this.stream.state() };
+  }
+
+  restore(p: TrainerProgress): void {
+    this.iteration = p.iteration;
+    this.stream.restore(p.stream);
+  }
+}
+
+export const LN2 = Math.log(2);
+/** Nats per token to bits per token. */
+export const bits = (nats: number) => nats / LN2;
