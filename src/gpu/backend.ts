@@ -289,10 +289,10 @@ export class GpuBackend implements Backend {
     const data = new ArrayBuffer(48);
     new Uint32Array(data, 0, 2).set([this.layout.length, this.optGrid.perRow]);
     const adagrad = this.train.optimizer === 'adagrad';
-    new Float32Array(data, 8, 7).set([
+    new Float32Array(data, 8, 9).set([
       this.train.learningRate, this.train.clip,
       1 - Math.pow(ADAM.beta1, step), 1 - Math.pow(ADAM.beta2, step), ADAM.beta1, ADAM.beta2,
-      adagrad ? ADAGRAD_EPS : ADAM.eps,
+      adagrad ? ADAGRAD_EPS : ADAM.eps, 1 - ADAM.beta1, 1 - ADAM.beta2,
     ]);
     this.device.queue.writeBuffer(this.optUniform, 0, data);
   }

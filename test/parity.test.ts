@@ -1,0 +1,154 @@
+/**
+ * Whole training iterations, GPU against the CPU reference (float32 storage on both).
+ *
+ * Tolerances, relative to each tensor's largest magnitude (relError in test/gpu.ts):
+ * - loss, gradients, hidden states: 1e-4. Both sides round to f32, but sum in different orders
+ *   (the GPU in 4-wide register blocks, the CPU sequentially in f64); over K <= a few hundred
+ *   terms the difference stays around 1e-6..1e-5 of the largest element.
+ * - optimizer updates from identical gradients: 1e-6 (f32 rounding of one update).
+ * - a 60-iteration loss curve on real text: 1e-3 of the loss (differences compound over updates).
+ */
+import { describe, expect, it } from 'vitest';
+import { gpu, noGpu, relError } from './gpu.ts';
+import { CpuBackend } from '../src/cpu/backend.ts';
+import { GpuBackend } from '../src/gpu/backend.ts';
+import { paramLayout } from '../src/model/layout.ts';
+import type { ModelConfig, OptimizerName, TrainConfig } from '../src/model/config.ts';
+import { Rng } from '../src/util/random.ts';
+import { loadCorpus } from '../src/node/corpora.ts';
+import { CharTokenizer } from '../src/data/tokenizer.ts';
+import { BatchStream } from '../src/data/split.ts';
+import { optimizerUpdate } from '../src/cpu/optim.ts';
+
+const TOL = 1e-4;
+
+const shapes = [
+  { V: 13, H: 37, T: 5, B: 3 },
+  { V: 5, H: 8, T: 1, B: 1 },
+  { V: 87, H: 70, T: 9, B: 1 },
+  { V: 30, H: 129, T: 3, B: 33 },
+];
+
+function make(shape: (typeof shapes)[number], optimizer: OptimizerName, seed: number) {
+  const model: ModelConfig = { cell: 'rnn', vocabSize: shape.V, hiddenSize: shape.H };
+  const train: TrainConfig = { seqLength: shape.T, batchSize: shape.B, optimizer, learningRate: optimizer === 'adam' ? 0.01 : 0.1, clip: 5 };
+  const rng = new Rng(seed);
+  const n = shape.T * shape.B;
+  const chunks = Array.from({ length: 4 }, () => ({
+    inputs: Uint32Array.from({ length: n }, () => Math.floor(rng.next() * shape.V)),
+    targets: Uint32Array.from({ length: n }, () => Math.floor(rng.next() * shape.V)),
+  }));
+  return { model, train, chunks };
+}
+
+describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
+  for (const shape of shapes) {
+    const name = `V=${shape.V} H=${shape.H} T=${shape.T} B=${shape.B}`;
+
+    it(`loss, every gradient, hidden state and dh0: ${name}`, async () => {
+      const { model, train, chunks } = make(shape, 'adam', 1);
+      const g = await GpuBackend.create(gpu!, model, train, 42);
+      const c = new CpuBackend(model, train, 42);
+      try {
+        // A non-zero carried hidden state, so h0 and its gradient matter.
+        await (await g.trainStep(chunks[0])).loss;
+        await c.trainStep(chunks[0]);
+        const gr = await g.gradients(chunks[1]);
+        const cr = await c.gradients(chunks[1]);
+        expect(Math.abs(gr.loss - cr.loss) / cr.loss).toBeLessThan(TOL);
+        for (const s of paramLayout(model).slots) {
+          const part = (a: Float32Array) => a.subarray(s.offset, s.offset + s.size);
+          expect(relError(part(gr.grads), part(cr.grads)), s.name).toBeLessThan(TOL);
+        }
+        expect(relError(gr.hLast, cr.hLast), 'hLast').toBeLessThan(TOL);
+        expect(relError(gr.dh0, cr.dh0), 'dh0').toBeLessThan(TOL);
+      } finally {
+        g.destroy();
+      }
+    });
+
+    for (const optimizer of ['adam', 'adagrad'] as const) {
+      it(`4 ${optimizer} iterations in lockstep: ${name}`, async () => {
+        const { model, train, chunks } = make(shape, optimizer, 2);
+        const g = await GpuBackend.create(gpu!, model, train, 7);
+        const c = new CpuBackend(model, train, 7);
+        try {
+          for (const chunk of chunks) {
+            // Each step starts the CPU from the GPU's exact state: independent runs drift apart
+            // chaotically (Adagrad/Adam divide by sqrt of tiny second moments, so a 1e-7 change
+            // in a near-zero gradient moves a parameter by up to lr), which says nothing about
+            // either implementation.
+            const before = await g.exportState();
+            c.importState(before);
+            const gr = await g.gradients(chunk);
+            const cr = await c.gradients(chunk);
+            expect(relError(gr.grads, cr.grads), 'gradients').toBeLessThan(TOL);
+            const gl = await (await g.trainStep(chunk)).loss;
+            const cl = await (await c.trainStep(chunk)).loss;
+            expect(Math.abs(gl - cl) / cl).toBeLessThan(TOL);
+            // The update itself, from identical gradients: only f32 rounding separates the two,
+            // so 1e-6 of the largest parameter.
+            const expected = { m: before.optM.slice(), v: before.optV.slice(), step: before.optStep };
+            const params = before.params.slice();
+            optimizerUpdate(optimizer, params, gr.grads, expected, train.learningRate, train.clip);
+            const after = await g.exportState();
+            expect(after.optStep).toBe(expected.step);
+            expect(relError(after.params, params), 'parameters').toBeLessThan(1e-6);
+            expect(relError(after.optM, expected.m), 'moment 1').toBeLessThan(1e-6);
+            if (optimizer === 'adam') expect(relError(after.optV, expected.v), 'moment 2').toBeLessThan(1e-6);
+            expect(relError(after.hidden, gr.hLast), 'carried hidden state').toBe(0);
+          }
+        } finally {
+          g.destroy();
+        }
+      });
+    }
+  }
+
+  it('evaluation matches and leaves the training state alone', async () => {
+    const { model, train, chunks } = make(shapes[0], 'adam', 3);
+    const g = await GpuBackend.create(gpu!, model, train, 5);
+    const c = new CpuBackend(model, train, 5);
+    try {
+      await (await g.trainStep(chunks[0])).loss;
+      await c.trainStep(chunks[0]);
+      const before = await g.exportState();
+      const ge = await g.evaluate(chunks);
+      const ce = await c.evaluate(chunks);
+      expect(Math.abs(ge - ce) / ce).toBeLessThan(TOL);
+      const after = await g.exportState();
+      expect(after.hidden).toEqual(before.hidden);
+      expect(after.params).toEqual(before.params);
+    } finally {
+      g.destroy();
+    }
+  });
+
+  it('a few kilobytes of real text: the loss falls on both backends and the curves agree', async () => {
+    const text = loadCorpus('shakespeare').text.slice(20_000, 28_000);
+    const tok = CharTokenizer.fromText(text);
+    const ids = tok.encode(text);
+    const model: ModelConfig = { cell: 'rnn', vocabSize: tok.vocab.length, hiddenSize: 48 };
+    const train: TrainConfig = { seqLength: 16, batchSize: 8, optimizer: 'adam', learningRate: 0.01, clip: 5 };
+    const g = await GpuBackend.create(gpu!, model, train, 11);
+    const c = new CpuBackend(model, train, 11);
+    try {
+      const sg = new BatchStream(ids, 8, 16);
+      const gl: number[] = [];
+      const cl: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const batch = sg.next();
+        if (batch.wrapped) { g.resetState(); c.resetState(); }
+        gl.push(await (await g.trainStep(batch)).loss);
+        cl.push(await (await c.trainStep(batch)).loss);
+      }
+      const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+      expect(mean(gl.slice(-10))).toBeLessThan(mean(gl.slice(0, 5)) - 0.8);
+      expect(mean(cl.slice(-10))).toBeLessThan(mean(cl.slice(0, 5)) - 0.8);
+      // f32 differences grow through 60 updates but stay small against the loss itself.
+      for (let i = 0; i < gl.length; i++) expect(Math.abs(gl[i] - cl[i]) / cl[i], `iteration ${i}`).toBeLessThan(1e-3);
+    } finally {
+      g.destroy();
+    }
+  });
+});
