@@ -17,7 +17,7 @@ import type { ModelConfig, TrainConfig } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import { ADAGRAD_EPS, ADAM } from '../cpu/optim.ts';
-import { Kernels, MATMUL_BLOCK, MATMUL_MODE, grid1D } from './kernels.ts';
+import { Kernels, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, grid1D, matmulVariantFor } from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
 
@@ -221,7 +221,7 @@ export class GpuBackend implements Backend {
     return () => {
       const pipeline = this.kernels.pipeline('matmul', {
         WG_X: MATMUL_WG, WG_Y: MATMUL_WG, TRANS_A: s.transA ? 1 : 0, TRANS_B: s.transB ? 1 : 0, MODE: mode,
-      });
+      }, MATMUL_VARIANTS[matmulVariantFor(s)].entryPoint);
       // Bindings a mode does not read still need a buffer; any read-only one that is not written here will do.
       const spare = this.buf.embPos;
       const bindGroup = this.kernels.bindGroup(pipeline, [

@@ -24,8 +24,69 @@ export const SHADERS = {
 export type KernelName = keyof typeof SHADERS;
 
 export const MATMUL_MODE = { plain: 0, rnnForward: 1, rnnBackward: 2 } as const;
-/** Outputs per invocation along each axis in matmul.wgsl (its 4x4 register block). */
-export const MATMUL_BLOCK = 4;
+
+/**
+ * matmul.wgsl's entry points and the block of C each invocation computes (rows = columns = block),
+ * so a dispatch covers N with ceil(N / (block * wgX)) workgroups and M with ceil(M / (block * wgY)).
+ */
+export const MATMUL_VARIANTS = {
+  /** Register-blocked 8x8, scalar loads: any layout. */
+  main: { entryPoint: 'main', block: 8 },
+  /** main with op(B) read as vec4s: row-major B, offB and ldb multiples of 4. */
+  main_vb: { entryPoint: 'main_vb', block: 8 },
+  /** main_vb with op(A) read as vec4s too: transposed A in MODE_PLAIN, offA and lda multiples of 4. */
+  main_vab: { entryPoint: 'main_vab', block: 8 },
+  /** Workgroup-memory tiles + barriers, 4x4 per invocation: the classic design for real GPUs. */
+  main_tiled: { entryPoint: 'main_tiled', block: 4 },
+} as const;
+export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
+
+/** Outputs per invocation along each axis in matmul.wgsl's register-blocked entry points. */
+export const MATMUL_BLOCK = MATMUL_VARIANTS.main.block;
+
+/** Launch parameters of one matmul: entry point ('auto': matmulVariantFor), workgroup shape, main_tiled's tile depth. */
+export interface MatmulTiling {
+  variant: MatmulVariant | 'auto';
+  wgX: number;
+  wgY: number;
+  /** main_tiled only. */
+  tileK?: number;
+}
+
+export const DEFAULT_MATMUL_TILING: MatmulTiling = { variant: 'auto', wgX: 8, wgY: 8 };
+
+/** What matmulVariantFor needs to know about a product (GpuBackend's MatmulSpec and MatmulArgs both fit). */
+export interface MatmulLayout {
+  M: number; N: number; K: number;
+  transA?: boolean; transB?: boolean; mode?: number;
+  A?: GPUBuffer; offA?: number; lda: number;
+  B: GPUBuffer; offB?: number; ldb: number;
+  bias?: number;
+}
+
+/**
+ * Whether a vec4 view can read an operand: offset and leading dimension multiples of 4, and the
+ * buffer holding whole vec4s up to the operand's end (a vec4 array's length rounds the buffer
+ * size down, so a tail of 1-3 floats is out of its reach).
+ */
+function vec4Readable(buffer: GPUBuffer | undefined, off: number, ld: number, rows: number): boolean {
+  return buffer !== undefined && off % 4 === 0 && ld % 4 === 0 && buffer.size >= 4 * (off + rows * ld);
+}
+
+/**
+ * The fastest register-blocked entry point whose vec4 loads this product's layout allows:
+ * main_vab for transposed A and row-major B (the weight gradients), main_vb for row-major B,
+ * main otherwise (including MODE_RNN_FWD, whose B is transposed and gathered from).
+ */
+export function matmulVariantFor(s: MatmulLayout): 'main' | 'main_vb' | 'main_vab' {
+  const mode = s.mode ?? MATMUL_MODE.plain;
+  if (s.transB || mode === MATMUL_MODE.rnnForward) return 'main';
+  if (!vec4Readable(s.B, s.offB ?? 0, s.ldb, s.K)) return 'main';
+  // main_vb reads the bias through the vec4 view too.
+  if (s.bias !== undefined && s.B.size < 4 * (Math.ceil((s.bias + s.N) / 4) * 4)) return 'main';
+  if (s.transA && mode === MATMUL_MODE.plain && vec4Readable(s.A, s.offA ?? 0, s.lda, s.K)) return 'main_vab';
+  return 'main_vb';
+}
 
 export class Kernels {
   private modules = new Map<KernelName, GPUShaderModule>();
@@ -55,8 +116,8 @@ export class Kernels {
     return m;
   }
 
-  pipeline(name: KernelName, constants: Record<string, number> = {}): GPUComputePipeline {
-    const key = `${name} ${JSON.stringify(constants)}`;
+  pipeline(name: KernelName, constants: Record<string, number> = {}, entryPoint = 'main'): GPUComputePipeline {
+    const key = `${name}:${entryPoint} ${JSON.stringify(constants)}`;
     let p = this.pipelines.get(key);
     if (!p) {
       const layout = name === 'matmul'
@@ -65,7 +126,7 @@ export class Kernels {
       p = this.device.createComputePipeline({
         label: key,
         layout,
-        compute: { module: this.module(name), entryPoint: 'main', constants },
+        compute: { module: this.module(name), entryPoint, constants },
       });
       this.pipelines.set(key, p);
     }
@@ -87,4 +148,242 @@ export function grid1D(n: number, wg: number, maxPerDim = 65535): { x: number; y
   const x = Math.min(groups, maxPerDim);
   const y = Math.ceil(groups / x);
   return { x, y, perRow: x * wg };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running one kernel alone (parity tests in test/kernels.test.ts, bench/kernels.ts): buffers in,
+// one dispatch, read back. Each builder packs the kernel's uniforms exactly as GpuBackend does.
+// ---------------------------------------------------------------------------------------------
+
+/** A bound dispatch, ready to encode. */
+export interface KernelDispatch {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  x: number;
+  y: number;
+}
+
+/** Creates (and owns) buffers, encodes dispatches, waits for them, reads results back. */
+export class KernelRunner {
+  readonly kernels: Kernels;
+  private owned: GPUBuffer[] = [];
+  private spareBuffer: GPUBuffer | undefined;
+
+  constructor(readonly device: GPUDevice, kernels?: Kernels) {
+    this.kernels = kernels ?? new Kernels(device);
+  }
+
+  get maxPerDim(): number {
+    return this.device.limits.maxComputeWorkgroupsPerDimension;
+  }
+
+  /** A storage buffer holding `data`, or `data` zeroed 4-byte words. */
+  storage(data: Float32Array | Uint32Array | number, label = 'data'): GPUBuffer {
+    const bytes = typeof data === 'number' ? data * 4 : data.byteLength;
+    const buffer = this.device.createBuffer({
+      label, size: Math.max(16, Math.ceil(bytes / 4) * 4),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    if (typeof data !== 'number' && data.length > 0) this.device.queue.writeBuffer(buffer, 0, data);
+    this.owned.push(buffer);
+    return buffer;
+  }
+
+  uniform(data: ArrayBuffer | Uint32Array, label = 'uniforms'): GPUBuffer {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const buffer = this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes.byteLength / 16) * 16), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.device.queue.writeBuffer(buffer, 0, bytes);
+    this.owned.push(buffer);
+    return buffer;
+  }
+
+  /** A small read-only buffer for bindings a kernel variant does not read. */
+  spare(): GPUBuffer {
+    this.spareBuffer ??= this.storage(4, 'spare');
+    return this.spareBuffer;
+  }
+
+  dispatch(pipeline: GPUComputePipeline, buffers: GPUBuffer[], x: number, y = 1): KernelDispatch {
+    return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, buffers), x, y };
+  }
+
+  encode(pass: GPUComputePassEncoder, list: KernelDispatch[]): void {
+    for (const d of list) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.x, d.y);
+    }
+  }
+
+  /** Encodes `list` `repeat` times in one compute pass, submits, and waits until the GPU is done. */
+  async run(list: KernelDispatch[], repeat = 1): Promise<void> {
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (let r = 0; r < repeat; r++) this.encode(pass, list);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  write(buffer: GPUBuffer, data: Float32Array | Uint32Array, offsetWords = 0): void {
+    this.device.queue.writeBuffer(buffer, offsetWords * 4, data);
+  }
+
+  /** Copies `count` words from `offset` (in words) of a buffer back to the CPU. */
+  async read(buffer: GPUBuffer, offset = 0, count?: number): Promise<Float32Array> {
+    const n = count ?? buffer.size / 4 - offset;
+    const staging = this.device.createBuffer({ size: Math.max(4, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, offset * 4, staging, 0, n * 4);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    return out;
+  }
+
+  async readU32(buffer: GPUBuffer, offset = 0, count?: number): Promise<Uint32Array> {
+    const f = await this.read(buffer, offset, count);
+    return new Uint32Array(f.buffer);
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+    this.owned = [];
+    this.spareBuffer = undefined;
+  }
+}
+
+/** One matmul.wgsl product; offsets and leading dimensions in floats, as in GpuBackend. */
+export interface MatmulArgs {
+  M: number; N: number; K: number;
+  transA?: boolean; transB?: boolean; mode?: number;
+  /** Unused (and may be omitted) in the recurrent modes, which read A from C. */
+  A?: GPUBuffer; offA?: number; lda: number;
+  B: GPUBuffer; offB?: number; ldb: number;
+  C: GPUBuffer; offC?: number; ldc: number;
+  /** Offset of the bias in B (MODE_PLAIN: optional; MODE_RNN_FWD: bh). */
+  bias?: number;
+  gather?: { offset: number; stride: number; tokens: GPUBuffer; tokenOffset: number };
+  D?: { buffer: GPUBuffer; offset: number };
+  E?: { buffer: GPUBuffer; offset: number };
+}
+
+/** matmul.wgsl's Uniforms, in its field order. */
+export function matmulUniforms(s: MatmulArgs): Uint32Array {
+  return Uint32Array.from([
+    s.M, s.N, s.K, s.bias === undefined ? 0 : 1,
+    s.lda, s.ldb, s.ldc, s.bias ?? 0,
+    s.offA ?? 0, s.offB ?? 0, s.offC ?? 0, s.gather?.tokenOffset ?? 0,
+    s.gather?.offset ?? 0, s.gather?.stride ?? 0, s.D?.offset ?? 0, s.E?.offset ?? 0,
+  ]);
+}
+
+export function matmulConstants(t: MatmulTiling, transA: boolean, transB: boolean, mode: number): Record<string, number> {
+  const c: Record<string, number> = { WG_X: t.wgX, WG_Y: t.wgY, TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, MODE: mode };
+  if (t.variant === 'main_tiled') c.TILE_K = t.tileK ?? 16;
+  return c;
+}
+
+/** Workgroups covering an M x N result. */
+export function matmulGrid(M: number, N: number, variant: MatmulVariant, wgX: number, wgY: number): { x: number; y: number } {
+  const block = MATMUL_VARIANTS[variant].block;
+  return { x: Math.max(1, Math.ceil(N / (block * wgX))), y: Math.max(1, Math.ceil(M / (block * wgY))) };
+}
+
+/** The entry point a tiling selects for this product; throws if a forced vec4 variant does not fit its layout. */
+export function resolveMatmulVariant(s: MatmulLayout, t: MatmulTiling): MatmulVariant {
+  const best = matmulVariantFor(s);
+  if (t.variant === 'auto') return best;
+  const rank = { main: 0, main_vb: 1, main_vab: 2 } as const;
+  if (t.variant !== 'main' && t.variant !== 'main_tiled' && rank[t.variant] > rank[best]) {
+    throw new Error(`matmul variant ${t.variant} cannot read this layout (the best that can is ${best})`);
+  }
+  return t.variant;
+}
+
+export function matmulDispatch(r: KernelRunner, s: MatmulArgs, t: MatmulTiling = DEFAULT_MATMUL_TILING): KernelDispatch {
+  const mode = s.mode ?? MATMUL_MODE.plain;
+  const variant = resolveMatmulVariant(s, t);
+  const pipeline = r.kernels.pipeline('matmul', matmulConstants(t, !!s.transA, !!s.transB, mode), MATMUL_VARIANTS[variant].entryPoint);
+  const spare = r.spare();
+  const g = matmulGrid(s.M, s.N, variant, t.wgX, t.wgY);
+  return r.dispatch(pipeline, [
+    mode === MATMUL_MODE.plain ? s.A! : spare, s.B, s.C, s.D?.buffer ?? spare, s.E?.buffer ?? spare, s.gather?.tokens ?? spare,
+    r.uniform(matmulUniforms(s), 'matmul uniforms'),
+  ], g.x, g.y);
+}
+
+/** softmax_xent.wgsl: one workgroup per row; logits become dL/dlogits in place. */
+export function softmaxXentDispatch(r: KernelRunner, a: { logits: GPUBuffer; targets: GPUBuffer; rowLoss: GPUBuffer; rows: number; cols: number; scale: number }): KernelDispatch {
+  const g = grid1D(a.rows, 1, r.maxPerDim);
+  const data = new ArrayBuffer(16);
+  new Uint32Array(data).set([a.rows, a.cols, 0, g.perRow]);
+  new Float32Array(data, 8, 1)[0] = a.scale;
+  return r.dispatch(r.kernels.pipeline('softmax_xent'), [a.logits, a.targets, a.rowLoss, r.uniform(data)], g.x, g.y);
+}
+
+/** loss_sum.wgsl: out[0] = scale * sum of rowLoss[0..n). */
+export function lossSumDispatch(r: KernelRunner, a: { rowLoss: GPUBuffer; out: GPUBuffer; n: number; scale: number }): KernelDispatch {
+  const data = new ArrayBuffer(16);
+  new Uint32Array(data, 0, 1)[0] = a.n;
+  new Float32Array(data, 4, 1)[0] = a.scale;
+  return r.dispatch(r.kernels.pipeline('loss_sum'), [a.rowLoss, a.out, r.uniform(data)], 1, 1);
+}
+
+/** column_sum.wgsl: out[offOut + j] = sum over rows of X[offX + r * cols + j]. */
+export function columnSumDispatch(r: KernelRunner, a: { X: GPUBuffer; out: GPUBuffer; rows: number; cols: number; offX?: number; offOut?: number }): KernelDispatch {
+  const u = Uint32Array.from([a.rows, a.cols, a.offX ?? 0, a.offOut ?? 0]);
+  return r.dispatch(r.kernels.pipeline('column_sum'), [a.X, a.out, r.uniform(u)], Math.ceil(a.cols / 64), 1);
+}
+
+/**
+ * The positions 0..n-1 grouped by their token (a counting sort), as embedding_grad.wgsl reads
+ * them: the positions holding token v are positions[start[v] .. start[v + 1]).
+ */
+export function positionsByToken(tokens: ArrayLike<number>, V: number): { start: Uint32Array; positions: Uint32Array } {
+  const start = new Uint32Array(V + 1);
+  for (let p = 0; p < tokens.length; p++) start[tokens[p] + 1]++;
+  for (let v = 0; v < V; v++) start[v + 1] += start[v];
+  const fill = start.slice(0, V);
+  const positions = new Uint32Array(tokens.length);
+  for (let p = 0; p < tokens.length; p++) positions[fill[tokens[p]]++] = p;
+  return { start, positions };
+}
+
+/** embedding_grad.wgsl: out[offOut + i * V + v] = sum of dZ[p * H + i] over positions p of token v. */
+export function embeddingGradDispatch(r: KernelRunner, a: { dZ: GPUBuffer; start: GPUBuffer; positions: GPUBuffer; out: GPUBuffer; H: number; V: number; offOut?: number }): KernelDispatch {
+  const g = grid1D(a.H * a.V, 64, r.maxPerDim);
+  const u = Uint32Array.from([a.H, a.V, a.offOut ?? 0, g.perRow]);
+  return r.dispatch(r.kernels.pipeline('embedding_grad'), [a.dZ, a.start, a.positions, a.out, r.uniform(u)], g.x, g.y);
+}
+
+export interface OptimizerArgs {
+  params: GPUBuffer; grads: GPUBuffer; m: GPUBuffer; v: GPUBuffer;
+  n: number;
+  kind: 'adagrad' | 'adam';
+  lr: number; clip: number;
+  /** This update's 1-based step number (Adam's bias correction). */
+  step: number;
+  eps: number; beta1: number; beta2: number;
+}
+
+/**
+ * optimizer.wgsl's uniforms for one step, packed as GpuBackend does: the bias corrections
+ * 1 - beta^step and 1 - beta itself computed in f64 on the host.
+ */
+export function optimizerUniforms(a: OptimizerArgs, perRow: number): ArrayBuffer {
+  const data = new ArrayBuffer(48);
+  new Uint32Array(data, 0, 2).set([a.n, perRow]);
+  new Float32Array(data, 8, 9).set([
+    a.lr, a.clip, 1 - Math.pow(a.beta1, a.step), 1 - Math.pow(a.beta2, a.step), a.beta1, a.beta2, a.eps,
+    1 - a.beta1, 1 - a.beta2,
+  ]);
+  return data;
+}
+
+export function optimizerDispatch(r: KernelRunner, a: OptimizerArgs): KernelDispatch {
+  const g = grid1D(a.n, 256, r.maxPerDim);
+  const pipeline = r.kernels.pipeline('optimizer', { OPTIMIZER: a.kind === 'adagrad' ? 0 : 1 });
+  return r.dispatch(pipeline, [a.params, a.grads, a.m, a.v, r.uniform(optimizerUniforms(a, g.perRow))], g.x, g.y);
 }

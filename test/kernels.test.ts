@@ -1,0 +1,590 @@
+/**
+ * Every WGSL kernel alone against its CPU twin (llm.c's dev/cuda habit), on odd shapes: sizes that
+ * are not multiples of 4 nor of the workgroup, single rows and columns, offsets and padded leading
+ * dimensions, so edge handling is exercised, not just the interior.
+ *
+ * The references run in float64 on the same float32 inputs, so each tolerance below only has to
+ * cover the GPU's float32 arithmetic (accumulation order, exp/log/tanh rounding); each is stated
+ * next to its test with the reason for its size.
+ */
+import { describe, expect, it } from 'vitest';
+import { gpu, noGpu, relError } from './gpu.ts';
+import {
+  Kernels, KernelRunner, MATMUL_MODE, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
+  matmulVariantFor, optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxXentDispatch, type MatmulTiling,
+} from '../src/gpu/kernels.ts';
+import { GpuBackend } from '../src/gpu/backend.ts';
+import { rnnStep, softmaxNorm } from '../src/cpu/rnn.ts';
+import { ADAGRAD_EPS, ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
+import { sampleTokens } from '../src/cpu/sample.ts';
+import { paramLayout } from '../src/model/layout.ts';
+import { initParams } from '../src/model/init.ts';
+import type { ModelConfig, OptimizerName } from '../src/model/config.ts';
+import { Rng, uniformAt } from '../src/util/random.ts';
+
+const kernels = gpu ? new Kernels(gpu.device) : undefined;
+
+/** A runner whose buffers are freed when `fn` ends; pipelines are shared across the file. */
+async function withRunner<T>(fn: (r: KernelRunner) => Promise<T>): Promise<T> {
+  const r = new KernelRunner(gpu!.device, kernels);
+  try {
+    return await fn(r);
+  } finally {
+    r.destroy();
+  }
+}
+
+function randomArray(rng: Rng, n: number, scale = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (2 * rng.next() - 1) * scale;
+  return a;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return Number.isNaN(m) ? Infinity : m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul.wgsl, MODE_PLAIN: C = op(A) op(B) (+ bias)
+// ---------------------------------------------------------------------------------------------
+
+interface Case { M: number; N: number; K: number }
+
+/**
+ * Runs one product with A, B, C at non-zero offsets inside larger buffers, leading dimensions
+ * padded past the minimum, and C pre-filled with a sentinel, then checks the result against a
+ * float64 triple loop and that nothing outside C's M x N window changed. `aligned` puts A and B at
+ * offsets and leading dimensions that are multiples of 4 (what the vec4 variants need); otherwise
+ * they are odd, which only `main` can read.
+ */
+async function checkMatmul(c: Case, transA: boolean, transB: boolean, withBias: boolean, tiling: MatmulTiling, seed: number, aligned = false) {
+  const { M, N, K } = c;
+  const rng = new Rng(seed);
+  const up4 = (n: number) => Math.ceil(n / 4) * 4;
+  const offA = aligned ? 8 : 5, offB = aligned ? 4 : 7, offC = 3;
+  const lda = aligned ? up4(transA ? M : K) + 4 : (transA ? M : K) + 3;
+  const ldb = aligned ? up4(transB ? K : N) + 4 : (transB ? K : N) + 2;
+  const ldc = N + 1;
+  const aRows = transA ? K : M;
+  const bRows = transB ? N : K;
+  const a = randomArray(rng, offA + aRows * lda + 4);
+  // B's buffer also holds the bias, after the matrix.
+  const offBias = offB + bRows * ldb + 1;
+  const b = randomArray(rng, offBias + N + 3);
+  const SENTINEL = 12345;
+  const cInit = new Float32Array(offC + M * ldc + 5).fill(SENTINEL);
+  const opA = (m: number, k: number) => (transA ? a[offA + k * lda + m] : a[offA + m * lda + k]);
+  const opB = (k: number, n: number) => (transB ? b[offB + n * ldb + k] : b[offB + k * ldb + n]);
+  const ref = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = withBias ? b[offBias + n] : 0;
+      for (let k = 0; k < K; k++) s += opA(m, k) * opB(k, n);
+      ref[m * N + n] = s;
+    }
+  }
+  let variant = '';
+  const out = await withRunner(async (r) => {
+    const A = r.storage(a), B = r.storage(b), C = r.storage(cInit);
+    const args = { M, N, K, transA, transB, A, offA, lda, B, offB, ldb, C, offC, ldc, bias: withBias ? offBias : undefined };
+    variant = resolveMatmulVariant(args, tiling);
+    await r.run([matmulDispatch(r, args, tiling)]);
+    return r.read(C);
+  });
+  const got = new Float64Array(M * N);
+  let untouched = true;
+  for (let i = 0; i < out.length; i++) {
+    const rel = i - offC;
+    const inside = rel >= 0 && rel < M * ldc && rel % ldc < N;
+    if (inside) got[Math.floor(rel / ldc) * N + (rel % ldc)] = out[i];
+    else if (out[i] !== SENTINEL) untouched = false;
+  }
+  return { err: relError(got, ref), untouched, variant };
+}
+
+const ODD_SHAPES: Case[] = [
+  { M: 1, N: 1, K: 1 },
+  { M: 1, N: 37, K: 5 }, // one row
+  { M: 37, N: 1, K: 5 }, // one column
+  { M: 13, N: 17, K: 19 },
+  { M: 67, N: 70, K: 3 }, // more than one 64 x 64 workgroup tile each way
+  { M: 3, N: 130, K: 66 },
+  { M: 21, N: 9, K: 513 }, // long K
+  { M: 5, N: 6, K: 0 }, // K = 0: the result is the bias alone (the backward recurrence uses it)
+];
+const COMBOS: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+const name = (transA: boolean, transB: boolean) => `${transA ? 'A^T' : 'A'} ${transB ? 'B^T' : 'B'}`;
+
+describe('matmulVariantFor (host-side choice of the vec4 entry points)', () => {
+  const buf = (floats: number) => ({ size: floats * 4 }) as GPUBuffer;
+  const base = { M: 10, N: 12, K: 6, lda: 12, ldb: 12, A: buf(200), B: buf(200) };
+  it('takes vec4 loads only where offsets, strides and the buffer end allow them', () => {
+    expect(matmulVariantFor({ ...base, transA: true })).toBe('main_vab');
+    expect(matmulVariantFor(base)).toBe('main_vb');
+    expect(matmulVariantFor({ ...base, transB: true })).toBe('main');
+    expect(matmulVariantFor({ ...base, offB: 2 })).toBe('main');
+    expect(matmulVariantFor({ ...base, ldb: 13 })).toBe('main');
+    expect(matmulVariantFor({ ...base, transA: true, lda: 16 })).toBe('main_vab');
+    expect(matmulVariantFor({ ...base, transA: true, lda: 10 })).toBe('main_vb');
+    expect(matmulVariantFor({ ...base, transA: true, mode: MATMUL_MODE.rnnBackward })).toBe('main_vb');
+    expect(matmulVariantFor({ ...base, mode: MATMUL_MODE.rnnForward })).toBe('main');
+    // B must hold whole vec4s up to offB + K * ldb (here 72 floats), and the bias too.
+    expect(matmulVariantFor({ ...base, B: buf(71) })).toBe('main');
+    expect(matmulVariantFor({ ...base, B: buf(72) })).toBe('main_vb');
+    expect(matmulVariantFor({ ...base, B: buf(80), bias: 70 })).toBe('main');
+    expect(matmulVariantFor({ ...base, B: buf(84), bias: 70 })).toBe('main_vb');
+    expect(() => resolveMatmulVariant({ ...base, offB: 1 }, { variant: 'main_vb', wgX: 8, wgY: 8 })).toThrow(/cannot read/);
+  });
+});
+
+describe.skipIf(noGpu)('matmul.wgsl vs a float64 triple loop', () => {
+  // Tolerance: max |C - ref| <= 1e-5 * max |ref| for K up to ~500. float32 accumulation of K
+  // products in a different order than the reference: the rounding error is about sqrt(K) * 6e-8
+  // of the typical |a b| sum for random signs (1e-6 at K = 513), well inside 1e-5; a wrong index,
+  // a missed edge row or column, or a dropped k term gives errors of order 1.
+  const MAIN: MatmulTiling = { variant: 'main', wgX: 8, wgY: 8 };
+  for (const [transA, transB] of COMBOS) {
+    for (const withBias of [false, true]) {
+      it(`main (8x8 register block): ${name(transA, transB)}${withBias ? ' + bias' : ''}`, async () => {
+        let seed = 1;
+        for (const c of ODD_SHAPES) {
+          const { err, untouched } = await checkMatmul(c, transA, transB, withBias, MAIN, seed++);
+          expect(err, `M=${c.M} N=${c.N} K=${c.K}`).toBeLessThan(1e-5);
+          expect(untouched, `M=${c.M} N=${c.N} K=${c.K}: wrote outside C`).toBe(true);
+        }
+      });
+    }
+  }
+
+  // The vec4 variants, on aligned layouts ('auto' must pick them there, and `main` on odd ones).
+  const vecCases: [string, boolean, boolean][] = [['main_vb', false, false], ['main_vb', true, false], ['main_vab', true, false]];
+  for (const [variant, transA, transB] of vecCases) {
+    it(`${variant} (vec4 loads): ${name(transA, transB)}, with and without bias`, async () => {
+      let seed = 50;
+      for (const c of ODD_SHAPES) {
+        for (const withBias of [false, true]) {
+          const t: MatmulTiling = { variant: variant as MatmulTiling['variant'], wgX: 8, wgY: 8 };
+          const { err, untouched } = await checkMatmul(c, transA, transB, withBias, t, seed++, true);
+          expect(err, `M=${c.M} N=${c.N} K=${c.K}`).toBeLessThan(1e-5);
+          expect(untouched, `M=${c.M} N=${c.N} K=${c.K}: wrote outside C`).toBe(true);
+        }
+      }
+      const auto: MatmulTiling = { variant: 'auto', wgX: 8, wgY: 8 };
+      expect((await checkMatmul(ODD_SHAPES[3], transA, transB, true, auto, 1, true)).variant).toBe(transA ? 'main_vab' : 'main_vb');
+      expect((await checkMatmul(ODD_SHAPES[3], transA, transB, true, auto, 1, false)).variant).toBe('main');
+    });
+  }
+
+  // The same products under other launch shapes: the workgroup shape only changes which
+  // invocation computes what, so the results must stay within the same tolerance.
+  const tilings: MatmulTiling[] = [
+    { variant: 'main', wgX: 16, wgY: 4 },
+    { variant: 'auto', wgX: 32, wgY: 2 },
+    { variant: 'main_tiled', wgX: 8, wgY: 8, tileK: 16 },
+    { variant: 'main_tiled', wgX: 16, wgY: 4, tileK: 8 },
+  ];
+  for (const t of tilings) {
+    it(`${t.variant} ${t.wgX}x${t.wgY}${t.tileK ? ` TILE_K=${t.tileK}` : ''}: all four layouts`, async () => {
+      let seed = 100;
+      for (const [transA, transB] of COMBOS) {
+        for (const c of [ODD_SHAPES[1], ODD_SHAPES[2], ODD_SHAPES[4], ODD_SHAPES[6], ODD_SHAPES[7]]) {
+          const withBias = seed % 2 === 0;
+          const { err, untouched } = await checkMatmul(c, transA, transB, withBias, t, seed++, t.variant === 'auto');
+          expect(err, `${name(transA, transB)} M=${c.M} N=${c.N} K=${c.K}`).toBeLessThan(1e-5);
+          expect(untouched).toBe(true);
+        }
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// matmul.wgsl, recurrent modes
+// ---------------------------------------------------------------------------------------------
+
+/** A model's flat parameters with every tensor (and bias) filled, weights scaled by `scale`. */
+function modelParams(H: number, V: number, seed: number, scale: number): Float32Array {
+  const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });
+  const rng = new Rng(seed);
+  const p = new Float32Array(layout.length);
+  for (const s of layout.slots) {
+    for (let i = 0; i < s.size; i++) p[s.offset + i] = (2 * rng.next() - 1) * (s.shape.length === 2 ? scale / Math.sqrt(H) : 0.5);
+  }
+  return p;
+}
+
+describe.skipIf(noGpu)('matmul.wgsl recurrent modes', () => {
+  // MODE_RNN_FWD: one step h_t = tanh(Wxh[:, x] + Whh h_{t-1} + bh) for B sequences, reading
+  // h_{t-1} from the C buffer at one offset and writing h_t at another, as the backend does.
+  // Tolerance: |h_gpu - h_ref| <= 2e-6 absolute. h is in [-1, 1] and tanh' <= 1, so the error is
+  // that of z: a float32 sum of H + 2 terms of size <= |Whh| |h| ~ scale / sqrt(H), a few 1e-7.
+  // The large-weight cases drive |z| past 15, where the kernel clamps before tanh (for drivers
+  // whose tanh overflows to NaN): tanh(15) = 1 - 2e-13, so the clamp must not show either.
+  const cases = [
+    { H: 37, V: 11, B: 3, scale: 1 },
+    { H: 1, V: 5, B: 1, scale: 1 },
+    { H: 70, V: 3, B: 9, scale: 1 },
+    { H: 13, V: 7, B: 2, scale: 40 }, // saturating: |z| up to ~70
+  ];
+  for (const { H, V, B, scale } of cases) {
+    it(`MODE_RNN_FWD vs rnnStep: H=${H} V=${V} B=${B}${scale > 1 ? ' (saturated)' : ''}`, async () => {
+      const rng = new Rng(H * 1000 + V);
+      const params = modelParams(H, V, H + V, scale);
+      const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });
+      const { Wxh, Whh, bh } = layout.byName;
+      const hPrev = randomArray(rng, B * H, 0.9);
+      const tokOff = 4;
+      const tokens = new Uint32Array(tokOff + B + 3);
+      for (let i = 0; i < tokens.length; i++) tokens[i] = Math.floor(rng.next() * V);
+      const offPrev = 6, offOut = offPrev + B * H + 2;
+      const hBuf = new Float32Array(offOut + B * H + 4);
+      hBuf.set(hPrev, offPrev);
+
+      const ref = new Float64Array(B * H);
+      rnnStep(Float64Array.from(params), layout, H, V, tokens, tokOff, B, Float64Array.from(hPrev), 0, ref, 0);
+
+      const got = await withRunner(async (r) => {
+        const P = r.storage(params), T = r.storage(tokens), Hb = r.storage(hBuf);
+        await r.run([matmulDispatch(r, {
+          M: B, N: H, K: H, transB: true, mode: MATMUL_MODE.rnnForward,
+          offA: offPrev, lda: H, B: P, offB: Whh.offset, ldb: H, C: Hb, offC: offOut, ldc: H,
+          bias: bh.offset, gather: { offset: Wxh.offset, stride: V, tokens: T, tokenOffset: tokOff },
+        })]);
+        return r.read(Hb);
+      });
+      let err = 0;
+      for (let i = 0; i < B * H; i++) err = Math.max(err, Math.abs(got[offOut + i] - ref[i]));
+      expect(err).toBeLessThan(2e-6);
+      expect(Array.from(got.subarray(offPrev, offPrev + B * H))).toEqual(Array.from(hPrev)); // input intact
+      if (scale > 1) expect(Array.from(got.subarray(offOut, offOut + B * H)).filter((v) => Math.abs(v) === 1).length).toBeGreaterThan(0);
+    });
+  }
+
+  // MODE_RNN_BWD: dz_t = (Whh^T dz_{t+1} + dL/dh_t) * (1 - h_t^2), i.e. C = (dz_{t+1} Whh + D) * (1 - E^2),
+  // with dz_{t+1} read from C at another offset. K = 0 is the last step (no dz_{t+1}).
+  // Tolerance: relative to max |ref|, 1e-5: a float32 sum of H products, as for MODE_PLAIN.
+  // offWhh = 8 with H a multiple of 4 lets 'auto' pick main_vb (Whh read as vec4s), as in training.
+  const bwdCases = [
+    { B: 3, H: 37, K0: false, offWhh: 3 }, { B: 1, H: 70, K0: false, offWhh: 3 }, { B: 5, H: 9, K0: true, offWhh: 3 },
+    { B: 6, H: 36, K0: false, offWhh: 8 }, { B: 2, H: 20, K0: true, offWhh: 8 },
+  ];
+  for (const { B, H, K0, offWhh } of bwdCases) {
+    it(`MODE_RNN_BWD vs the formula: B=${B} H=${H}${K0 ? ' K=0' : ''}${offWhh % 4 === 0 ? ' (main_vb)' : ''}`, async () => {
+      const rng = new Rng(B * 77 + H);
+      const whh = randomArray(rng, H * H, 1 / Math.sqrt(H));
+      const dzNext = randomArray(rng, B * H);
+      const dh = randomArray(rng, B * H);
+      const h = randomArray(rng, B * H, 0.99);
+      const offNext = 5, offOut = offNext + B * H + 3, offD = 2, offE = 9;
+      const pBuf = new Float32Array(offWhh + H * H + 2);
+      pBuf.set(whh, offWhh);
+      const zBuf = new Float32Array(offOut + B * H + 1);
+      zBuf.set(dzNext, offNext);
+      const dBuf = new Float32Array(offD + B * H);
+      dBuf.set(dh, offD);
+      const eBuf = new Float32Array(offE + B * H);
+      eBuf.set(h, offE);
+      const ref = new Float64Array(B * H);
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < H; j++) {
+          let s = dh[b * H + j];
+          if (!K0) for (let i = 0; i < H; i++) s += whh[i * H + j] * dzNext[b * H + i];
+          ref[b * H + j] = s * (1 - h[b * H + j] * h[b * H + j]);
+        }
+      }
+      const got = await withRunner(async (r) => {
+        const P = r.storage(pBuf), Z = r.storage(zBuf), D = r.storage(dBuf), E = r.storage(eBuf);
+        const args = {
+          M: B, N: H, K: K0 ? 0 : H, mode: MATMUL_MODE.rnnBackward,
+          offA: offNext, lda: H, B: P, offB: offWhh, ldb: H, C: Z, offC: offOut, ldc: H,
+          D: { buffer: D, offset: offD }, E: { buffer: E, offset: offE },
+        };
+        expect(matmulVariantFor(args)).toBe(offWhh % 4 === 0 ? 'main_vb' : 'main');
+        await r.run([matmulDispatch(r, args)]);
+        return r.read(Z);
+      });
+      expect(relError(got.subarray(offOut, offOut + B * H), ref)).toBeLessThan(1e-5);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// softmax_xent.wgsl + loss_sum.wgsl
+// ---------------------------------------------------------------------------------------------
+
+describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () => {
+  /**
+   * Reference per row (float64, softmaxNorm from src/cpu/rnn.ts): loss = log(sum) - (l[t] - max),
+   * grad = (softmax - onehot(t)) * scale.
+   */
+  function reference(logits: Float32Array, targets: Uint32Array, rows: number, cols: number, scale: number) {
+    const loss = new Float64Array(rows);
+    const grad = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      const row = Float64Array.from(logits.subarray(r * cols, (r + 1) * cols));
+      const { max, sum } = softmaxNorm(row);
+      loss[r] = Math.log(sum) - (row[targets[r]] - max);
+      for (let c = 0; c < cols; c++) grad[r * cols + c] = (Math.exp(row[c] - max) / sum - (c === targets[r] ? 1 : 0)) * scale;
+    }
+    return { loss, grad };
+  }
+
+  const cases = [
+    { rows: 1, cols: 1, spread: 3 },
+    { rows: 3, cols: 87, spread: 3 },
+    { rows: 200, cols: 5, spread: 3 }, // rows > cols
+    { rows: 7, cols: 301, spread: 3 }, // several columns per invocation (workgroup of 64)
+    { rows: 9, cols: 64, spread: 80 }, // large logits: e^80 = 5.5e34, near float32's 3.4e38
+    { rows: 6, cols: 40, spread: 100 }, // e^100 overflows float32: only max-subtraction keeps this finite
+    { rows: 4, cols: 33, spread: 1000 },
+  ];
+  for (const { rows, cols, spread } of cases) {
+    it(`rows=${rows} cols=${cols} logits in [-${spread}, ${spread}]`, async () => {
+      const rng = new Rng(rows * 31 + cols + spread);
+      const logits = randomArray(rng, rows * cols, spread);
+      if (spread >= 80) {
+        // One row of equal large logits, one with a single dominant one, one with the target far below the max.
+        logits.fill(spread, 0, cols);
+        logits[cols + 3] = spread;
+        logits[2 * cols] = -spread;
+      }
+      const targets = new Uint32Array(rows);
+      for (let r = 0; r < rows; r++) targets[r] = Math.floor(rng.next() * cols);
+      const scale = 1 / rows;
+      const ref = reference(logits, targets, rows, cols, scale);
+      const { grad, loss } = await withRunner(async (r) => {
+        const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rows + 2);
+        await r.run([softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows, cols, scale })]);
+        return { grad: await r.read(L, 0, rows * cols), loss: await r.read(RL, 0, rows) };
+      });
+      expect(grad.every(Number.isFinite) && loss.every(Number.isFinite)).toBe(true);
+      // Loss tolerance: float32 log-sum-exp relative to the row max. The loss is a difference of
+      // terms of size up to max|l - max| (2 * spread), each rounded to ~6e-8 relative, so allow
+      // 1e-6 * (1 + 2 * spread) absolute (2e-4 at spread 80, still 1e-6 relative to the logits).
+      const lossTol = 1e-6 * (1 + 2 * spread);
+      for (let r = 0; r < rows; r++) expect(Math.abs(loss[r] - ref.loss[r]), `row ${r}`).toBeLessThan(lossTol);
+      // Gradient tolerance: softmax - onehot lies in [-1, 1]; float32 exp of (l - max) is off by
+      // ~1e-7 relative plus ulp(l - max) / 2 in the exponent (1e-5 at |l - max| ~ 2000), and
+      // dividing by the float32 sum adds cols * 6e-8. So 1e-5 of max |grad| for ordinary logits,
+      // 3e-5 for the +-1000 case. A wrong max, a missed column or a wrong target give order 1.
+      expect(relError(grad, ref.grad)).toBeLessThan(spread > 100 ? 3e-5 : 1e-5);
+    });
+  }
+});
+
+describe.skipIf(noGpu)('loss_sum.wgsl vs a float64 sum', () => {
+  // Tolerance: relative 1e-6. Positive terms summed in float32 by a 256-wide strided loop then a
+  // tree: error <= (n / 256 + 8) * 6e-8 relative, 3e-7 at n = 3000.
+  for (const n of [1, 5, 255, 256, 257, 3 * 256 + 7, 3001]) {
+    it(`n=${n}`, async () => {
+      const rng = new Rng(n);
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = rng.next() * 5;
+      const scale = 1 / n;
+      let ref = 0;
+      for (let i = 0; i < n; i++) ref += x[i];
+      ref *= scale;
+      const got = await withRunner(async (r) => {
+        const X = r.storage(x), O = r.storage(new Float32Array([7, 7, 7, 7]));
+        await r.run([lossSumDispatch(r, { rowLoss: X, out: O, n, scale })]);
+        return r.read(O);
+      });
+      expect(Math.abs(got[0] - ref) / ref).toBeLessThan(1e-6);
+      expect(Array.from(got.subarray(1))).toEqual([7, 7, 7]);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// column_sum.wgsl, embedding_grad.wgsl
+// ---------------------------------------------------------------------------------------------
+
+describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
+  // Tolerance: 1e-5 of max |ref|. A float32 running sum over `rows` values in [-1, 1]: the error
+  // is at most rows * 6e-8 * max|x| = 2e-5 absolute at rows = 300 in the worst case, against
+  // column sums of order sqrt(rows) ~ 17 in size, so ~1e-6 relative.
+  for (const { rows, cols } of [{ rows: 1, cols: 1 }, { rows: 1, cols: 70 }, { rows: 70, cols: 1 }, { rows: 129, cols: 65 }, { rows: 300, cols: 3 }]) {
+    it(`rows=${rows} cols=${cols}`, async () => {
+      const rng = new Rng(rows * 13 + cols);
+      const offX = 3, offOut = 5;
+      const x = randomArray(rng, offX + rows * cols + 2);
+      const outInit = new Float32Array(offOut + cols + 4).fill(-9);
+      const ref = new Float64Array(cols);
+      for (let rr = 0; rr < rows; rr++) for (let c = 0; c < cols; c++) ref[c] += x[offX + rr * cols + c];
+      const got = await withRunner(async (r) => {
+        const X = r.storage(x), O = r.storage(outInit);
+        await r.run([columnSumDispatch(r, { X, out: O, rows, cols, offX, offOut })]);
+        return r.read(O);
+      });
+      expect(relError(got.subarray(offOut, offOut + cols), ref)).toBeLessThan(1e-5);
+      expect([...got.subarray(0, offOut), ...got.subarray(offOut + cols)].every((v) => v === -9)).toBe(true);
+    });
+  }
+});
+
+describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
+  // dWxh[i, v] = sum over positions p with input token v of dZ[p, i]. Tokens that never occur
+  // must get exactly 0 (the kernel writes every entry). Tolerance: 1e-6 of max |ref|: each entry
+  // is a float32 sum of the few positions holding that token (at most 40 here).
+  const cases = [
+    { H: 7, V: 13, N: 23, used: 5 },
+    { H: 1, V: 1, N: 1, used: 1 },
+    { H: 37, V: 87, N: 200, used: 40 },
+    // H * V > 65535 * 64: the grid spills into y (grid1D), as for large word-level vocabularies.
+    { H: 64, V: 65537, N: 50, used: 30 },
+  ];
+  for (const { H, V, N, used } of cases) {
+    it(`H=${H} V=${V} positions=${N}, ${used} distinct tokens`, async () => {
+      const rng = new Rng(H + V + N);
+      const vocab = Array.from({ length: used }, () => Math.floor(rng.next() * V));
+      const tokens = new Uint32Array(N);
+      for (let p = 0; p < N; p++) tokens[p] = vocab[Math.floor(rng.next() * used)];
+      const dZ = randomArray(rng, N * H);
+      const ref = new Float64Array(H * V);
+      for (let p = 0; p < N; p++) for (let i = 0; i < H; i++) ref[i * V + tokens[p]] += dZ[p * H + i];
+      const { start, positions } = positionsByToken(tokens, V);
+      const offOut = 3;
+      const got = await withRunner(async (r) => {
+        const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions);
+        const O = r.storage(new Float32Array(offOut + H * V + 2).fill(5));
+        await r.run([embeddingGradDispatch(r, { dZ: Z, start: S, positions: P, out: O, H, V, offOut })]);
+        return r.read(O);
+      });
+      const g = got.subarray(offOut, offOut + H * V);
+      expect(relError(g, ref)).toBeLessThan(1e-6);
+      const seen = new Set(tokens);
+      for (let v = 0; v < Math.min(V, 500); v++) {
+        if (!seen.has(v)) for (let i = 0; i < H; i++) expect(g[i * V + v]).toBe(0);
+      }
+      expect([got[0], got[1], got[2], got[offOut + H * V], got[offOut + H * V + 1]]).toEqual([5, 5, 5, 5, 5]);
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// optimizer.wgsl
+// ---------------------------------------------------------------------------------------------
+
+describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
+  // Several steps with gradients up to 4x the clip, compared after every step with the float64
+  // twin. Tolerances: the moments within 1e-6 of their max (a few float32 roundings per step);
+  // the parameters' total change within 1e-5 of its max: each step's lr * g / sqrt(m) (or Adam's
+  // m_hat / (sqrt(v_hat) + eps)) carries ~4 float32 roundings (sqrt, divide, the bias corrections
+  // rounded to float32), ~3e-7 relative, accumulated over the steps.
+  for (const kind of ['adagrad', 'adam'] as OptimizerName[]) {
+    it(`${kind}: 6 steps over 1003 parameters, gradients beyond the clip`, async () => {
+      const n = 1003;
+      const lr = 0.05, clip = 5;
+      const rng = new Rng(kind === 'adam' ? 1 : 2);
+      const p0 = randomArray(rng, n);
+      const cpuParams = Float64Array.from(p0);
+      const state = newOptimizerState(n, Float64Array);
+      await withRunner(async (r) => {
+        const P = r.storage(p0), G = r.storage(n), Mb = r.storage(n), Vb = r.storage(n);
+        for (let step = 1; step <= 6; step++) {
+          const g = randomArray(rng, n, 4 * clip);
+          g[0] = 1e6; g[1] = -1e6; g[2] = 0; // far beyond the clip both ways, and zero
+          r.write(G, g);
+          optimizerUpdate(kind, cpuParams, Float64Array.from(g), state, lr, clip);
+          const eps = kind === 'adagrad' ? ADAGRAD_EPS : ADAM.eps;
+          await r.run([optimizerDispatch(r, { params: P, grads: G, m: Mb, v: Vb, n, kind, lr, clip, step, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 })]);
+          const [params, m, v] = [await r.read(P, 0, n), await r.read(Mb, 0, n), await r.read(Vb, 0, n)];
+          const dGpu = params.map((x, i) => x - p0[i]);
+          const dCpu = cpuParams.map((x, i) => x - p0[i]);
+          expect(relError(dGpu, dCpu), `step ${step}`).toBeLessThan(1e-5);
+          expect(relError(m, state.m), `step ${step} m`).toBeLessThan(1e-6);
+          if (kind === 'adam') expect(relError(v, state.v), `step ${step} v`).toBeLessThan(1e-6);
+          // The clip: the first moments saw exactly +-clip (Adagrad: clip^2 per step).
+          if (kind === 'adagrad') expect(m[0]).toBeCloseTo(step * clip * clip, 3);
+        }
+      });
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// sample.wgsl (through GpuBackend.sampleWithProbs) vs sampleTokens
+// ---------------------------------------------------------------------------------------------
+
+describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
+  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number) {
+    const model: ModelConfig = { cell: 'rnn', vocabSize: V, hiddenSize: H };
+    const params = initParams(model, seed) as Float32Array;
+    // Sharper distributions than the initialisation gives, so sampling is not near-uniform.
+    const { Why, by } = paramLayout(model).byName;
+    const rng = new Rng(seed + 1);
+    for (let i = 0; i < Why.size; i++) params[Why.offset + i] *= 6;
+    for (let i = 0; i < by.size; i++) params[by.offset + i] = 2 * rng.next() - 1;
+    const prime = new Uint32Array(primeLen);
+    for (let i = 0; i < primeLen; i++) prime[i] = Math.floor(rng.next() * V);
+    const opts = { prime, length, temperature, seed };
+
+    const cpuProbs = new Map<number, Float64Array>();
+    const cpuTokens = sampleTokens(model, params, { ...opts, onProbs: (k, p) => cpuProbs.set(k, p.slice()) });
+    const backend = await GpuBackend.create(gpu!, model, { seqLength: 2, batchSize: 1, optimizer: 'adam', learningRate: 1e-3, clip: 5 }, seed);
+    try {
+      backend.importState({ params, optM: new Float32Array(params.length), optV: new Float32Array(params.length), optStep: 0, hidden: new Float32Array(H) });
+      const { tokens, probs } = await backend.sampleWithProbs(opts, true);
+      return { cpuTokens, cpuProbs, tokens, probs: probs!, primeLen, V };
+    } finally {
+      backend.destroy();
+    }
+  }
+
+  /**
+   * Walks the generated steps: probabilities must agree within `tol`; a token may differ only
+   * where the uniform lands within 1e-5 of a CDF boundary (float32 vs float64 rounding can move
+   * the boundary that much), after which the two sequences legitimately part ways. Returns how
+   * many steps were compared.
+   */
+  function compare(s: Awaited<ReturnType<typeof sampleBoth>>, seed: number, tol: number): number {
+    const { primeLen, V } = s;
+    let compared = 0;
+    for (let j = 0; j < s.tokens.length; j++) {
+      const k = primeLen - 1 + j; // the step that drew output token j
+      const p = s.cpuProbs.get(k)!;
+      const g = s.probs.subarray(k * V, (k + 1) * V);
+      expect(maxAbsDiff(g, p), `step ${k} probabilities`).toBeLessThan(tol);
+      compared++;
+      if (s.tokens[j] !== s.cpuTokens[j]) {
+        const u = uniformAt(seed, 0, k);
+        let cdf = 0;
+        let nearest = Infinity;
+        for (let v = 0; v < V; v++) {
+          cdf += p[v];
+          nearest = Math.min(nearest, Math.abs(u - cdf));
+        }
+        expect(nearest, `step ${k}: GPU drew ${s.tokens[j]}, CPU ${s.cpuTokens[j]}, u=${u}`).toBeLessThan(1e-5);
+        break;
+      }
+    }
+    return compared;
+  }
+
+  // Probability tolerance: 2e-5 absolute. The GPU runs the recurrence in float32 (h, a dot of
+  // length H per unit) and the CPU in float64; after hundreds of steps h differs by ~1e-6, the
+  // logits (dots of length H with weights scaled x6) by ~1e-5 * |Why| and the probabilities,
+  // which move by at most p (1 - p) / 2 per unit of logit, by well under 2e-5.
+  const cases = [
+    { H: 37, V: 11, primeLen: 1, length: 300, temperature: 1, seed: 7 },
+    { H: 300, V: 300, primeLen: 200, length: 150, temperature: 0.7, seed: 8 }, // > WG units and classes per invocation; long prime
+    { H: 16, V: 5, primeLen: 3, length: 140, temperature: 1.6, seed: 9 },
+  ];
+  for (const c of cases) {
+    it(`H=${c.H} V=${c.V} prime ${c.primeLen} + ${c.length} steps, temperature ${c.temperature}`, async () => {
+      const s = await sampleBoth(c.H, c.V, c.primeLen, c.length, c.temperature, c.seed);
+      const compared = compare(s, c.seed, 2e-5);
+      // A boundary hit is rare (probability ~2e-5 per step): most steps must have been compared.
+      expect(compared).toBeGreaterThan(c.length / 2);
+      // Not degenerate: several distinct tokens were drawn.
+      expect(new Set(s.tokens).size).toBeGreaterThan(2);
+    });
+  }
+
+  it('temperature 0 takes the argmax (GPU tokens equal the CPU argmax sequence)', async () => {
+    const s = await sampleBoth(45, 23, 130, 170, 0, 11); // prime and generation both span dispatches (128 steps each)
+    expect(Array.from(s.tokens)).toEqual(Array.from(s.cpuTokens));
+  });
+});
