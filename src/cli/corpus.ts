@@ -1,0 +1,89 @@
+/**
+ * The text a command trains or evaluates on: loaded, tokenized, split 95/5 into training and
+ * held-out text exactly as training did, so `--resume` and `eval` see the same ids.
+ */
+import { basename, extname, resolve } from 'node:path';
+import { corpusNames, loadCorpus } from '../node/corpora.ts';
+import { DataError } from '../data/text.ts';
+import { CharTokenizer, WordTokenizer, type Tokenizer, type TokenizerLevel } from '../data/tokenizer.ts';
+import { splitTrainVal } from '../data/split.ts';
+
+export const VAL_FRACTION = 0.05;
+
+export interface CorpusSettings {
+  /** A corpus name or a path, as the user gave it. */
+  spec: string;
+  /** Undefined: lowercase Reuters (as the original project did), keep anything else as it is. */
+  lowercase?: boolean;
+}
+
+export interface TokenizerSettings {
+  level: TokenizerLevel;
+  maxVocab: number;
+  minCount: number;
+  unk: boolean;
+}
+
+export interface PreparedCorpus {
+  /** What a checkpoint records to find this text again: the name, or the file's absolute path. */
+  source: string;
+  /** Short name for messages and default checkpoint names: "reuters", "input". */
+  stem: string;
+  lowercase: boolean;
+  chars: number;
+  tokenizer: Tokenizer;
+  ids: Uint32Array;
+  train: Uint32Array;
+  val: Uint32Array;
+}
+
+export const isNamedCorpus = (spec: string): boolean => (corpusNames as readonly string[]).includes(spec);
+
+function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) if ((s.charCodeAt(i) & 0xfc00) === 0xdc00) n--;
+  return n;
+}
+
+export function defaultLowercase(spec: string): boolean {
+  return spec === 'reuters';
+}
+
+function stemOf(spec: string): string {
+  if (isNamedCorpus(spec)) return spec;
+  const base = basename(spec, extname(spec)).replace(/[^\w.-]+/g, '_');
+  return base === '' ? 'corpus' : base;
+}
+
+/**
+ * Loads the text and tokenizes it: with a new vocabulary built from it, or with `tokenizer` (a
+ * checkpoint's), in which case a character or word it lacks is an error naming it.
+ */
+export function prepareCorpus(c: CorpusSettings, tok: TokenizerSettings | Tokenizer): PreparedCorpus {
+  const lowercase = c.lowercase ?? defaultLowercase(c.spec);
+  const { text } = loadCorpus(c.spec, { lowercase });
+  const source = isNamedCorpus(c.spec) ? c.spec : resolve(c.spec);
+  let tokenizer: Tokenizer;
+  let ids: Uint32Array;
+  if ('encode' in tok) {
+    tokenizer = tok;
+    try {
+      ids = tokenizer.encode(text);
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      throw new DataError(`${c.spec}: ${e.message}: this text does not match the checkpoint's vocabulary`);
+    }
+  } else {
+    try {
+      tokenizer = tok.level === 'char'
+        ? CharTokenizer.fromText(text)
+        : WordTokenizer.fromText(text, { maxVocab: tok.maxVocab, minCount: tok.minCount, unk: tok.unk });
+    } catch (e) {
+      if (!(e instanceof DataError)) throw e;
+      throw new DataError(`${c.spec}: ${e.message}`);
+    }
+    ids = tokenizer.encode(text);
+  }
+  const { train, val } = splitTrainVal(ids, VAL_FRACTION);
+  return { source, stem: stemOf(c.spec), lowercase, chars: codePoints(text), tokenizer, ids, train, val };
+}

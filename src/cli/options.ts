@@ -1,0 +1,42 @@
+/** Parsers for flag values: each refuses a bad value with a sentence commander prints as one line. */
+import { InvalidArgumentError } from 'commander';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer.');
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('is too large.');
+  return n;
+}
+
+/** 0 allowed: "never" for the --*-every flags. */
+export function countInt(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer.');
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('is too large.');
+  return n;
+}
+
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number greater than 0.');
+  return n;
+}
+
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number, 0 or more.');
+  return n;
+}
+
+export function seedValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    throw new InvalidArgumentError('must be an integer from 0 to 4294967295.');
+  }
+  return n;
+}
+
+export function nonEmpty(value: string): string {
+  if (value === '') throw new InvalidArgumentError('must not be empty.');
+  return value;
+}

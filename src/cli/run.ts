@@ -1,0 +1,162 @@
+/**
+ * The command line: `train`, `sample` and `eval` as commander subcommands. run() never exits the
+ * process and never throws: it returns the exit code, with any error printed as one line on
+ * stderr, so tests drive it in-process with captured output.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import type { BackendChoice } from '../engine/create-backend.ts';
+import { errorLine, exitCodeFor, EXIT_OK, EXIT_USAGE, oneLine } from './errors.ts';
+import type { CliIO } from './io.ts';
+import { countInt, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
+import { runEval } from './eval.ts';
+import { runSample } from './sample.ts';
+import { runTrain, TRAIN_DEFAULTS as D, type TrainArgs } from './train.ts';
+
+const backendOption = () =>
+  new Option('--backend <backend>', 'gpu, cpu, or auto (the GPU when a WebGPU adapter exists, else the CPU)')
+    .choices(['gpu', 'cpu', 'auto'])
+    .default('auto');
+
+function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
+  const program = new Command('rnn');
+  program
+    .description('Train recurrent networks on text with WebGPU compute shaders, and sample from them.')
+    .usage('<command> [options]   (npm run rnn -- <command> ..., or npm start to train with the defaults)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      // One line, and a pointer to the help, for every usage error commander reports.
+      outputError: (s, write) => write(`${oneLine(s)} (see --help)\n`),
+    })
+    .showSuggestionAfterError(true)
+    .helpCommand(false);
+
+  const train = program
+    .command('train')
+    .description('train a model on a corpus, printing progress and samples, saving checkpoints')
+    .option('--corpus <name|path>', 'reuters, shakespeare, gutenberg, or a UTF-8 text file', nonEmpty, D.corpus)
+    .addOption(new Option('--level <level>', 'tokens: characters or words').choices(['char', 'word']).default(D.level))
+    .option('--lowercase', 'lowercase the text (default: on for reuters, off for everything else)')
+    .option('--no-lowercase', 'keep the text\'s case')
+    .option('--max-vocab <n>', 'word level: largest vocabulary, <unk> included', positiveInt, D.maxVocab)
+    .option('--min-count <n>', 'word level: words seen fewer times become <unk>', positiveInt, D.minCount)
+    .option('--no-unk', 'word level: no <unk> token; fail if the words do not fit in --max-vocab')
+    .option('--hidden <n>', 'hidden units', positiveInt, D.hidden)
+    .option('--seq-length <n>', 'time steps of backpropagation through time per iteration', positiveInt, D.seqLength)
+    .option('--batch-size <n>', 'sequences trained side by side', positiveInt, D.batchSize)
+    .option('--lr <rate>', 'learning rate', positiveNumber, D.lr)
+    .addOption(new Option('--optimizer <name>', 'adam or adagrad').choices(['adam', 'adagrad']).default(D.optimizer))
+    .option('--clip <value>', 'clip each gradient element to [-value, value]', positiveNumber, D.clip)
+    .option('--iterations <n>', `total iterations (default: ${D.iterations}, or the resumed run's own)`, positiveInt)
+    .option('--epochs <x>', 'train for this many passes over the training text instead of --iterations', positiveNumber)
+    .option('--seed <n>', 'seed for the initial weights and the samples', seedValue, D.seed)
+    .addOption(backendOption())
+    .option('--checkpoint <path>', 'checkpoint file (default: checkpoints/<corpus>-<level>.safetensors; the best model also goes to <path minus .safetensors>-val<loss>.safetensors)')
+    .option('--checkpoint-every <n>', 'save every n iterations (0: only at the end and on Ctrl-C)', countInt, D.checkpointEvery)
+    .option('--eval-every <n>', 'validation loss every n iterations (0: only at the end)', countInt, D.evalEvery)
+    .option('--eval-batches <n>', 'batches per intermediate validation (0: all; the final one always uses all)', countInt, D.evalBatches)
+    .option('--sample-every <n>', 'print a sample every n iterations (0: never)', countInt, D.sampleEvery)
+    .option('--sample-length <n>', 'tokens per sample', positiveInt, D.sampleLength)
+    .option('--temperature <t>', 'sampling temperature (lower: safer, higher: wilder; 0: argmax)', nonNegativeNumber, D.temperature)
+    .option('--prime <text>', 'text the samples start from (default: a newline)', nonEmpty)
+    .option('--resume <path>', 'continue training from a checkpoint, exactly where it stopped')
+    .option('--print-every <n>', 'without a terminal: a progress line every n iterations (0: every 10 seconds)', countInt, D.printEvery)
+    .option('-q, --quiet', 'print only warnings, errors and the final result', false)
+    .addHelpText('after', `
+Examples:
+  npm start                                   train on Reuters with these defaults
+  npm run rnn -- train --corpus shakespeare --hidden 512 --iterations 5000
+  npm run rnn -- train --corpus my.txt --level word --max-vocab 5000
+  npm run rnn -- train --resume checkpoints/reuters-char.safetensors --iterations 6000
+Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl-C quits at once.`)
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const given = new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      const args: TrainArgs = {
+        corpus: o.corpus as string,
+        level: o.level as TrainArgs['level'],
+        lowercase: o.lowercase as boolean | undefined,
+        maxVocab: o.maxVocab as number,
+        minCount: o.minCount as number,
+        unk: o.unk as boolean,
+        hidden: o.hidden as number,
+        seqLength: o.seqLength as number,
+        batchSize: o.batchSize as number,
+        lr: o.lr as number,
+        optimizer: o.optimizer as TrainArgs['optimizer'],
+        clip: o.clip as number,
+        iterations: o.iterations as number | undefined,
+        epochs: o.epochs as number | undefined,
+        seed: o.seed as number,
+        backend: o.backend as BackendChoice,
+        checkpoint: o.checkpoint as string | undefined,
+        checkpointEvery: o.checkpointEvery as number,
+        evalEvery: o.evalEvery as number,
+        evalBatches: o.evalBatches as number,
+        sampleEvery: o.sampleEvery as number,
+        sampleLength: o.sampleLength as number,
+        temperature: o.temperature as number,
+        prime: o.prime as string | undefined,
+        resume: o.resume as string | undefined,
+        quiet: Boolean(o.quiet),
+        printEvery: o.printEvery as number,
+        given,
+      };
+      setCode(await runTrain(args, io));
+    });
+  void train;
+
+  program
+    .command('sample')
+    .description('generate text from a checkpoint')
+    .requiredOption('--checkpoint <path>', 'checkpoint file to sample from')
+    .option('--length <n>', 'tokens to generate', positiveInt, 500)
+    .option('--temperature <t>', 'sampling temperature (lower: safer, higher: wilder)', nonNegativeNumber, 0.8)
+    .option('--prime <text>', 'text to start from, printed before the generated text (default: a newline)', nonEmpty)
+    .option('--argmax', 'always take the most likely next token (same as --temperature 0)', false)
+    .option('--seed <n>', 'seed for the sampler (default: a random one)', seedValue)
+    .addOption(backendOption())
+    .action(async (o: Record<string, unknown>) => {
+      setCode(await runSample({
+        checkpoint: o.checkpoint as string,
+        length: o.length as number,
+        temperature: o.temperature as number,
+        prime: o.prime as string | undefined,
+        argmax: Boolean(o.argmax),
+        seed: o.seed as number | undefined,
+        backend: o.backend as BackendChoice,
+      }, io));
+    });
+
+  program
+    .command('eval')
+    .description('validation loss of a checkpoint, in nats and bits per token')
+    .requiredOption('--checkpoint <path>', 'checkpoint file to evaluate')
+    .option('--corpus <name|path>', 'text to score (default: the held-out 5% of the checkpoint\'s own corpus; another file is scored whole)', nonEmpty)
+    .addOption(backendOption())
+    .action(async (o: Record<string, unknown>) => {
+      setCode(await runEval({ checkpoint: o.checkpoint as string, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice }, io));
+    });
+
+  return program;
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  let code = EXIT_OK;
+  const program = buildProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are successes; everything else commander reports is a usage error.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT_OK;
+      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    io.stderr.write(`${errorLine(e)}\n`);
+    if (io.env.RNN_DEBUG && e instanceof Error && e.stack) io.stderr.write(`${e.stack}\n`);
+    return exitCodeFor(e);
+  }
+}

@@ -1,0 +1,40 @@
+/** `sample`: text from a checkpoint, on either backend whichever one trained it. */
+import type { BackendChoice } from '../engine/create-backend.ts';
+import { openBackend } from './backend.ts';
+import { readCheckpoint } from './checkpoint-files.ts';
+import { EXIT_OK, oneLine } from './errors.ts';
+import type { CliIO } from './io.ts';
+import { defaultPrime, encodePrime, generate } from './sampling.ts';
+
+export interface SampleArgs {
+  checkpoint: string;
+  length: number;
+  temperature: number;
+  prime?: string;
+  argmax: boolean;
+  seed?: number;
+  backend: BackendChoice;
+}
+
+export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
+  const ck = readCheckpoint(a.checkpoint);
+  const tokenizer = ck.tokenizerObject;
+  const primeText = a.prime ?? defaultPrime(tokenizer);
+  const prime = encodePrime(tokenizer, primeText);
+  if (prime.unknown.length) {
+    io.stderr.write(`note: --prime: ${prime.unknown.map((t) => JSON.stringify(t)).join(', ')} not in the vocabulary, read as <unk>\n`);
+  }
+  const seed = a.seed ?? Math.floor(Math.random() * 2 ** 32);
+  // Sampling needs none of the training buffers: the smallest batch shape keeps the GPU allocation small.
+  const train = { ...ck.train, batchSize: 1, seqLength: 1 };
+  const opened = await openBackend(io, a.backend, ck.model, train, seed, (line) => io.stderr.write(`note: ${oneLine(line)}\n`));
+  try {
+    opened.backend.importState({ ...ck.state, hidden: new Float32Array(ck.model.hiddenSize) });
+    const text = await generate(opened.backend, tokenizer, prime.ids, a.length, a.argmax ? 0 : a.temperature, seed);
+    // The default prime (a newline) only starts the model off; a prime the user wrote is part of the text.
+    io.stdout.write(`${a.prime ?? ''}${text}\n`);
+  } finally {
+    opened.close();
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,96 @@
+/** The CLI on the GPU at tiny sizes: portability of checkpoints, exact resume, device limits and loss. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
+import { acquireNodeGpu, releaseNodeGpu } from '../../src/node/webgpu.ts';
+import { gpu, noGpu } from '../gpu.ts';
+import { cli, oneLineErr, tempDir, tinyCorpus } from './helpers.ts';
+
+const SMALL = ['--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0'];
+
+describe.skipIf(noGpu)('CLI on the GPU', () => {
+  let dir: string;
+  let corpus: string;
+  let gpuCkpt: string;
+  let cpuCkpt: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    corpus = tinyCorpus(dir, 'tiny.txt', 16);
+    gpuCkpt = join(dir, 'gpu.safetensors');
+    cpuCkpt = join(dir, 'cpu.safetensors');
+    const g = await cli(['train', '--corpus', corpus, ...SMALL, '--iterations', '40', '--backend', 'gpu', '--checkpoint', gpuCkpt], { gpu });
+    expect(g.err).toBe('');
+    expect(g.code).toBe(0);
+    expect(g.out).toContain(`backend: GPU, ${gpu!.adapterName}`);
+    expect(g.out).toMatch(/model: RNN, hidden 16, [\d,]+ parameters, GPU memory [\d.]+ KiB/);
+    const c = await cli(['train', '--corpus', corpus, ...SMALL, '--iterations', '40', '--backend', 'cpu', '--checkpoint', cpuCkpt]);
+    expect(c.code).toBe(0);
+  });
+
+  it('a checkpoint saved from the GPU samples on the CPU, and the reverse, with the same text', async () => {
+    for (const ck of [gpuCkpt, cpuCkpt]) {
+      const args = ['sample', '--checkpoint', ck, '--prime', 'the ', '--length', '60', '--argmax'];
+      const onGpu = await cli([...args, '--backend', 'gpu'], { gpu });
+      const onCpu = await cli([...args, '--backend', 'cpu']);
+      expect(onGpu.code).toBe(0);
+      expect(onCpu.code).toBe(0);
+      expect(onGpu.out).toMatch(/^the .{20}/s);
+      expect(onGpu.out).toBe(onCpu.out);
+    }
+  });
+
+  it('eval agrees across backends', async () => {
+    const g = await cli(['eval', '--checkpoint', gpuCkpt, '--backend', 'gpu'], { gpu });
+    const c = await cli(['eval', '--checkpoint', gpuCkpt, '--backend', 'cpu']);
+    const loss = (s: string) => Number(/^loss ([\d.]+)/.exec(s)![1]);
+    expect(loss(g.out)).toBeCloseTo(loss(c.out), 3);
+  });
+
+  it('an interrupted and resumed GPU run has exactly the losses of an uninterrupted one', async () => {
+    const flags = ['train', '--corpus', corpus, ...SMALL, '--iterations', '30', '--backend', 'gpu'];
+    const a = await cli([...flags, '--checkpoint', join(dir, 'a.safetensors')], { gpu });
+    const part = join(dir, 'b.safetensors');
+    const b = await cli([...flags, '--checkpoint', part], {
+      gpu,
+      onStep: (i, t) => {
+        if (i === 11) t.interrupt();
+      },
+    });
+    expect(b.code).toBe(130);
+    const c = await cli(['train', '--resume', part, '--backend', 'gpu'], { gpu });
+    expect(c.code).toBe(0);
+    const resumed = new Map([...b.losses, ...c.losses]);
+    expect([...resumed.keys()]).toEqual([...a.losses.keys()]);
+    expect([...resumed.values()]).toEqual([...a.losses.values()]);
+    expect(readCheckpoint(part).state.params).toEqual(readCheckpoint(join(dir, 'a.safetensors')).state.params);
+  });
+
+  it('a size the device cannot hold fails with one line, before allocating', async () => {
+    const r = await cli(['train', '--corpus', corpus, ...SMALL, '--hidden', '100000', '--backend', 'gpu', '--checkpoint', join(dir, 'huge.safetensors')], { gpu });
+    expect(r.code).toBe(1);
+    expect(oneLineErr(r.err)).toBe(true);
+    expect(r.err).toMatch(/^error: the parameters buffer needs [\d.]+ GiB but this adapter allows [\d.]+ (MiB|GiB) per buffer \(hidden 100000, .*\): lower one of them$/m);
+  });
+
+  it('a lost device stops training and keeps the last checkpoint', async () => {
+    const own = await acquireNodeGpu();
+    const p = join(dir, 'lost.safetensors');
+    try {
+      const r = await cli(['train', '--corpus', corpus, ...SMALL, '--iterations', '100', '--checkpoint-every', '5', '--backend', 'gpu', '--checkpoint', p], {
+        gpu: own,
+        onStep: (i, t) => {
+          if (i === 12) t.gpu!.device.destroy();
+        },
+      });
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^error: the GPU device was lost \(.*\) at iteration \d+; the last good checkpoint is kept: .*lost\.safetensors \(iteration 10\)$/m);
+      expect(r.err).not.toMatch(/\n\s+at /);
+      expect(readCheckpoint(p).progress.iteration).toBe(10);
+      expect(readFileSync(p).length).toBeGreaterThan(0);
+    } finally {
+      releaseNodeGpu(own);
+    }
+  });
+});

@@ -1,0 +1,64 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cli, tempDir, tinyCorpus, TINY } from './helpers.ts';
+
+let dir: string;
+let ckpt: string;
+let finalVal: string;
+
+beforeAll(async () => {
+  dir = tempDir();
+  const corpus = tinyCorpus(dir);
+  ckpt = join(dir, 'm.safetensors');
+  const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '60', '--checkpoint', ckpt]);
+  expect(r.code).toBe(0);
+  finalVal = /validation loss ([\d.]+) nats/.exec(r.out)![1];
+});
+
+const sample = (...more: string[]) => cli(['sample', '--checkpoint', ckpt, '--backend', 'cpu', ...more]);
+
+describe('sample', () => {
+  it('prints the prime and then exactly --length generated characters', async () => {
+    const r = await sample('--prime', 'the ', '--length', '50', '--seed', '3');
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+    expect(r.out.startsWith('the ')).toBe(true);
+    expect([...r.out].length).toBe(4 + 50 + 1);
+  });
+
+  it('is reproducible with --seed and varies without it', async () => {
+    const a = await sample('--seed', '5', '--length', '80');
+    const b = await sample('--seed', '5', '--length', '80');
+    const c = await sample('--seed', '6', '--length', '80');
+    expect(a.out).toBe(b.out);
+    expect(c.out).not.toBe(a.out);
+  });
+
+  it('--argmax does not depend on the seed, and equals --temperature 0', async () => {
+    const a = await sample('--argmax', '--seed', '1', '--length', '40');
+    const b = await sample('--argmax', '--seed', '2', '--length', '40');
+    const c = await sample('--temperature', '0', '--seed', '3', '--length', '40');
+    expect(a.out).toBe(b.out);
+    expect(c.out).toBe(a.out);
+  });
+});
+
+describe('eval', () => {
+  it('scores the held-out split: the validation loss training ended with', async () => {
+    const r = await cli(['eval', '--checkpoint', ckpt, '--backend', 'cpu']);
+    expect(r.code).toBe(0);
+    const m = /^loss ([\d.]+) nats\/char = ([\d.]+) bits\/char over [\d,]+ chars of the held-out 5% of .*tiny\.txt \(CPU backend\)$/m.exec(r.out);
+    expect(m).not.toBeNull();
+    expect(Number(m![1]).toFixed(3)).toBe(finalVal);
+    expect(Number(m![2])).toBeCloseTo(Number(m![1]) / Math.LN2, 3);
+  });
+
+  it('scores all of another file, even one shorter than a batch', async () => {
+    const p = join(dir, 'short.txt');
+    writeFileSync(p, 'the lazy dog runs away\n');
+    const r = await cli(['eval', '--checkpoint', ckpt, '--corpus', p, '--backend', 'cpu']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^loss [\d.]+ nats\/char = [\d.]+ bits\/char over \d+ chars of .*short\.txt/);
+  });
+});

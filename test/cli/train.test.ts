@@ -1,0 +1,184 @@
+/** `train` on the CPU reference: output, checkpoints, exact resume, Ctrl-C and divergence. */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
+import { cli, oneLineErr, tempDir, tinyCorpus, TINY } from './helpers.ts';
+
+let dir: string;
+let corpus: string;
+/** About 21 batches of 4 x 8 per epoch: the runs below cross the end of the data and wrap. */
+let small: string;
+
+beforeAll(() => {
+  dir = tempDir();
+  corpus = tinyCorpus(dir);
+  small = tinyCorpus(dir, 'small.txt', 16);
+});
+
+describe('train', () => {
+  it('prints the setup, progress lines, validation and samples, and saves checkpoints', async () => {
+    const ck = join(dir, 'run1', 'model.safetensors');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '40', '--eval-every', '20', '--sample-every', '20',
+      '--sample-length', '30', '--print-every', '10', '--checkpoint', ck]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const out = r.out;
+    expect(out).toMatch(/^backend: CPU, CPU reference/m);
+    expect(out).toMatch(/^corpus: .*tiny\.txt, [\d,]+ chars, vocabulary \d+; [\d,]+ for training, [\d,]+ held out/m);
+    expect(out).toMatch(/^model: RNN, hidden 16, [\d,]+ parameters, memory [\d.]+ KiB/m);
+    expect(out).toMatch(/^training: 40 iterations of 4 x 8 chars \([\d.]+ epochs\), Adam lr 0\.003, clip 5, seed 1/m);
+    expect(out).toMatch(/^iter 10\/40 \| 25\.0% \| \S+ tok\/s \| train [\d.]+ nats \([\d.]+ bits\/char\) \| val n\/a \| ETA/m);
+    expect(out).toMatch(/^iter 40\/40 .* val [\d.]+ nats \([\d.]+ bits\/char\)/m);
+    expect(out).toMatch(/^iteration 20: validation loss [\d.]+ nats \([\d.]+ bits\/char\), best so far -> .*model-val[\d.]+\.safetensors/m);
+    expect(out.match(/----- sample at iteration (\d+)/g)).toEqual(['----- sample at iteration 20', '----- sample at iteration 40']);
+    expect(out).toMatch(/^done: iteration 40 in \d+s; training loss [\d.]+ nats \([\d.]+ bits\/char\), validation loss [\d.]+ nats/m);
+    const files = readdirSync(join(dir, 'run1')).sort();
+    // Only the best validation checkpoint is kept beside the main one.
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(/^model-val\d+\.\d{3}\.safetensors$/);
+    expect(files[1]).toBe('model.safetensors');
+    const main = readCheckpoint(ck);
+    expect(main.progress.iteration).toBe(40);
+    expect(main.progress.valLoss).toBeGreaterThan(0);
+    expect(main.progress.iterations).toBe(40);
+    const best = readCheckpoint(join(dir, 'run1', files[0]));
+    expect(files[0]).toContain(best.progress.bestValLoss!.toFixed(3));
+  });
+
+  it('keeps a better model from an earlier run and removes worse ones', async () => {
+    const ck = join(dir, 'run2', 'm.safetensors');
+    await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', ck, '--quiet']);
+    writeFileSync(join(dir, 'run2', 'm-val9.999.safetensors'), 'worse');
+    writeFileSync(join(dir, 'run2', 'm-val0.001.safetensors'), 'better');
+    writeFileSync(join(dir, 'run2', 'other-val9.999.safetensors'), 'another run');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '10', '--checkpoint', ck, '--quiet']);
+    expect(r.code).toBe(0);
+    const files = readdirSync(join(dir, 'run2'));
+    expect(files).not.toContain('m-val9.999.safetensors');
+    expect(files).toContain('m-val0.001.safetensors');
+    expect(files).toContain('other-val9.999.safetensors');
+    expect(files.filter((f) => /^m-val/.test(f))).toHaveLength(2);
+  });
+
+  it('--quiet prints only the result', async () => {
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--sample-every', '2',
+      '--checkpoint', join(dir, 'q.safetensors'), '--quiet']);
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split('\n')).toHaveLength(2);
+    expect(r.out).toMatch(/^done: iteration 5/);
+  });
+
+  it('--epochs sets the iterations from the data', async () => {
+    const r = await cli(['train', '--corpus', small, ...TINY, '--epochs', '1', '--checkpoint', join(dir, 'e.safetensors')]);
+    expect(r.code).toBe(0);
+    const n = Number(/training: (\d+) iterations .*\(1\.\d\d epochs\)/.exec(r.out)?.[1]);
+    expect(n).toBeGreaterThan(10);
+    expect(r.out).toContain(`done: iteration ${n} `);
+  });
+
+  it('draws a progress bar on a terminal, with samples above it', async () => {
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '30', '--sample-every', '15', '--sample-length', '20',
+      '--checkpoint', join(dir, 'tty.safetensors')], { tty: true });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/iter 30\/30 \| █{24} 100\.0% \| .* tok\/s \| train [\d.]+ \([\d.]+ b\/c\) \| val - \| ETA/);
+    expect(r.out).toContain('----- sample at iteration 15');
+    expect(r.out).not.toMatch(/^iter \d+\/30 \| /m);
+  });
+
+  it('trains at word level and samples words', async () => {
+    const ck = join(dir, 'words.safetensors');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--level', 'word', '--iterations', '40', '--checkpoint', ck, '--sample-every', '40']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/tokens \(words, spaces and punctuation\), vocabulary 20;/);
+    expect(r.out).toMatch(/bits\/word/);
+    const s = await cli(['sample', '--checkpoint', ck, '--prime', 'the', '--length', '20', '--seed', '1', '--backend', 'cpu']);
+    expect(s.code).toBe(0);
+    expect(s.out).toMatch(/^the/);
+    expect(s.out).toMatch(/^the[a-z <>\n]+$/);
+  });
+});
+
+describe('resume', () => {
+  const flags = ['--corpus', '', ...TINY, '--iterations', '40', '--eval-every', '7', '--sample-every', '9', '--sample-length', '5'];
+  const withCorpus = () => flags.map((f) => (f === '' ? small : f));
+
+  it('an interrupted and resumed run has exactly the losses and weights of an uninterrupted one', async () => {
+    const full = join(dir, 'full.safetensors');
+    const a = await cli(['train', ...withCorpus(), '--checkpoint', full]);
+    expect(a.code).toBe(0);
+    expect(a.losses.size).toBe(40);
+
+    const part = join(dir, 'part.safetensors');
+    const b = await cli(['train', ...withCorpus(), '--checkpoint', part], {
+      onStep: (i, t) => {
+        if (i === 13) t.interrupt();
+      },
+    });
+    expect(b.code).toBe(130);
+    expect(b.out).toContain(`interrupted at iteration 13: saved ${part}`);
+    expect(b.out).toContain(`resume with: npm run rnn -- train --resume ${part}`);
+    expect(readCheckpoint(part).progress.iteration).toBe(13);
+
+    // Nothing but --resume: the corpus, the shape and the 40-iteration goal come from the checkpoint.
+    const c = await cli(['train', '--resume', part, '--backend', 'cpu', '--sample-every', '0']);
+    expect(c.err).toBe('');
+    expect(c.code).toBe(0);
+    expect(c.out).toContain(`resuming ${part} at iteration 13`);
+    expect([...c.losses.keys()][0]).toBe(14);
+    const resumed = new Map([...b.losses, ...c.losses]);
+    expect([...resumed.keys()]).toEqual([...a.losses.keys()]);
+    expect([...resumed.values()]).toEqual([...a.losses.values()]);
+    const wa = readCheckpoint(full).state;
+    const wc = readCheckpoint(part).state;
+    expect(wc.params).toEqual(wa.params);
+    expect(wc.optM).toEqual(wa.optM);
+    expect(wc.hidden).toEqual(wa.hidden);
+    expect(readCheckpoint(part).progress.stream).toEqual(readCheckpoint(full).progress.stream);
+  });
+
+  it('--resume with a lower --lr is allowed and noted', async () => {
+    const p = join(dir, 'lr.safetensors');
+    await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', p, '--quiet']);
+    const r = await cli(['train', '--resume', p, '--lr', '0.001', '--iterations', '8', '--backend', 'cpu']);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain('note: learning rate changed from 0.003 to 0.001');
+    expect(readCheckpoint(p).train.learningRate).toBe(0.001);
+  });
+
+  it('a second Ctrl-C quits at once', async () => {
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '20', '--checkpoint', join(dir, 'twice.safetensors')], {
+      onStep: async (i, t) => {
+        if (i === 3) {
+          t.interrupt();
+          t.interrupt(); // the same key press relayed twice (tsx does that): still one
+          await new Promise((r) => setTimeout(r, 400));
+          t.interrupt();
+        }
+      },
+    });
+    expect(r.exits).toEqual([130]);
+    expect(r.err).toContain('interrupted again: quitting without saving');
+  });
+});
+
+describe('divergence', () => {
+  it('a loss that becomes NaN stops training, says what to change, and keeps the last good checkpoint', async () => {
+    const p = join(dir, 'good.safetensors');
+    expect((await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '10', '--checkpoint', p, '--quiet'])).code).toBe(0);
+    const before = readFileSync(p);
+    const r = await cli(['train', '--resume', p, '--lr', '1e38', '--iterations', '200', '--backend', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(oneLineErr(r.err.replace(/^note: .*\n/gm, ''))).toBe(true);
+    expect(r.err).toMatch(/error: the training loss became NaN at iteration \d+: lower --lr \(now 1e\+38\) or --clip \(now 5\); the last good checkpoint is kept: .*good\.safetensors \(iteration 10\)/);
+    expect(readFileSync(p).equals(before)).toBe(true);
+  });
+
+  it('a fresh run that diverges writes no checkpoint', async () => {
+    const p = join(dir, 'diverged.safetensors');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--lr', '1e38', '--iterations', '200', '--checkpoint', p]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error: the (training loss|model's parameters) became (NaN|Infinity|-Infinity|NaN or infinite) .*lower --lr .*; no checkpoint was written$/m);
+    expect(existsSync(p)).toBe(false);
+  });
+});

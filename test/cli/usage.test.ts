@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { cli, oneLineErr } from './helpers.ts';
+
+describe('command line usage', () => {
+  it.each(['train', 'sample', 'eval'])('%s --help lists its flags and exits 0', async (cmd) => {
+    const r = await cli([cmd, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`Usage: rnn ${cmd}`);
+    expect(r.out).toContain('--backend');
+    expect(r.err).toBe('');
+  });
+
+  it('train --help shows the defaults', async () => {
+    const { out } = await cli(['train', '--help']);
+    for (const flag of ['--corpus', '--level', '--lowercase', '--no-lowercase', '--max-vocab', '--min-count', '--hidden', '--seq-length',
+      '--batch-size', '--lr', '--optimizer', '--clip', '--iterations', '--epochs', '--seed', '--checkpoint', '--checkpoint-every',
+      '--eval-every', '--sample-every', '--sample-length', '--temperature', '--prime', '--resume', '--quiet']) {
+      expect(out).toContain(flag);
+    }
+    expect(out).toContain('(default: "reuters")');
+    expect(out).toContain('(default: 128)');
+  });
+
+  it('no command prints the help on stderr and exits 2', async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('Commands:');
+  });
+
+  it.each([
+    [['frob'], /unknown command 'frob'/],
+    [['train', '--bogus'], /unknown option '--bogus'/],
+    [['train', '--hidden', '-5'], /--hidden.*'-5' is invalid\. must be a positive integer/],
+    [['train', '--hidden', '0'], /--hidden.*must be a positive integer/],
+    [['train', '--hidden', '12.5'], /--hidden.*must be a positive integer/],
+    [['train', '--batch-size', 'lots'], /--batch-size.*'lots' is invalid/],
+    [['train', '--seq-length', ''], /--seq-length.*must be a positive integer/],
+    [['train', '--lr', '0'], /--lr.*greater than 0/],
+    [['train', '--lr', '-1e-3'], /--lr.*greater than 0/],
+    [['train', '--lr', 'NaN'], /--lr.*greater than 0/],
+    [['train', '--clip', 'Infinity'], /--clip.*greater than 0/],
+    [['train', '--temperature', '-1'], /--temperature.*0 or more/],
+    [['train', '--level', 'byte'], /--level.*'byte' is invalid.*char, word/],
+    [['train', '--optimizer', 'sgd'], /--optimizer.*adam, adagrad/],
+    [['train', '--backend', 'tpu'], /--backend.*gpu, cpu, auto/],
+    [['train', '--seed', '-3'], /--seed.*integer from 0/],
+    [['train', '--eval-every', '-1'], /--eval-every.*non-negative integer/],
+    [['train', '--iterations', '10', '--epochs', '1'], /--iterations or --epochs, not both/],
+    [['sample'], /required option '--checkpoint <path>' not specified/],
+    [['sample', '--checkpoint', 'x', '--length', '0'], /--length.*positive integer/],
+    [['eval'], /required option '--checkpoint <path>'/],
+  ])('%j is a usage error: one line, exit 2', async (argv, message) => {
+    const r = await cli(argv as string[]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(oneLineErr(r.err)).toBe(true);
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
