@@ -1,0 +1,159 @@
+/**
+ * Messages between the page (main.ts) and the engine's worker (worker.ts / session.ts).
+ * The worker owns the Backend and the Trainer; the page only sends commands and draws what
+ * comes back. Everything here is structured-clone data.
+ */
+import type { CellType, OptimizerName } from '../model/config.ts';
+import type { TokenizerLevel } from '../data/tokenizer.ts';
+
+export type BackendKind = 'gpu' | 'cpu';
+
+/** The limits the page needs to check a model's size before anything is allocated. */
+export interface LimitsSummary {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+}
+
+export interface AdapterOption {
+  id: number;
+  /** How it was asked for: "WebGPU" or "WebGPU (compatibility)". */
+  label: string;
+  /** What the adapter says it is (often empty in compatibility mode). */
+  name: string;
+  /** The adapter reports isFallbackAdapter (SwiftShader does). */
+  reportedFallback: boolean;
+  /** Our judgement: reported, or a software rasteriser by name or by WebGL renderer. */
+  software: boolean;
+  /** The WebGL renderer string, a hint at what sits under an adapter that gives no name. */
+  glRenderer?: string;
+  limits: LimitsSummary;
+}
+
+export type DataSource =
+  | { kind: 'builtin'; id: string; url: string }
+  | { kind: 'file'; name: string; bytes: ArrayBuffer };
+
+export interface DataOptions {
+  level: TokenizerLevel;
+  lowercase: boolean;
+  /** Word level only: softmax size, <unk> included. */
+  maxVocab: number;
+}
+
+export interface DataInfo {
+  /** 'builtin:<id>' or 'file'. */
+  source: string;
+  name: string;
+  chars: number;
+  tokens: number;
+  vocabSize: number;
+  trainTokens: number;
+  valTokens: number;
+  options: DataOptions;
+  /** The first few hundred characters, shown as text. */
+  preview: string;
+}
+
+export interface ModelForm {
+  cell: CellType;
+  hiddenSize: number;
+  seqLength: number;
+  batchSize: number;
+  optimizer: OptimizerName;
+  learningRate: number;
+  clip: number;
+  seed: number;
+}
+
+export interface Placement {
+  backend: BackendKind;
+  /** AdapterOption.id; ignored on the CPU. */
+  adapter: number;
+}
+
+export interface SamplingSettings {
+  prime: string;
+  temperature: number;
+  /** Tokens per sample. */
+  length: number;
+  /** Seconds between automatic samples while training; 0 turns them off. */
+  every: number;
+}
+
+export type Phase = 'empty' | 'busy' | 'ready' | 'training' | 'paused' | 'lost';
+
+export interface ModelSummary extends ModelForm {
+  vocabSize: number;
+  level: TokenizerLevel;
+  lowercase: boolean;
+  /** progress.corpus of the checkpoint (a corpus name or a file name). */
+  corpus: string;
+  parameters: number;
+}
+
+export interface Status {
+  phase: Phase;
+  /** Changes whenever a new model replaces the old one (the page clears its chart). */
+  runId: number;
+  model?: ModelSummary;
+  backend?: { kind: BackendKind; adapter: number; description: string; software: boolean; dispatches: number; memoryBytes?: number };
+  iteration: number;
+  epoch: number;
+  /** Seconds of training, across pauses and loads. */
+  elapsed: number;
+  /** False when the model came from a checkpoint whose text is not here (sampling only). */
+  canTrain: boolean;
+  /** What the worker is doing while phase is 'busy'. */
+  activity?: string;
+  lost?: { reason: string; keptIteration: number };
+}
+
+export interface BenchResult {
+  kind: BackendKind;
+  description: string;
+  iterations: number;
+  seconds: number;
+  tokensPerSecond: number;
+  msPerIteration: number;
+}
+
+export interface SavedModelInfo {
+  name: string;
+  savedAt: number;
+  iteration: number;
+  bytes: number;
+}
+
+/** Where an error belongs on the page. */
+export type ErrorArea = 'gpu' | 'data' | 'model' | 'train' | 'sample' | 'file' | 'bench';
+
+export type Request =
+  | { type: 'init' }
+  | { type: 'data'; source: DataSource; options: DataOptions }
+  | { type: 'build'; form: ModelForm; placement: Placement }
+  | { type: 'start' }
+  | { type: 'pause' }
+  | { type: 'place'; placement: Placement }
+  | { type: 'sampling'; settings: SamplingSettings }
+  | { type: 'sample' }
+  | { type: 'save' }
+  | { type: 'load'; name: string; bytes: ArrayBuffer; placement: Placement }
+  | { type: 'restore'; placement: Placement }
+  | { type: 'forget' }
+  | { type: 'bench'; form: ModelForm; adapter: number; iterations: number }
+  /** Test hook: destroys the GPU device as a driver reset would. */
+  | { type: 'lose-device' };
+
+export type Reply =
+  | { type: 'hello'; adapters: AdapterOption[]; gpuError?: string; saved?: SavedModelInfo }
+  | { type: 'data'; info: DataInfo }
+  | { type: 'status'; status: Status }
+  | { type: 'progress'; iterations: number[]; losses: number[]; tokensPerSecond: number; iteration: number; epoch: number; elapsed: number }
+  | { type: 'val'; iteration: number; loss: number }
+  | { type: 'sample'; prime: string; text: string; iteration: number; temperature: number }
+  | { type: 'checkpoint'; bytes: ArrayBuffer; filename: string }
+  | { type: 'bench'; results: BenchResult[]; form: ModelForm }
+  | { type: 'saved'; saved?: SavedModelInfo }
+  | { type: 'notice'; message: string }
+  | { type: 'error'; area: ErrorArea; message: string };

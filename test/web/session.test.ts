@@ -1,0 +1,186 @@
+/**
+ * The web page's engine host (src/web/session.ts) without a browser: the protocol, the training
+ * loop, checkpoints and error wording, on the CPU backend in Node. Fast; the browser tests
+ * (page.test.ts) cover the same paths on WebGPU.
+ */
+import { describe, expect, it } from 'vitest';
+import { decodeCheckpoint } from '../../src/checkpoint/model-checkpoint.ts';
+import type { Placement, Reply, Request } from '../../src/web/protocol.ts';
+import { checkpointFilename, pageWording, Session, type ModelStore, type StoredModel } from '../../src/web/session.ts';
+
+class MemoryStore implements ModelStore {
+  model: StoredModel | undefined;
+  text: { name: string; bytes: ArrayBuffer } | undefined;
+  async saveModel(m: StoredModel) { this.model = m; }
+  async loadModel() { return this.model; }
+  async forgetModel() { this.model = undefined; }
+  async saveText(name: string, bytes: ArrayBuffer) { this.text = { name, bytes }; }
+  async loadText(name: string) { return this.text?.name === name ? this.text.bytes : undefined; }
+}
+
+const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(200);
+const CPU: Placement = { backend: 'cpu', adapter: -1 };
+const FORM = { cell: 'rnn' as const, hiddenSize: 24, seqLength: 12, batchSize: 4, optimizer: 'adam' as const, learningRate: 0.01, clip: 5, seed: 7 };
+
+function harness(store = new MemoryStore()) {
+  const replies: Reply[] = [];
+  const waiters: { pred: (r: Reply) => boolean; resolve: (r: Reply) => void }[] = [];
+  const session = new Session({
+    post: (r) => {
+      replies.push(r);
+      for (const w of [...waiters]) {
+        if (w.pred(r)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(r);
+        }
+      }
+    },
+    gpu: { probe: async () => ({ adapters: [], error: 'no WebGPU in this test' }), acquire: async () => { throw new Error('no GPU'); } },
+    store,
+    builtins: [{ id: 'fox', checkpointName: 'fox-text', url: 'mem://fox' }],
+    fetchText: async () => new TextEncoder().encode(TEXT).buffer as ArrayBuffer,
+    timing: { firstValidation: 0, validation: 0.05, snapshot: 0.05, autosave: 0.2, progress: 0.02 },
+  });
+  const send = (r: Request) => session.handle(r);
+  /** The next reply (from now on, or already received since `from`) that matches. */
+  const next = <T extends Reply['type']>(type: T, pred: (r: Extract<Reply, { type: T }>) => boolean = () => true, from = 0) => {
+    const hit = replies.slice(from).find((r) => r.type === type && pred(r as Extract<Reply, { type: T }>));
+    if (hit) return Promise.resolve(hit as Extract<Reply, { type: T }>);
+    return new Promise<Extract<Reply, { type: T }>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${type} reply; last: ${JSON.stringify(replies.slice(-3)).slice(0, 400)}`)), 20_000);
+      waiters.push({ pred: (r) => r.type === type && pred(r as Extract<Reply, { type: T }>), resolve: (r) => { clearTimeout(timer); resolve(r as Extract<Reply, { type: T }>); } });
+    });
+  };
+  const lastStatus = () => [...replies].reverse().find((r) => r.type === 'status') as Extract<Reply, { type: 'status' }>;
+  const errors = () => replies.filter((r): r is Extract<Reply, { type: 'error' }> => r.type === 'error');
+  return { session, send, next, replies, lastStatus, errors, store };
+}
+
+describe('web session (CPU backend, no browser)', () => {
+  it('says plainly when there is no GPU', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    const hello = await h.next('hello');
+    expect(hello.adapters).toEqual([]);
+    expect(hello.gpuError).toBe('no WebGPU in this test');
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'build', form: FORM, placement: { backend: 'gpu', adapter: 0 } });
+    expect(h.errors().at(-1)?.message).toBe('no WebGPU in this test');
+    expect(h.lastStatus().status.phase).toBe('empty');
+  });
+
+  it('trains, validates, samples, pauses, and round-trips a checkpoint', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    const data = await h.next('data');
+    expect(data.info.vocabSize).toBe(new Set(TEXT).size);
+    expect(data.info.preview.startsWith('the quick')).toBe(true);
+
+    await h.send({ type: 'sampling', settings: { prime: 'the ', temperature: 0.5, length: 40, every: 0.05 } });
+    await h.send({ type: 'build', form: FORM, placement: CPU });
+    expect(h.lastStatus().status.phase).toBe('ready');
+    expect(h.lastStatus().status.model?.parameters).toBe(24 * 28 + 24 * 24 + 24 + 28 * 24 + 28);
+
+    await h.send({ type: 'start' });
+    const losses: number[] = [];
+    let seen = 0;
+    while (losses.length < 60) {
+      const p = await h.next('progress', (r) => r.iterations[0]! > seen);
+      seen = p.iterations.at(-1)!;
+      losses.push(...p.losses);
+    }
+    await h.next('val');
+    const sample = await h.next('sample');
+    expect(sample.prime).toBe('the ');
+    expect(sample.text.length).toBe(40);
+    await h.send({ type: 'pause' });
+    const paused = h.lastStatus().status;
+    expect(paused.phase).toBe('paused');
+    expect(paused.elapsed).toBeGreaterThan(0);
+    const head = losses.slice(0, 10).reduce((a, b) => a + b) / 10;
+    const tail = losses.slice(-10).reduce((a, b) => a + b) / 10;
+    expect(tail).toBeLessThan(head - 0.5);
+    // Pausing keeps a copy in the browser's store.
+    expect(h.store.model?.info.iteration).toBe(paused.iteration);
+
+    // The same argmax sample before saving and after loading.
+    await h.send({ type: 'sampling', settings: { prime: 'the q', temperature: 0, length: 30, every: 0 } });
+    let from = h.replies.length;
+    await h.send({ type: 'sample' });
+    const before = (await h.next('sample', () => true, from)).text;
+
+    from = h.replies.length;
+    await h.send({ type: 'save' });
+    const ck = await h.next('checkpoint', () => true, from);
+    expect(ck.filename).toMatch(/^fox-text-rnn24-char-i\d+-val\d\.\d{3}\.safetensors$/);
+    const decoded = decodeCheckpoint(new Uint8Array(ck.bytes), ck.filename);
+    expect(decoded.progress.iteration).toBe(paused.iteration);
+    expect(decoded.progress.corpus).toBe('fox-text');
+    expect(decoded.model.hiddenSize).toBe(24);
+
+    await h.send({ type: 'build', form: { ...FORM, seed: 8 }, placement: CPU });
+    expect(h.lastStatus().status.iteration).toBe(0);
+    from = h.replies.length;
+    await h.send({ type: 'load', name: ck.filename, bytes: ck.bytes, placement: CPU });
+    const loaded = h.lastStatus().status;
+    expect(loaded.iteration).toBe(paused.iteration);
+    expect(loaded.canTrain).toBe(true);
+    expect(loaded.model?.seed).toBe(7);
+    await h.send({ type: 'sample' });
+    expect((await h.next('sample', () => true, from)).text).toBe(before);
+    expect(h.errors()).toEqual([]);
+  });
+
+  it('gives one-line errors for bad files and impossible settings, in the page\'s words', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    const bad = new Uint8Array([...new TextEncoder().encode('caf'), 0xe9, 0x20, 0x6f, 0x6b]).buffer;
+    await h.send({ type: 'data', source: { kind: 'file', name: 'latin1.txt', bytes: bad }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    expect(h.errors().at(-1)).toEqual({ type: 'error', area: 'data', message: 'latin1.txt: not valid UTF-8 at byte 3 (try converting it with iconv -f latin1 -t utf-8)' });
+
+    await h.send({ type: 'data', source: { kind: 'file', name: 'tiny.txt', bytes: new TextEncoder().encode('abcabc').buffer as ArrayBuffer }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'build', form: FORM, placement: CPU });
+    const e = h.errors().at(-1)!;
+    expect(e.area).toBe('model');
+    expect(e.message).toMatch(/^corpus too short: .* \(lower the batch size or the sequence length\)$/);
+
+    await h.send({ type: 'load', name: 'junk.safetensors', bytes: new Uint8Array([1, 2, 3]).buffer, placement: CPU });
+    expect(h.errors().at(-1)?.area).toBe('file');
+    expect(h.errors().at(-1)?.message).toMatch(/^invalid safetensors file "junk\.safetensors": /);
+    expect(h.errors().every((x) => !x.message.includes('\n'))).toBe(true);
+  });
+
+  it('trains at word level and moves a model between backends with its state', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'word', lowercase: false, maxVocab: 8 } });
+    const data = await h.next('data');
+    expect(data.info.vocabSize).toBe(8);
+    await h.send({ type: 'sampling', settings: { prime: 'the quick', temperature: 0, length: 12, every: 0 } });
+    await h.send({ type: 'build', form: { ...FORM, seqLength: 6 }, placement: CPU });
+    await h.send({ type: 'start' });
+    await h.next('progress', (r) => r.iteration >= 20);
+    await h.send({ type: 'pause' });
+    const from = h.replies.length;
+    await h.send({ type: 'sample' });
+    const s = await h.next('sample', () => true, from);
+    expect(s.text.length).toBeGreaterThan(0);
+    expect(h.lastStatus().status.model?.level).toBe('word');
+    // Moving to the same backend kind keeps weights, optimizer state and position.
+    const before = h.lastStatus().status.iteration;
+    await h.send({ type: 'place', placement: CPU });
+    expect(h.lastStatus().status.iteration).toBe(before);
+    const again = h.replies.length;
+    await h.send({ type: 'sample' });
+    expect((await h.next('sample', () => true, again)).text).toBe(s.text);
+    expect(h.errors()).toEqual([]);
+  });
+
+  it('names checkpoints safely and rewords CLI flags', () => {
+    const name = checkpointFilename({ corpus: '<img src=x onerror=alert(1)>.txt', model: { cell: 'rnn', vocabSize: 5, hiddenSize: 8 }, level: 'char', iteration: 3 });
+    expect(name).toBe('img-src-x-onerror-alert-1-rnn8-char-i3.safetensors');
+    expect(pageWording('the training loss became NaN at iteration 9: lower --lr (now 2) or --clip (now 5)'))
+      .toBe('the training loss became NaN at iteration 9: lower the learning rate (now 2) or the gradient clip (now 5)');
+  });
+});
