@@ -276,7 +276,13 @@ function parseEntry(name: string, info: unknown, fileLength: number, fail: (reas
 /** Copies into a fresh buffer: the data section may sit at any byte offset, Float32Array needs 4. */
 function readF32(bytes: Uint8Array, pos: number, count: number): Float32Array {
   const byteLength = count * F32_BYTES;
-  if (HOST_LITTLE_ENDIAN) return new Float32Array(bytes.slice(pos, pos + byteLength).buffer);
+  // Copy into a fresh, aligned buffer: `bytes` may be a Node Buffer, a view into a shared pool whose
+  // .slice() does not copy, so its .buffer would be the whole pool.
+  if (HOST_LITTLE_ENDIAN) {
+    const copy = new Uint8Array(byteLength);
+    copy.set(bytes.subarray(pos, pos + byteLength));
+    return new Float32Array(copy.buffer);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = view.getFloat32(pos + i * F32_BYTES, true);

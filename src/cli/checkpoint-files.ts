@@ -27,9 +27,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   let bytes: Uint8Array;
   try {
     if (statSync(path).isDirectory()) throw new CheckpointError(`${path}: is a directory, give a .safetensors checkpoint file`);
-    // A plain Uint8Array copy: decodeSafetensors' readF32 relies on slice() copying, which a Node
-    // Buffer's slice() does not (it returns a view of the whole, possibly pooled, buffer).
-    bytes = new Uint8Array(readFileSync(path));
+    bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     const code = (e as NodeJS.ErrnoException).code;

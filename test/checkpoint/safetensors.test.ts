@@ -158,6 +158,17 @@ describe('encode/decode round trip', () => {
     }
   });
 
+  it('reads from a Node Buffer in a shared pool, whose slice() does not copy', () => {
+    const t = tensor([4, 7], 11);
+    const file = encodeSafetensors({ w: t }, {});
+    // Small Buffers come from one pool; Buffer.slice returns a view of it, not a copy.
+    const pooled = Buffer.from(file);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+    const out = decodeSafetensors(pooled).tensors.w;
+    expect(out.data.length).toBe(t.data.length);
+    expect(bits(out.data)).toEqual(bits(t.data));
+  });
+
   it('encodes from a Float32Array that is a view into a larger buffer', () => {
     const big = values(20, 9);
     const view = big.subarray(5, 11);
