@@ -29,5 +29,11 @@ export async function createBackend(o: CreateBackendOptions): Promise<{ backend:
     }
     throw e;
   }
-  return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed), gpu: ctx };
+  try {
+    return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed), gpu: ctx };
+  } catch (e) {
+    // A model that does not fit must not leave a device (and dawn's threads) behind.
+    ctx.device.destroy();
+    throw e;
+  }
 }

@@ -32,6 +32,11 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupStorageSize',
   'maxStorageBuffersPerShaderStage',
   'maxComputeWorkgroupsPerDimension',
+  // Compatibility-mode adapters (Dawn on OpenGL) default these to 128; our kernels use 256.
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
 ] as const;
 
 export function describeAdapter(info: GPUAdapterInfo | undefined, label: string): string {
