@@ -1,4 +1,5 @@
-// Softmax cross-entropy and its gradient, one workgroup per row (position) of the logits.
+// Softmax cross-entropy and its gradient for each row (position) of the logits: `main` gives a row
+// to a workgroup, `main_rows` a row to one invocation (see there for when each wins).
 // The logits are overwritten in place with dL/dlogits = (softmax - onehot(target)) * scale,
 // where scale = 1 / (T*B) because the loss is the mean over positions.
 // rowLoss[row] = -log softmax[target]; a second kernel (loss_sum.wgsl) adds the rows up.
@@ -56,6 +57,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   storageBarrier();
   workgroupBarrier();
   for (var c = lid; c < u.cols; c += WG) {
+    let p = exp(logits[base + c] - m) / s;
+    logits[base + c] = (p - select(0.0, 1.0, c == label)) * u.scale;
+  }
+}
+
+// One invocation per row, no barriers: on CPU drivers (lavapipe) a workgroup barrier costs tens of
+// microseconds, so for small vocabularies looping over a row in one invocation is far faster than
+// a tree reduction across the workgroup. Same arithmetic and output as main.
+@compute @workgroup_size(WG)
+fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.y * u.rowsPerDim + gid.x;
+  if (row >= u.rows) { return; }
+  let base = row * u.cols;
+  var m = -3.4e38;
+  for (var c = 0u; c < u.cols; c++) { m = max(m, logits[base + c]); }
+  var s = 0.0;
+  for (var c = 0u; c < u.cols; c++) { s += exp(logits[base + c] - m); }
+  let label = targets[row];
+  rowLoss[row] = log(s) - (logits[base + label] - m);
+  for (var c = 0u; c < u.cols; c++) {
     let p = exp(logits[base + c] - m) / s;
     logits[base + c] = (p - select(0.0, 1.0, c == label)) * u.scale;
   }

@@ -339,9 +339,10 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
     { rows: 9, cols: 64, spread: 80 }, // large logits: e^80 = 5.5e34, near float32's 3.4e38
     { rows: 6, cols: 40, spread: 100 }, // e^100 overflows float32: only max-subtraction keeps this finite
     { rows: 4, cols: 33, spread: 1000 },
+    { rows: 130, cols: 1500, spread: 3 }, // wider than a row-per-invocation is chosen for
   ];
-  for (const { rows, cols, spread } of cases) {
-    it(`rows=${rows} cols=${cols} logits in [-${spread}, ${spread}]`, async () => {
+  for (const variant of ['rows', 'workgroup'] as const) for (const { rows, cols, spread } of cases) {
+    it(`${variant}: rows=${rows} cols=${cols} logits in [-${spread}, ${spread}]`, async () => {
       const rng = new Rng(rows * 31 + cols + spread);
       const logits = randomArray(rng, rows * cols, spread);
       if (spread >= 80) {
@@ -356,7 +357,7 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
       const ref = reference(logits, targets, rows, cols, scale);
       const { grad, loss } = await withRunner(async (r) => {
         const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rows + 2);
-        await r.run([softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows, cols, scale })]);
+        await r.run([softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows, cols, scale, variant })]);
         return { grad: await r.read(L, 0, rows * cols), loss: await r.read(RL, 0, rows) };
       });
       expect(grad.every(Number.isFinite) && loss.every(Number.isFinite)).toBe(true);

@@ -17,7 +17,7 @@ import type { ModelConfig, TrainConfig } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import { ADAGRAD_EPS, ADAM } from '../cpu/optim.ts';
-import { Kernels, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, grid1D, matmulVariantFor } from './kernels.ts';
+import { Kernels, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, grid1D, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch } from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
 
@@ -141,7 +141,7 @@ export class GpuBackend implements Backend {
       M: N, N: V, K: H, transB: true,
       A: b.hAll, offA: B * H, lda: H, B: b.params, offB: L.Why.offset, ldb: H, C: b.logits, ldc: V, bias: L.by.offset,
     }));
-    forward.push(this.rowwise('softmax_xent', [b.logits, b.targets, b.rowLoss], N, V, 1 / N));
+    forward.push(this.softmaxXent([b.logits, b.targets, b.rowLoss], N, V, 1 / N));
     forward.push(this.simple('loss_sum', [b.rowLoss, b.lossOut], { u32: [N], f32: [1 / N] }, 1, 1));
 
     backward.push(this.matmul({
@@ -240,22 +240,13 @@ export class GpuBackend implements Backend {
     };
   }
 
-  private rowwise(name: 'softmax_xent', buffers: GPUBuffer[], rows: number, cols: number, scale: number): () => Dispatch {
-    const g = grid1D(rows, 1, this.ctx.limits.maxComputeWorkgroupsPerDimension);
-    const slot = this.uniforms.add({ u32: [rows, cols], f32: [scale] });
-    // rowsPerDim follows the f32 field: pack by hand to keep the struct order (rows, cols, scale, rowsPerDim).
-    const data = new ArrayBuffer(16);
-    new Uint32Array(data).set([rows, cols, 0, g.perRow]);
-    new Float32Array(data, 8, 1)[0] = scale;
-    this.uniformsReplace(slot, data);
+  private softmaxXent(buffers: GPUBuffer[], rows: number, cols: number, scale: number): () => Dispatch {
+    const l = softmaxXentLaunch(rows, cols, scale, softmaxVariantFor(cols), this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    const slot = this.uniforms.add(l.uniforms);
     return () => {
-      const pipeline = this.kernels.pipeline(name);
-      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x: g.x, y: g.y };
+      const pipeline = this.kernels.pipeline('softmax_xent', {}, l.entryPoint);
+      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], 'softmax_xent'), x: l.x, y: l.y };
     };
-  }
-
-  private uniformsReplace(slot: number, data: ArrayBuffer): void {
-    (this.uniforms as unknown as { blocks: ArrayBuffer[] }).blocks[slot] = data;
   }
 
   private assertUsable(): void {
