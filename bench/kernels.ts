@@ -1,0 +1,284 @@
+/**
+ * Each WGSL kernel alone against its CPU twin, over shapes and launch parameters (llm.c's
+ * dev/cuda habit): GFLOP/s for matmul, GB/s (bytes each kernel must read and write at least)
+ * for the elementwise kernels and reductions.
+ *
+ * GPU time: one warm-up dispatch (pipeline compilation, first-touch), then N repetitions encoded
+ * in one compute pass, one submit, and `queue.onSubmittedWorkDone()`; time / N. That includes
+ * one submit's overhead (~70 us here) spread over N, which is why N grows until the batch takes
+ * a sizeable time. (Timestamp queries would exclude it but need the 'timestamp-query' feature,
+ * which the shared device does not request.) CPU time: the twin in plain JS, best of a few runs.
+ *
+ *   npx tsx --import ./src/node/register-raw.mjs bench/kernels.ts [--quick]
+ * or from bench/run.ts through runKernelBench(ctx, { quick, allTilings }).
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { GpuContext } from '../src/gpu/device.ts';
+import {
+  DEFAULT_MATMUL_TILING, KernelRunner, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
+  optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxVariantFor, softmaxXentDispatch, type KernelDispatch, type SoftmaxVariant, type MatmulTiling,
+} from '../src/gpu/kernels.ts';
+import { GpuBackend } from '../src/gpu/backend.ts';
+import { softmaxNorm } from '../src/cpu/rnn.ts';
+import { ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
+import { sampleTokens } from '../src/cpu/sample.ts';
+import { initParams } from '../src/model/init.ts';
+import { paramLayout } from '../src/model/layout.ts';
+import type { ModelConfig } from '../src/model/config.ts';
+import { Rng } from '../src/util/random.ts';
+
+export interface KernelRow {
+  kernel: string;
+  shape: string;
+  variant: string;
+  /** Milliseconds per dispatch on the GPU. */
+  gpuMs: number;
+  /** Milliseconds per call of the CPU twin (left out where it would take too long). */
+  cpuMs?: number;
+  gflops?: number;
+  gbps?: number;
+}
+
+export interface KernelBenchOptions {
+  /** A smoke run: two shapes at 512, two tilings. */
+  quick?: boolean;
+  /** Every workgroup shape and the workgroup-memory variant, not just what training uses and `main`. */
+  allTilings?: boolean;
+  /** Called with each row as it is measured (the direct run prints progress). */
+  onRow?: (row: KernelRow) => void;
+}
+
+const randomArray = (rng: Rng, n: number, scale = 1) => {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = (2 * rng.next() - 1) * scale;
+  return a;
+};
+
+/** Warm-up, then batches of N dispatches per submit until `targetMs` is spent; ms per repetition. */
+async function timeGpu(r: KernelRunner, list: KernelDispatch[], targetMs: number, maxReps = 200): Promise<number> {
+  await r.run(list, 1);
+  let t = performance.now();
+  await r.run(list, 1);
+  const once = performance.now() - t;
+  const reps = Math.max(1, Math.min(maxReps, Math.round(targetMs / Math.max(once, 1e-3))));
+  if (reps === 1) return once;
+  t = performance.now();
+  await r.run(list, reps);
+  return Math.min(once, (performance.now() - t) / reps);
+}
+
+/** Best of a few runs of a CPU function, until `targetMs` is spent (at least once). */
+function timeCpu(fn: () => void, targetMs: number): number {
+  let best = Infinity;
+  const start = performance.now();
+  do {
+    const t = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - t);
+  } while (performance.now() - start < targetMs);
+  return best;
+}
+
+/** The matmul CPU twin: op(A) op(B), i-k-j order (the fastest plain-JS loop order). */
+function cpuMatmul(M: number, N: number, K: number, a: Float32Array, b: Float32Array, c: Float32Array, transA: boolean, transB: boolean): void {
+  c.fill(0);
+  for (let i = 0; i < M; i++) {
+    const ci = i * N;
+    for (let k = 0; k < K; k++) {
+      const av = transA ? a[k * M + i] : a[i * K + k];
+      if (transB) for (let j = 0; j < N; j++) c[ci + j] += av * b[j * K + k];
+      else {
+        const bk = k * N;
+        for (let j = 0; j < N; j++) c[ci + j] += av * b[bk + j];
+      }
+    }
+  }
+}
+
+interface MatmulShape { label: string; M: number; N: number; K: number; transA: boolean; transB: boolean }
+
+const tilingName = (t: MatmulTiling) => `${t.variant} ${t.wgX}x${t.wgY}${t.tileK ? ` K${t.tileK}` : ''}`;
+
+export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions = {}): Promise<KernelRow[]> {
+  const quick = opts.quick ?? false;
+  const target = quick ? 150 : 600;
+  const rows: KernelRow[] = [];
+  const push = (row: KernelRow) => {
+    rows.push(row);
+    opts.onRow?.(row);
+  };
+  const r = new KernelRunner(ctx.device);
+  const rng = new Rng(1);
+  try {
+    // --- matmul -------------------------------------------------------------------------------
+    // Training shapes for H = 512, T*B = 2048 (T = 64, B = 32), V = 87: the output projection
+    // (T*B x V from H), dL/dh from the outputs, the weight gradients (A transposed, K = T*B), and
+    // one recurrent step (B x H from H).
+    const H = 512, N = 2048, V = 87, Bt = 32;
+    const square = quick ? 512 : 1024;
+    const shapes: MatmulShape[] = [
+      { label: `square`, M: square, N: square, K: square, transA: false, transB: false },
+      { label: 'dWhh = dZ^T h', M: H, N: H, K: N, transA: true, transB: false },
+      ...(quick ? [] : [
+        { label: 'logits = h Why^T', M: N, N: V, K: H, transA: false, transB: true },
+        { label: 'dWhy = dy^T h', M: V, N: H, K: N, transA: true, transB: false },
+        { label: 'dh = dy Why', M: N, N: H, K: V, transA: false, transB: false },
+        { label: 'rnn step h Whh^T', M: Bt, N: H, K: H, transA: false, transB: true },
+        { label: 'square A^T B^T', M: 512, N: 512, K: 512, transA: true, transB: true },
+      ]),
+    ];
+    // 'auto' is what training uses (the vec4 entry point the layout allows); `main` alone shows what
+    // the vec4 loads bring; the rest are workgroup shapes and the workgroup-memory variant.
+    const auto = (wgX: number, wgY: number): MatmulTiling => ({ variant: 'auto', wgX, wgY });
+    const tilings: MatmulTiling[] = !opts.allTilings
+      ? [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }]
+      : [
+        DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, auto(16, 4), auto(4, 16), auto(16, 16), auto(32, 2),
+        { variant: 'main_tiled', wgX: 8, wgY: 8, tileK: 16 }, { variant: 'main_tiled', wgX: 16, wgY: 16, tileK: 16 },
+      ];
+    for (const s of shapes) {
+      const a = randomArray(rng, s.M * s.K), b = randomArray(rng, s.K * s.N);
+      const A = r.storage(a), B = r.storage(b), C = r.storage(s.M * s.N);
+      const flops = 2 * s.M * s.N * s.K;
+      const c = new Float32Array(s.M * s.N);
+      // The JS twin at 1024^3 takes seconds: time it once.
+      const cpuMs = timeCpu(() => cpuMatmul(s.M, s.N, s.K, a, b, c, s.transA, s.transB), flops > 1e9 ? 0 : target);
+      // The tiled variant is ~10x slower on CPU adapters: only on the smaller products.
+      for (const t of tilings.filter((t) => t.variant !== 'main_tiled' || flops <= 2 * 512 ** 3 * 1.01)) {
+        const args = {
+          M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
+          A, lda: s.transA ? s.M : s.K, B, ldb: s.transB ? s.K : s.N, C, ldc: s.N,
+        };
+        const gpuMs = await timeGpu(r, [matmulDispatch(r, args, t)], target);
+        const layout = `${s.transA ? 'A^T' : 'A'}${s.transB ? ' B^T' : ' B'}`;
+        const variant = tilingName({ ...t, variant: resolveMatmulVariant(args, t) }) + (t.variant === 'auto' ? ' (auto)' : '');
+        push({ kernel: 'matmul', shape: `${s.label} ${s.M}x${s.N}x${s.K} ${layout}`, variant, gpuMs, cpuMs, gflops: flops / gpuMs / 1e6 });
+      }
+    }
+
+    // --- softmax_xent, loss_sum, column_sum -----------------------------------------------------
+    for (const cols of quick ? [V] : [V, 10_000]) {
+      const rowsN = cols > 1000 ? 256 : N;
+      const logits = randomArray(rng, rowsN * cols, 3);
+      const targets = Uint32Array.from({ length: rowsN }, () => Math.floor(rng.next() * cols));
+      const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rowsN);
+      const gpuMsOf = async (variant: SoftmaxVariant) =>
+        timeGpu(r, [softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows: rowsN, cols, scale: 1 / rowsN, variant })], target);
+      const work = logits.slice();
+      const loss = new Float64Array(rowsN);
+      const cpuMs = timeCpu(() => {
+        for (let p = 0; p < rowsN; p++) {
+          const row = work.subarray(p * cols, (p + 1) * cols);
+          const { max, sum } = softmaxNorm(row);
+          loss[p] = Math.log(sum) - (row[targets[p]] - max);
+          for (let v = 0; v < cols; v++) row[v] = (Math.exp(row[v] - max) / sum - (v === targets[p] ? 1 : 0)) / rowsN;
+          row.set(logits.subarray(p * cols, (p + 1) * cols)); // restore for the next run
+        }
+      }, target);
+      for (const variant of ['rows', 'workgroup'] as const) {
+        const gpuMs = await gpuMsOf(variant);
+        const label = `${variant === 'rows' ? 'row per invocation' : 'row per workgroup'}${variant === softmaxVariantFor(cols) ? ' (auto)' : ''}`;
+        push({ kernel: 'softmax_xent', shape: `${rowsN} rows x ${cols}`, variant: label, gpuMs, cpuMs, gbps: (rowsN * cols * 8 + rowsN * 8) / gpuMs / 1e6 });
+      }
+    }
+    {
+      const x = randomArray(rng, N);
+      const X = r.storage(x), O = r.storage(4);
+      const gpuMs = await timeGpu(r, [lossSumDispatch(r, { rowLoss: X, out: O, n: N, scale: 1 / N })], target);
+      const cpuMs = timeCpu(() => { let s = 0; for (let i = 0; i < N; i++) s += x[i]; x[0] += s * 0; }, target);
+      push({ kernel: 'loss_sum', shape: `${N}`, variant: 'WG 256', gpuMs, cpuMs, gbps: N * 4 / gpuMs / 1e6 });
+    }
+    for (const cols of quick ? [H] : [V, H]) {
+      const x = randomArray(rng, N * cols);
+      const X = r.storage(x), O = r.storage(cols);
+      const gpuMs = await timeGpu(r, [columnSumDispatch(r, { X, out: O, rows: N, cols })], target);
+      const out = new Float32Array(cols);
+      const cpuMs = timeCpu(() => {
+        out.fill(0);
+        for (let p = 0; p < N; p++) for (let j = 0; j < cols; j++) out[j] += x[p * cols + j];
+      }, target);
+      push({ kernel: 'column_sum', shape: `${N} x ${cols}`, variant: 'WG 64', gpuMs, cpuMs, gbps: (N * cols + cols) * 4 / gpuMs / 1e6 });
+    }
+
+    // --- embedding_grad ---------------------------------------------------------------------------
+    for (const vocab of quick ? [V] : [V, 10_000]) {
+      const tokens = Uint32Array.from({ length: N }, () => Math.floor(rng.next() * vocab));
+      const dZ = randomArray(rng, N * H);
+      const { start, positions } = positionsByToken(tokens, vocab);
+      const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions), O = r.storage(H * vocab);
+      const gpuMs = await timeGpu(r, [embeddingGradDispatch(r, { dZ: Z, start: S, positions: P, out: O, H, V: vocab })], target);
+      const out = new Float32Array(H * vocab);
+      const cpuMs = timeCpu(() => {
+        out.fill(0);
+        for (let p = 0; p < N; p++) for (let i = 0; i < H; i++) out[i * vocab + tokens[p]] += dZ[p * H + i];
+      }, target);
+      push({ kernel: 'embedding_grad', shape: `H=${H} V=${vocab} positions=${N}`, variant: 'WG 64', gpuMs, cpuMs, gbps: (N * H + H * vocab) * 4 / gpuMs / 1e6 });
+    }
+
+    // --- optimizer --------------------------------------------------------------------------------
+    const nParams = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H }).length;
+    for (const n of quick ? [nParams] : [nParams, 5_000_000]) {
+      for (const kind of ['adagrad', 'adam'] as const) {
+        const p = randomArray(rng, n), g = randomArray(rng, n, 10);
+        const Pb = r.storage(p), G = r.storage(g), M = r.storage(n), Vb = r.storage(n);
+        const eps = kind === 'adam' ? ADAM.eps : 1e-8;
+        const d = optimizerDispatch(r, { params: Pb, grads: G, m: M, v: Vb, n, kind, lr: 1e-3, clip: 5, step: 3, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 });
+        const gpuMs = await timeGpu(r, [d], target);
+        const state = newOptimizerState(n);
+        const cpuMs = timeCpu(() => optimizerUpdate(kind, p, g, state, 1e-3, 5), target);
+        const words = kind === 'adam' ? 7 : 5; // read params, grads, m (, v); write params, m (, v)
+        push({ kernel: 'optimizer', shape: `${n} params`, variant: kind, gpuMs, cpuMs, gbps: words * 4 * n / gpuMs / 1e6 });
+      }
+    }
+
+    // --- sample (one workgroup runs the whole recurrence; ms per generated token) ----------------
+    {
+      const Hs = quick ? 128 : 512, length = quick ? 64 : 256;
+      const model: ModelConfig = { cell: 'rnn', vocabSize: V, hiddenSize: Hs };
+      const backend = await GpuBackend.create(ctx, model, { seqLength: 2, batchSize: 1, optimizer: 'adam', learningRate: 1e-3, clip: 5 }, 1);
+      try {
+        const o = { prime: Uint32Array.from([1, 2, 3]), length, temperature: 1, seed: 5 };
+        await backend.sample(o);
+        const t = performance.now();
+        await backend.sample(o);
+        const gpuMs = (performance.now() - t) / length;
+        const params = initParams(model, 1);
+        const cpuMs = timeCpu(() => sampleTokens(model, params, o), target) / length;
+        push({ kernel: 'sample', shape: `H=${Hs} V=${V}, ${length} tokens`, variant: 'ms/token, WG 256', gpuMs, cpuMs });
+      } finally {
+        backend.destroy();
+      }
+    }
+  } finally {
+    r.destroy();
+  }
+  return rows;
+}
+
+function format(k: KernelRow): string[] {
+  const f = (v: number | undefined, d: number) => (v === undefined ? '-' : v.toFixed(d));
+  return [k.kernel, k.shape, k.variant, f(k.gpuMs, 3), f(k.cpuMs, 3), f(k.gflops, 2), f(k.gbps, 2), k.cpuMs === undefined ? '-' : `${(k.cpuMs / k.gpuMs).toFixed(1)}x`];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
+  const { acquireNodeGpu, releaseNodeGpu } = await import('../src/node/webgpu.ts');
+  const { table } = await import('./report.ts');
+  const ctx = await acquireNodeGpu();
+  try {
+    console.log(`kernels on ${ctx.adapterName}${ctx.isFallback ? ' (software)' : ''}${values.quick ? ', quick' : ''}`);
+    const t = performance.now();
+    const rows = await runKernelBench(ctx, {
+      quick: values.quick,
+      allTilings: !values.quick,
+      onRow: (k) => console.log(`  ${format(k).slice(0, 4).join('  ')}`),
+    });
+    const headers = ['kernel', 'shape', 'variant', 'GPU ms', 'CPU ms', 'GFLOP/s', 'GB/s', 'CPU/GPU'];
+    console.log(`\n${table(headers, rows.map(format))}\n(${((performance.now() - t) / 1000).toFixed(1)} s)`);
+  } finally {
+    releaseNodeGpu(ctx);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

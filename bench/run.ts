@@ -1,0 +1,126 @@
+/**
+ * npm run bench [-- --quick | --full]
+ * Training throughput of the same char-level job on our GPU and CPU backends and on TensorFlow.js
+ * (WebGPU on the same Dawn device, and CPU), sampling throughput, and the kernels against their
+ * CPU twins. Ratios are computed from runs made side by side in this one process: the machines
+ * are shared and noisy, so only same-run ratios mean much. Results go to bench/results/.
+ */
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
+import type { GpuContext } from '../src/gpu/device.ts';
+import { benchSampling, benchTraining, type BenchBackend, type Job, type SampleRow, type TrainRow } from './training.ts';
+import { runKernelBench } from './kernels.ts';
+import { markdownTable, svgChart, table } from './report.ts';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' } } });
+const mode = args.quick ? 'quick' : args.full ? 'full' : 'default';
+const V = 87; // the seed project's Reuters vocabulary
+const ALL: BenchBackend[] = ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'tfjs-cpu'];
+
+interface Plan { job: Job; backends: BenchBackend[] }
+
+function plan(): Plan[] {
+  const p: Plan[] = [];
+  if (mode === 'quick') return [{ job: { V, H: 64, T: 16, B: 8 }, backends: ALL }];
+  const hs = mode === 'full' ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512];
+  for (const H of hs) p.push({ job: { V, H, T: 64, B: 32 }, backends: H > 1024 ? ['ours-gpu', 'tfjs-webgpu'] : ALL });
+  const bs = mode === 'full' ? [1, 8, 128] : [1, 8, 128];
+  for (const B of bs) p.push({ job: { V, H: 256, T: 64, B }, backends: ['ours-gpu', 'ours-cpu'] });
+  if (mode === 'full') {
+    for (const T of [25, 150]) p.push({ job: { V, H: 256, T, B: 32 }, backends: ['ours-gpu', 'ours-cpu'] });
+    for (const B of [1, 8, 128]) p.push({ job: { V, H: 1024, T: 64, B }, backends: ['ours-gpu'] });
+  }
+  return p;
+}
+
+function stamp(ctx: GpuContext | undefined) {
+  const pkg = (name: string) => JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
+  return {
+    date: new Date().toISOString(),
+    mode,
+    adapter: ctx ? `${ctx.adapterName}${ctx.isFallback ? ' (software)' : ''}` : 'none',
+    machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    versions: { node: process.version, webgpu: pkg('webgpu'), tfjs: pkg('@tensorflow/tfjs-core') },
+  };
+}
+
+const fmt = (n: number, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+async function main() {
+  let ctx: GpuContext | undefined;
+  try {
+    ctx = await acquireNodeGpu();
+  } catch (e) {
+    console.log(`${(e as Error).message}: GPU rows are left out`);
+  }
+  const info = stamp(ctx);
+  console.log(`bench (${mode}) on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu ${info.versions.webgpu}, tfjs ${info.versions.tfjs}\n`);
+  const budget = mode === 'quick' ? { budgetMs: 0, minReps: 2, maxReps: 2 } : { budgetMs: 4000, minReps: 3, maxReps: 10 };
+
+  const training: TrainRow[] = [];
+  for (const p of plan()) {
+    const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget });
+    training.push(...rows);
+    for (const r of rows) {
+      console.log(`  H=${r.H} T=${r.T} B=${r.B} ${r.backend.padEnd(11)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s`);
+    }
+  }
+
+  const sampling: SampleRow[] = [];
+  for (const H of mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
+    sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400)));
+  }
+
+  const kernels = ctx ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
+
+  // Side-by-side ratios for each job.
+  const jobs = [...new Map(training.map((r) => [`${r.H}/${r.T}/${r.B}`, r])).values()];
+  const get = (j: TrainRow, b: BenchBackend) => training.find((r) => r.H === j.H && r.T === j.T && r.B === j.B && r.backend === b);
+  const ratio = (a?: TrainRow, b?: TrainRow) => (a && b ? b.msMedian / a.msMedian : NaN);
+  const trainHeaders = ['job (V=87)', 'ours GPU tok/s', 'ours CPU tok/s', 'tfjs WebGPU tok/s', 'tfjs CPU tok/s', 'GPU/CPU', 'GPU/tfjs-webgpu', 'dispatches/iter'];
+  const trainRows = jobs.map((j) => {
+    const g = get(j, 'ours-gpu'), c = get(j, 'ours-cpu'), tw = get(j, 'tfjs-webgpu'), tc = get(j, 'tfjs-cpu');
+    const cell = (r?: TrainRow) => (r ? fmt(r.tokensPerSecond) : '-');
+    const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
+    return [`H=${j.H} T=${j.T} B=${j.B}`, cell(g), cell(c), cell(tw), cell(tc), x(ratio(g, c)), x(ratio(g, tw)), g?.dispatches ?? '-'];
+  });
+  const sampleHeaders = ['sampling', 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
+  const sampleRows = [...new Set(sampling.map((s) => s.H))].map((H) => {
+    const g = sampling.find((s) => s.H === H && s.backend === 'ours-gpu');
+    const c = sampling.find((s) => s.H === H && s.backend === 'ours-cpu');
+    return [`H=${H}`, g ? fmt(g.tokensPerSecond) : '-', c ? fmt(c.tokensPerSecond) : '-', g && c ? `${(g.tokensPerSecond / c.tokensPerSecond).toFixed(2)}x` : '-'];
+  });
+  const kernelHeaders = ['kernel', 'shape', 'variant', 'GPU ms', 'CPU ms', 'GFLOP/s', 'GB/s'];
+  const kernelRows = kernels.map((k) => [k.kernel, k.shape, k.variant, fmt(k.gpuMs, 3), k.cpuMs === undefined ? '-' : fmt(k.cpuMs, 3), k.gflops === undefined ? '-' : fmt(k.gflops, 2), k.gbps === undefined ? '-' : fmt(k.gbps, 2)]);
+
+  console.log(`\nTraining throughput (tokens/s, median; ratios from this run)\n${table(trainHeaders, trainRows)}`);
+  console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
+  if (kernelRows.length) console.log(`\nKernels vs their CPU twins\n${table(kernelHeaders, kernelRows)}`);
+  const g0 = training.find((r) => r.backend === 'ours-gpu');
+  if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (2T + 10 at T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
+
+  mkdirSync(args.out!, { recursive: true });
+  const base = mode === 'default' ? 'latest' : mode;
+  writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, kernels }, null, 2));
+  const md = [
+    `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
+    '', markdownTable(trainHeaders, trainRows), '', markdownTable(sampleHeaders, sampleRows),
+    ...(kernelRows.length ? ['', markdownTable(kernelHeaders, kernelRows)] : []),
+  ].join('\n');
+  writeFileSync(`${args.out}/${base}.md`, md + '\n');
+  const colors: Record<BenchBackend, string> = { 'ours-gpu': '#d62728', 'ours-cpu': '#1f77b4', 'tfjs-webgpu': '#ff7f0e', 'tfjs-cpu': '#7f7f7f' };
+  const sweep = training.filter((r) => r.T === 64 && r.B === 32);
+  const svg = svgChart(
+    'Training throughput vs hidden size (T=64, B=32, V=87)',
+    `${info.adapter}; ${info.machine}; ${info.date.slice(0, 10)}`,
+    'hidden size H', 'tokens per second',
+    ALL.map((b) => ({ name: b, color: colors[b], points: sweep.filter((r) => r.backend === b).map((r) => ({ x: r.H, y: r.tokensPerSecond })) })),
+  );
+  if (svg) writeFileSync(`${args.out}/${base}.svg`, svg);
+  console.log(`\nwrote ${args.out}/${base}.json, ${base}.md${svg ? `, ${base}.svg` : ''}`);
+  if (ctx) releaseNodeGpu(ctx);
+}
+
+await main();
