@@ -1,6 +1,10 @@
-// Text generation on the GPU: one workgroup owns one stream's whole hidden state (in workgroup
-// memory) and runs many timesteps in one dispatch, so generating N tokens costs a few dispatches
-// and one readback instead of N round trips. CPU twin: sampleTokens in src/cpu/sample.ts.
+// Text generation on the GPU: one workgroup owns one stream's whole state, every layer's h (and
+// the LSTM's c) in workgroup memory, and runs many timesteps in one dispatch, so generating N
+// tokens costs a few dispatches and one readback instead of N round trips. Every cell and depth:
+// per layer, gi = W_ih x + b_ih (a column gather for the token at layer 0, a dot with the layer
+// below's new h above it) and gh = W_hh h + b_hh, then the cell's pointwise math as in
+// src/cpu/cells.ts. No dropout (it is a training-time regulariser).
+// CPU twin: sampleTokens in src/cpu/sample.ts.
 //
 // Step k feeds token seq[k] (the priming text, then what was generated) and, once the priming
 // text is consumed, draws seq[k + 1] from softmax(logits / temperature) by inverse CDF with the
@@ -8,25 +12,31 @@
 // temperature is 0.
 
 override WG: u32 = 256;
-override MAX_H: u32 = 256;          // hidden size rounded up; sizes the workgroup array
+override MAX_STATE: u32 = 256;      // layers x hidden size rounded up; sizes the workgroup arrays
 override RECORD_PROBS: bool = false; // write every step's distribution (parity tests)
+override CELL: u32 = 0u;             // 0 rnn, 1 lstm, 2 gru (as cell_forward.wgsl)
 const MAX_UNITS: u32 = 16u;          // hidden units per invocation: H <= 16 * WG
+const MAX_LAYERS: u32 = 8u;
+const CELL_LSTM: u32 = 1u;
+const CELL_GRU: u32 = 2u;
 
 struct Uniforms {
   H: u32, V: u32, seqLen: u32, primeLen: u32,
   stepBegin: u32, stepEnd: u32, seed: u32, temperature: f32,
-  offWxh: u32, offWhh: u32, offBh: u32, offWhy: u32,
-  offBy: u32,
+  offDecW: u32, offDecB: u32, layers: u32, pad: u32,
+  // Per layer: offsets of weight_ih, weight_hh, bias_ih, bias_hh in params.
+  layer: array<vec4<u32>, MAX_LAYERS>,
 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> seq: array<u32>;     // [streams * seqLen]
-@group(0) @binding(2) var<storage, read_write> hState: array<f32>;  // [streams * H]
+@group(0) @binding(2) var<storage, read_write> hState: array<f32>;  // [streams * 2 * layers * H]: h, then c
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>;  // [streams * V] scratch
 @group(0) @binding(4) var<storage, read_write> probs: array<f32>;   // [seqLen * V] when RECORD_PROBS
 @group(0) @binding(5) var<uniform> u: Uniforms;
 
-var<workgroup> h: array<f32, MAX_H>;
+var<workgroup> h: array<f32, MAX_STATE>;  // layer l's h at [l*H, (l+1)*H)
+var<workgroup> c: array<f32, MAX_STATE>;  // lstm only
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partialIdx: array<u32, WG>;
 var<workgroup> token: u32;
@@ -42,6 +52,58 @@ fn pcgHash(v: u32) -> u32 {
 fn uniformAt(seed: u32, stream: u32, step: u32) -> f32 {
   let x = pcgHash(pcgHash(pcgHash(seed) ^ stream) ^ step);
   return f32(x >> 8u) / 16777216.0;
+}
+
+fn gates() -> u32 {
+  if (CELL == CELL_LSTM) { return 4u; }
+  if (CELL == CELL_GRU) { return 3u; }
+  return 1u;
+}
+
+fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
+
+// Unit i of layer l at this step, given the layer's input (token x at layer 0, else the layer
+// below's new h in workgroup memory): writes the new h and c of that unit to hOut / cOut.
+fn cellUnit(l: u32, i: u32, x: u32, hOut: ptr<function, f32>, cOut: ptr<function, f32>) {
+  let H = u.H;
+  let off = u.layer[l];
+  let inputs = select(H, u.V, l == 0u);
+  var gi: array<f32, 4>;
+  var gh: array<f32, 4>;
+  for (var q = 0u; q < gates(); q++) {
+    let row = q * H + i;
+    var a = params[off.z + row];
+    if (l == 0u) {
+      a += params[off.x + row * inputs + x];
+    } else {
+      let w = off.x + row * inputs;
+      let below = (l - 1u) * H;
+      for (var j = 0u; j < H; j++) { a += params[w + j] * h[below + j]; }
+    }
+    var b = params[off.w + row];
+    let w = off.y + row * H;
+    let mine = l * H;
+    for (var j = 0u; j < H; j++) { b += params[w + j] * h[mine + j]; }
+    gi[q] = a;
+    gh[q] = b;
+  }
+  if (CELL == CELL_LSTM) {
+    let ig = sigmoid(gi[0] + gh[0]);
+    let fg = sigmoid(gi[1] + gh[1]);
+    let gg = tanhSafe(gi[2] + gh[2]);
+    let og = sigmoid(gi[3] + gh[3]);
+    let cNew = fg * c[l * H + i] + ig * gg;
+    *cOut = cNew;
+    *hOut = og * tanhSafe(cNew);
+  } else if (CELL == CELL_GRU) {
+    let r = sigmoid(gi[0] + gh[0]);
+    let z = sigmoid(gi[1] + gh[1]);
+    let n = tanhSafe(gi[2] + r * gh[2]);
+    *hOut = (1.0 - z) * n + z * h[l * H + i];
+  } else {
+    *hOut = tanhSafe(gi[0] + gh[0]);
+  }
 }
 
 fn sumPartials(lid: u32) -> f32 {
@@ -60,7 +122,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let stream = wid.x;
   let H = u.H;
   let V = u.V;
-  for (var i = lid; i < H; i += WG) { h[i] = hState[stream * H + i]; }
+  let LH = u.layers * H;
+  let stateBase = stream * 2u * LH;
+  for (var i = lid; i < LH; i += WG) {
+    h[i] = hState[stateBase + i];
+    c[i] = hState[stateBase + LH + i];
+  }
   // Each invocation owns a contiguous slice of the vocabulary, so the CDF can be scanned per slice.
   let chunk = (V + WG - 1u) / WG;
   let vBegin = min(lid * chunk, V);
@@ -72,23 +139,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lid == 0u) { token = seq[stream * u.seqLen + k]; }
     let x = workgroupUniformLoad(&token);
 
-    // h <- tanh(Wxh[:, x] + Whh h + bh): new values stay in registers until everyone has read h.
-    var hNew: array<f32, MAX_UNITS>;
-    for (var r = 0u; r < MAX_UNITS; r++) {
-      let i = lid + r * WG;
-      if (i >= H) { break; }
-      var z = params[u.offBh + i] + params[u.offWxh + i * V + x];
-      let row = u.offWhh + i * H;
-      for (var j = 0u; j < H; j++) { z += params[row + j] * h[j]; }
-      hNew[r] = tanh(clamp(z, -15.0, 15.0));
+    // Layer by layer; new values stay in registers until everyone has read the layer's old h.
+    for (var l = 0u; l < u.layers; l++) {
+      var hNew: array<f32, MAX_UNITS>;
+      var cNew: array<f32, MAX_UNITS>;
+      for (var r = 0u; r < MAX_UNITS; r++) {
+        let i = lid + r * WG;
+        if (i >= H) { break; }
+        var hv = 0.0;
+        var cv = 0.0;
+        cellUnit(l, i, x, &hv, &cv);
+        hNew[r] = hv;
+        cNew[r] = cv;
+      }
+      workgroupBarrier();
+      for (var r = 0u; r < MAX_UNITS; r++) {
+        let i = lid + r * WG;
+        if (i >= H) { break; }
+        h[l * H + i] = hNew[r];
+        if (CELL == CELL_LSTM) { c[l * H + i] = cNew[r]; }
+      }
+      workgroupBarrier();
     }
-    workgroupBarrier();
-    for (var r = 0u; r < MAX_UNITS; r++) {
-      let i = lid + r * WG;
-      if (i >= H) { break; }
-      h[i] = hNew[r];
-    }
-    workgroupBarrier();
+    let top = (u.layers - 1u) * H;
 
     // While priming, only the state matters; the last priming token predicts the first output.
     if (k + 1u < u.primeLen) { continue; }
@@ -96,9 +169,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var localMax = -3.4e38;
     var localArg = vBegin;
     for (var v = vBegin; v < vEnd; v++) {
-      var y = params[u.offBy + v];
-      let row = u.offWhy + v * H;
-      for (var j = 0u; j < H; j++) { y += params[row + j] * h[j]; }
+      var y = params[u.offDecB + v];
+      let row = u.offDecW + v * H;
+      for (var j = 0u; j < H; j++) { y += params[row + j] * h[top + j]; }
       logits[lBase + v] = y;
       if (y > localMax) { localMax = y; localArg = v; }
     }
@@ -170,5 +243,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     storageBarrier();
     workgroupBarrier();
   }
-  for (var i = lid; i < H; i += WG) { hState[stream * H + i] = h[i]; }
+  for (var i = lid; i < LH; i += WG) {
+    hState[stateBase + i] = h[i];
+    hState[stateBase + LH + i] = c[i];
+  }
 }

@@ -14,7 +14,8 @@ import {
   matmulVariantFor, optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxXentDispatch, type MatmulTiling,
 } from '../src/gpu/kernels.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
-import { rnnStep, softmaxNorm } from '../src/cpu/rnn.ts';
+import { softmaxNorm } from '../src/cpu/rnn.ts';
+import { gatePreactivations, rnnPointwise } from '../src/cpu/cells.ts';
 import { ADAGRAD_EPS, ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { paramLayout } from '../src/model/layout.ts';
@@ -216,7 +217,8 @@ function modelParams(H: number, V: number, seed: number, scale: number): Float32
 }
 
 describe.skipIf(noGpu)('matmul.wgsl recurrent modes', () => {
-  // MODE_RNN_FWD: one step h_t = tanh(Wxh[:, x] + Whh h_{t-1} + bh) for B sequences, reading
+  // MODE_RNN_FWD: one step h_t = tanh(Wxh[:, x] + Whh h_{t-1} + bh) for B sequences (the
+  // single-bias vanilla step; GpuBackend now runs every cell through cell_forward.wgsl), reading
   // h_{t-1} from the C buffer at one offset and writing h_t at another, as the backend does.
   // Tolerance: |h_gpu - h_ref| <= 2e-6 absolute. h is in [-1, 1] and tanh' <= 1, so the error is
   // that of z: a float32 sum of H + 2 terms of size <= |Whh| |h| ~ scale / sqrt(H), a few 1e-7.
@@ -233,7 +235,8 @@ describe.skipIf(noGpu)('matmul.wgsl recurrent modes', () => {
       const rng = new Rng(H * 1000 + V);
       const params = modelParams(H, V, H + V, scale);
       const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });
-      const { Wxh, Whh, bh } = layout.byName;
+      const layer = layout.layers[0];
+      const [Wxh, Whh, bh] = [layer.weightIh, layer.weightHh, layer.biasIh];
       const hPrev = randomArray(rng, B * H, 0.9);
       const tokOff = 4;
       const tokens = new Uint32Array(tokOff + B + 3);
@@ -243,7 +246,15 @@ describe.skipIf(noGpu)('matmul.wgsl recurrent modes', () => {
       hBuf.set(hPrev, offPrev);
 
       const ref = new Float64Array(B * H);
-      rnnStep(Float64Array.from(params), layout, H, V, tokens, tokOff, B, Float64Array.from(hPrev), 0, ref, 0);
+      // Twin: the reference rnn cell with b_hh = 0 (MODE_RNN_FWD has one bias).
+      const p64 = Float64Array.from(params);
+      const view = (s: { offset: number; size: number }) => p64.subarray(s.offset, s.offset + s.size);
+      const w = { wIh: view(Wxh), wHh: view(Whh), bIh: view(bh), bHh: new Float64Array(H), inputSize: V };
+      const gi = new Float64Array(H), gh = new Float64Array(H);
+      for (let b = 0; b < B; b++) {
+        gatePreactivations(w, H, H, { tokens }, tokOff + b, Float64Array.from(hPrev.subarray(b * H, (b + 1) * H)), gi, gh);
+        rnnPointwise(H, gi, gh, ref.subarray(b * H, (b + 1) * H));
+      }
 
       const got = await withRunner(async (r) => {
         const P = r.storage(params), T = r.storage(tokens), Hb = r.storage(hBuf);
@@ -514,7 +525,7 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     const model: ModelConfig = { cell: 'rnn', vocabSize: V, hiddenSize: H };
     const params = initParams(model, seed) as Float32Array;
     // Sharper distributions than the initialisation gives, so sampling is not near-uniform.
-    const { Why, by } = paramLayout(model).byName;
+    const { decoderWeight: Why, decoderBias: by } = paramLayout(model);
     const rng = new Rng(seed + 1);
     for (let i = 0; i < Why.size; i++) params[Why.offset + i] *= 6;
     for (let i = 0; i < by.size; i++) params[by.offset + i] = 2 * rng.next() - 1;

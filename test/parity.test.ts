@@ -1,5 +1,7 @@
 /**
- * Whole training iterations, GPU against the CPU reference (float32 storage on both).
+ * Whole training iterations, GPU against the CPU reference (float32 storage on both), for every
+ * cell (rnn, lstm, gru), one layer and stacks of 2-3 layers with dropout (the GPU regenerates the
+ * CPU's mask bit for bit from uniformAt(seed, iteration, element)).
  *
  * Tolerances, relative to each tensor's largest magnitude (relError in test/gpu.ts):
  * - loss, gradients, hidden states: 1e-4. Both sides round to f32, but sum in different orders
@@ -29,8 +31,23 @@ const shapes = [
   { V: 30, H: 129, T: 3, B: 33 },
 ];
 
-function make(shape: (typeof shapes)[number], optimizer: OptimizerName, seed: number) {
-  const model: ModelConfig = { cell: 'rnn', vocabSize: shape.V, hiddenSize: shape.H };
+type Net = Pick<ModelConfig, 'cell' | 'layers' | 'dropout'>;
+
+/** Every cell alone on every shape; stacks with dropout on the two shapes that keep the CPU side quick. */
+const nets: { net: Net; shapes: (typeof shapes)[number][] }[] = [
+  { net: { cell: 'rnn' }, shapes },
+  { net: { cell: 'lstm' }, shapes },
+  { net: { cell: 'gru' }, shapes },
+  { net: { cell: 'lstm', layers: 2, dropout: 0.3 }, shapes: [shapes[0], shapes[1]] },
+  { net: { cell: 'gru', layers: 3, dropout: 0.25 }, shapes: [shapes[0], shapes[2]] },
+  { net: { cell: 'rnn', layers: 2, dropout: 0.4 }, shapes: [shapes[1], shapes[3]] },
+  { net: { cell: 'lstm', layers: 3 }, shapes: [shapes[0]] },
+];
+
+const netName = (n: Net) => `${n.cell}${n.layers ? ` L=${n.layers}` : ''}${n.dropout ? ` dropout=${n.dropout}` : ''}`;
+
+function make(shape: (typeof shapes)[number], optimizer: OptimizerName, seed: number, net: Net = { cell: 'rnn' }) {
+  const model: ModelConfig = { ...net, vocabSize: shape.V, hiddenSize: shape.H };
   const train: TrainConfig = { seqLength: shape.T, batchSize: shape.B, optimizer, learningRate: optimizer === 'adam' ? 0.01 : 0.1, clip: 5 };
   const rng = new Rng(seed);
   const n = shape.T * shape.B;
@@ -42,11 +59,11 @@ function make(shape: (typeof shapes)[number], optimizer: OptimizerName, seed: nu
 }
 
 describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
-  for (const shape of shapes) {
-    const name = `V=${shape.V} H=${shape.H} T=${shape.T} B=${shape.B}`;
+  for (const { net, shapes: netShapes } of nets) for (const shape of netShapes) {
+    const name = `${netName(net)} V=${shape.V} H=${shape.H} T=${shape.T} B=${shape.B}`;
 
     it(`loss, every gradient, hidden state and dh0: ${name}`, async () => {
-      const { model, train, chunks } = make(shape, 'adam', 1);
+      const { model, train, chunks } = make(shape, 'adam', 1, net);
       const g = await GpuBackend.create(gpu!, model, train, 42);
       const c = new CpuBackend(model, train, 42);
       try {
@@ -62,6 +79,11 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
         }
         expect(relError(gr.hLast, cr.hLast), 'hLast').toBeLessThan(TOL);
         expect(relError(gr.dh0, cr.dh0), 'dh0').toBeLessThan(TOL);
+        expect(gr.cLast === undefined).toBe(net.cell !== 'lstm');
+        if (cr.cLast) {
+          expect(relError(gr.cLast!, cr.cLast), 'cLast').toBeLessThan(TOL);
+          expect(relError(gr.dc0!, cr.dc0!), 'dc0').toBeLessThan(TOL);
+        }
       } finally {
         g.destroy();
       }
@@ -69,7 +91,7 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
 
     for (const optimizer of ['adam', 'adagrad'] as const) {
       it(`4 ${optimizer} iterations in lockstep: ${name}`, async () => {
-        const { model, train, chunks } = make(shape, optimizer, 2);
+        const { model, train, chunks } = make(shape, optimizer, 2, net);
         const g = await GpuBackend.create(gpu!, model, train, 7);
         const c = new CpuBackend(model, train, 7);
         try {
@@ -97,6 +119,7 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
             expect(relError(after.optM, expected.m), 'moment 1').toBeLessThan(1e-6);
             if (optimizer === 'adam') expect(relError(after.optV, expected.v), 'moment 2').toBeLessThan(1e-6);
             expect(relError(after.hidden, gr.hLast), 'carried hidden state').toBe(0);
+            if (gr.cLast) expect(relError(after.cellState!, gr.cLast), 'carried memory cells').toBe(0);
           }
         } finally {
           g.destroy();

@@ -1,11 +1,17 @@
 /**
- * A trained model as one safetensors file: parameters under PyTorch's names (an nn.RNN called
- * `rnn` plus an nn.Linear called `decoder` load them with load_state_dict), optimizer moments
- * and the carried hidden state under `optimizer.*` / `state.*`, and the configuration,
- * vocabulary and training progress as JSON strings in the metadata. Browser-safe.
+ * A trained model as one safetensors file: parameters under PyTorch's names (an nn.RNN, nn.LSTM
+ * or nn.GRU called `rnn`, with num_layers = layers, plus an nn.Linear called `decoder` load them
+ * with load_state_dict; gate order i,f,g,o and r,z,n as PyTorch's), optimizer moments and the
+ * carried state under `optimizer.*` / `state.*` (state.hidden and, for the LSTM, state.cell, both
+ * [layers, batch, hidden] like PyTorch's h_0 / c_0), and the configuration (cell, layers,
+ * dropout), vocabulary and training progress as JSON strings in the metadata. Browser-safe.
+ *
+ * Checkpoints from before gated cells and stacking (no `layers` in the model, state.hidden
+ * [batch, hidden], no optimizer moments for rnn.bias_hh_l0) still load: they are one rnn layer
+ * whose bias_hh_l0 was stored as zeros.
  */
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.ts';
-import type { ModelConfig, TrainConfig } from '../model/config.ts';
+import { CELL_TYPES, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
 import type { ModelState } from '../engine/backend.ts';
 import type { TrainerProgress } from '../engine/trainer.ts';
@@ -35,16 +41,17 @@ export function encodeCheckpoint(c: CheckpointData): Uint8Array {
   const tensors: Record<string, Tensor> = {};
   for (const s of layout.slots) {
     const slice = (a: Float32Array) => a.slice(s.offset, s.offset + s.size);
-    tensors[s.torchName] = { shape: s.shape, data: slice(c.state.params) };
-    tensors[`optimizer.m.${s.torchName}`] = { shape: s.shape, data: slice(c.state.optM) };
-    tensors[`optimizer.v.${s.torchName}`] = { shape: s.shape, data: slice(c.state.optV) };
+    tensors[s.name] = { shape: s.shape, data: slice(c.state.params) };
+    tensors[`optimizer.m.${s.name}`] = { shape: s.shape, data: slice(c.state.optM) };
+    tensors[`optimizer.v.${s.name}`] = { shape: s.shape, data: slice(c.state.optV) };
   }
-  // nn.RNN has two biases that add up; ours is one, so the second is stored as zeros.
-  tensors['rnn.bias_hh_l0'] = { shape: [c.model.hiddenSize], data: new Float32Array(c.model.hiddenSize) };
-  tensors['state.hidden'] = { shape: [c.train.batchSize, c.model.hiddenSize], data: c.state.hidden };
+  const full = fullModelConfig(c.model);
+  const stateShape = [full.layers, c.train.batchSize, full.hiddenSize];
+  tensors['state.hidden'] = { shape: stateShape, data: c.state.hidden };
+  if (c.state.cellState) tensors['state.cell'] = { shape: stateShape, data: c.state.cellState };
   return encodeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
-    model: JSON.stringify(c.model),
+    model: JSON.stringify(full),
     train: JSON.stringify(c.train),
     tokenizer: JSON.stringify(c.tokenizer),
     progress: JSON.stringify({ ...c.progress, optimizerStep: c.state.optStep }),
@@ -65,13 +72,16 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${name}: format "${metadata.format ?? 'none'}" is not ${CHECKPOINT_FORMAT}`);
   }
-  const model = parseJson(metadata, 'model', name) as ModelConfig;
+  const stored = parseJson(metadata, 'model', name) as ModelConfig;
   const train = parseJson(metadata, 'train', name) as TrainConfig;
   const tokenizerJson = parseJson(metadata, 'tokenizer', name) as TokenizerJSON;
   const progress = parseJson(metadata, 'progress', name) as CheckpointData['progress'] & { optimizerStep: number };
-  if (model?.cell !== 'rnn' || !(model.hiddenSize > 0) || !(model.vocabSize > 0)) {
-    throw new CheckpointError(`${name}: unsupported model ${JSON.stringify(model)}`);
+  const legacy = stored?.layers === undefined;
+  if (!CELL_TYPES.includes(stored?.cell) || !(stored.hiddenSize > 0) || !(stored.vocabSize > 0) ||
+      !(Number.isInteger(stored.layers ?? 1) && (stored.layers ?? 1) >= 1) || !((stored.dropout ?? 0) >= 0 && (stored.dropout ?? 0) < 1)) {
+    throw new CheckpointError(`${name}: unsupported model ${JSON.stringify(stored)}`);
   }
+  const model: ModelConfig = fullModelConfig(stored);
   let tokenizer: Tokenizer;
   try {
     tokenizer = tokenizerFromJSON(tokenizerJson);
@@ -82,8 +92,9 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
     throw new CheckpointError(`${name}: vocabulary has ${tokenizer.vocab.length} tokens but the model expects ${model.vocabSize}`);
   }
   const layout = paramLayout(model);
-  const take = (key: string, shape: number[]): Float32Array => {
+  const take = (key: string, shape: number[], absentAsZeros = false): Float32Array => {
     const t = tensors[key];
+    if (!t && absentAsZeros) return new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (!t) throw new CheckpointError(`${name}: tensor ${key} is missing`);
     if (t.shape.join('x') !== shape.join('x')) {
       throw new CheckpointError(`${name}: tensor ${key} has shape [${t.shape}] but the model needs [${shape}]`);
@@ -94,20 +105,20 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   const optM = new Float32Array(layout.length);
   const optV = new Float32Array(layout.length);
   for (const s of layout.slots) {
-    params.set(take(s.torchName, s.shape), s.offset);
-    optM.set(take(`optimizer.m.${s.torchName}`, s.shape), s.offset);
-    optV.set(take(`optimizer.v.${s.torchName}`, s.shape), s.offset);
+    // The old single-bias rnn stored bias_hh_l0 as zeros and kept no optimizer moments for it.
+    const momentsMayLack = legacy && s.name === 'rnn.bias_hh_l0';
+    params.set(take(s.name, s.shape), s.offset);
+    optM.set(take(`optimizer.m.${s.name}`, s.shape, momentsMayLack), s.offset);
+    optV.set(take(`optimizer.v.${s.name}`, s.shape, momentsMayLack), s.offset);
   }
-  // A bias_hh_l0 trained elsewhere (PyTorch) folds into our single bias.
-  const bhh = take('rnn.bias_hh_l0', [model.hiddenSize]);
-  const bh = layout.byName.bh.offset;
-  for (let i = 0; i < model.hiddenSize; i++) params[bh + i] += bhh[i];
-  const hidden = take('state.hidden', [train.batchSize, model.hiddenSize]);
-  for (const [k, a] of [['parameters', params], ['hidden state', hidden]] as const) {
+  const stateShape = legacy ? [train.batchSize, model.hiddenSize] : [model.layers!, train.batchSize, model.hiddenSize];
+  const hidden = take('state.hidden', stateShape);
+  const cellState = model.cell === 'lstm' ? take('state.cell', stateShape) : undefined;
+  for (const [k, a] of [['parameters', params], ['hidden state', hidden], ['memory cells', cellState ?? hidden]] as const) {
     if (!a.every(Number.isFinite)) throw new CheckpointError(`${name}: the ${k} contain NaN or infinity`);
   }
   return {
     model, train, tokenizer: tokenizerJson, tokenizerObject: tokenizer, progress,
-    state: { params, optM, optV, optStep: progress.optimizerStep ?? 0, hidden },
+    state: { params, optM, optV, optStep: progress.optimizerStep ?? 0, hidden, ...(cellState ? { cellState } : {}) },
   };
 }

@@ -1,8 +1,10 @@
-/** The CPU reference as a Backend: plain TypeScript, float32 storage, one thread. */
+/** The CPU reference as a Backend: plain TypeScript, float32 storage, one thread, every cell and depth. */
 import type { Backend, GradientResult, ModelState, SampleOptions, TokenChunk } from '../engine/backend.ts';
-import type { ModelConfig, TrainConfig } from '../model/config.ts';
+import { dropoutSeed, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
-import { chunkLoss, forwardBackward, type Chunk } from './rnn.ts';
+import { hasCellState } from './cells.ts';
+import type { Chunk } from './rnn.ts';
+import { dropoutMask, stackedForwardBackward, stackedLoss, zeroState, type StackedConfig, type StackedState } from './stacked.ts';
 import { newOptimizerState, optimizerUpdate, type OptimizerState } from './optim.ts';
 import { sampleTokens } from './sample.ts';
 
@@ -10,34 +12,48 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu';
   readonly description = 'CPU reference (TypeScript, float32, one thread)';
   readonly perStep = { dispatches: 0, readbacks: 0, submits: 0 };
+  private readonly shape: StackedConfig;
+  private readonly maskSeed: number;
   private params: Float32Array;
   private opt: OptimizerState;
-  private hidden: Float32Array;
+  private state: StackedState;
 
   constructor(readonly model: ModelConfig, readonly train: TrainConfig, seed: number) {
+    this.shape = fullModelConfig(model);
+    this.maskSeed = dropoutSeed(seed);
     this.params = initParams(model, seed, Float32Array) as Float32Array;
     this.opt = newOptimizerState(this.params.length);
-    this.hidden = new Float32Array(train.batchSize * model.hiddenSize);
+    this.state = zeroState(this.shape, train.batchSize, Float32Array);
   }
 
   private chunk(c: TokenChunk): Chunk {
     return { ...c, seqLength: this.train.seqLength, batchSize: this.train.batchSize };
   }
 
+  /** The mask of the next update: iteration = updates done so far, so a resumed run draws the same masks. */
+  private mask(): Float32Array | null {
+    if (this.shape.dropout === 0) return null;
+    return dropoutMask(this.shape, this.train.seqLength, this.train.batchSize, this.maskSeed, this.opt.step, Float32Array) as Float32Array;
+  }
+
+  private run(c: TokenChunk) {
+    return stackedForwardBackward(this.shape, this.params, this.state, this.chunk(c), this.mask(), Float32Array);
+  }
+
   async trainStep(c: TokenChunk): Promise<{ loss: Promise<number> }> {
-    const r = forwardBackward(this.model, this.params, this.hidden, this.chunk(c), Float32Array);
+    const r = this.run(c);
     optimizerUpdate(this.train.optimizer, this.params, r.grads, this.opt, this.train.learningRate, this.train.clip);
-    this.hidden = r.hLast as Float32Array;
+    this.state = { h: r.hLast, c: r.cLast };
     return { loss: Promise.resolve(r.loss) };
   }
 
   async evaluate(chunks: Iterable<TokenChunk>): Promise<number> {
-    let h: Float32Array = new Float32Array(this.hidden.length);
+    let state = zeroState(this.shape, this.train.batchSize, Float32Array);
     let sum = 0;
     let n = 0;
     for (const c of chunks) {
-      const r = chunkLoss(this.model, this.params, h, this.chunk(c), Float32Array);
-      h = r.hLast as Float32Array;
+      const r = stackedLoss(this.shape, this.params, state, this.chunk(c), null, Float32Array);
+      state = { h: r.hLast, c: r.cLast };
       sum += r.loss;
       n++;
     }
@@ -45,12 +61,16 @@ export class CpuBackend implements Backend {
   }
 
   async gradients(c: TokenChunk): Promise<GradientResult> {
-    const r = forwardBackward(this.model, this.params, this.hidden, this.chunk(c), Float32Array);
-    return { loss: r.loss, grads: r.grads as Float32Array, hLast: r.hLast as Float32Array, dh0: r.dh0 as Float32Array };
+    const r = this.run(c);
+    const f = (a: unknown) => a as Float32Array;
+    return {
+      loss: r.loss, grads: f(r.grads), hLast: f(r.hLast), dh0: f(r.dh0),
+      ...(r.cLast ? { cLast: f(r.cLast), dc0: f(r.dc0) } : {}),
+    };
   }
 
   resetState(): void {
-    this.hidden.fill(0);
+    this.state = zeroState(this.shape, this.train.batchSize, Float32Array);
   }
 
   async sample(o: SampleOptions): Promise<Uint32Array> {
@@ -60,15 +80,28 @@ export class CpuBackend implements Backend {
   async exportState(): Promise<ModelState> {
     return {
       params: this.params.slice(), optM: (this.opt.m as Float32Array).slice(), optV: (this.opt.v as Float32Array).slice(),
-      optStep: this.opt.step, hidden: this.hidden.slice(),
+      optStep: this.opt.step, hidden: (this.state.h as Float32Array).slice(),
+      ...(this.state.c ? { cellState: (this.state.c as Float32Array).slice() } : {}),
     };
   }
 
   importState(s: ModelState): void {
+    checkStateShape(this.model, this.train, this.params.length, s);
     this.params = s.params.slice();
     this.opt = { m: s.optM.slice(), v: s.optV.slice(), step: s.optStep };
-    this.hidden = s.hidden.slice();
+    this.state = { h: s.hidden.slice(), c: hasCellState(this.shape.cell) ? s.cellState!.slice() : null };
   }
 
   destroy(): void {}
+}
+
+/** Throws a one-line error when a state does not fit this model (both backends call it). */
+export function checkStateShape(model: ModelConfig, train: TrainConfig, paramCount: number, s: ModelState): void {
+  const shape = fullModelConfig(model);
+  if (s.params.length !== paramCount || s.optM.length !== paramCount || s.optV.length !== paramCount) {
+    throw new Error(`state has ${s.params.length} parameters, this model has ${paramCount}`);
+  }
+  const n = shape.layers * train.batchSize * shape.hiddenSize;
+  if (s.hidden.length !== n) throw new Error(`state has a hidden state of ${s.hidden.length} values, this model needs layers x batch x hidden = ${n}`);
+  if (hasCellState(shape.cell) && s.cellState?.length !== n) throw new Error(`an lstm state needs its ${n} memory cells`);
 }

@@ -1,9 +1,10 @@
-/** Text generation on the CPU: the twin of shaders/sample.wgsl, drawing the same uniforms. */
-import type { ModelConfig } from '../model/config.ts';
-import { paramLayout } from '../model/layout.ts';
+/** Text generation on the CPU, for every cell and depth: the twin of shaders/sample.wgsl, drawing the same uniforms. */
+import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import type { FloatArray } from '../model/init.ts';
 import { uniformAt } from '../util/random.ts';
-import { outputLogits, rnnStep } from './rnn.ts';
+import { GATES, SAVED, cellPointwise, gatePreactivations } from './cells.ts';
+import { dot } from './rnn.ts';
+import { layerTensors, stackedLayout, view } from './stacked.ts';
 
 export interface CpuSampleOptions {
   prime: Uint32Array;
@@ -31,23 +32,40 @@ export function drawIndex(w: ArrayLike<number>, u: number): number {
   return last;
 }
 
+/**
+ * One stream through every layer, in float64, no dropout (it is a training-time regulariser).
+ * Step k feeds seq[k]; once the priming text is consumed it draws seq[k + 1].
+ */
 export function sampleTokens(config: ModelConfig, params: FloatArray, opts: CpuSampleOptions): Uint32Array {
-  const { hiddenSize: H, vocabSize: V } = config;
-  const layout = paramLayout(config);
+  const shape = fullModelConfig(config);
+  const { cell, hiddenSize: H, vocabSize: V, layers: L } = shape;
+  const layout = stackedLayout(shape);
   if (opts.prime.length < 1) throw new Error('sampling needs at least one priming token');
+  const G = GATES[cell];
   const seq = new Uint32Array(opts.prime.length + opts.length);
   seq.set(opts.prime);
-  let h = new Float64Array(H);
-  let hNext = new Float64Array(H);
+  const layers = Array.from({ length: L }, (_, l) => layerTensors(layout, l, params));
+  // Per layer: state in, state out (swapped after each step), the cell's scratch.
+  const h = Array.from({ length: L }, () => [new Float64Array(H), new Float64Array(H)]);
+  const c = Array.from({ length: L }, () => [new Float64Array(H), new Float64Array(H)]);
+  const saved = new Float64Array(SAVED[cell] * H);
+  const gi = new Float64Array(G * H), gh = new Float64Array(G * H);
+  const wDec = view(params, layout.decoderWeight), bDec = view(params, layout.decoderBias);
   const logits = new Float64Array(V);
   const weights = new Float64Array(V);
   const stream = opts.stream ?? 0;
   const temp = Math.max(opts.temperature, 1e-6);
   for (let k = 0; k + 1 < seq.length; k++) {
-    rnnStep(params, layout, H, V, seq, k, 1, h, 0, hNext, 0);
-    [h, hNext] = [hNext, h];
+    for (let l = 0; l < L; l++) {
+      const input = l === 0 ? { tokens: seq.subarray(k, k + 1) } : { x: h[l - 1][0] };
+      gatePreactivations(layers[l], G * H, H, input, 0, h[l][0], gi, gh);
+      cellPointwise(cell, H, gi, gh, h[l][0], c[l][0], h[l][1], c[l][1], saved);
+      h[l].reverse();
+      c[l].reverse();
+    }
     if (k + 1 < opts.prime.length) continue;
-    outputLogits(params, layout, H, V, h, 0, logits);
+    const top = h[L - 1][0];
+    for (let v = 0; v < V; v++) logits[v] = bDec[v] + dot(wDec, v * H, top, 0, H);
     let max = -Infinity;
     let arg = 0;
     for (let v = 0; v < V; v++) if (logits[v] > max) { max = logits[v]; arg = v; }

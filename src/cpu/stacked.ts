@@ -17,7 +17,7 @@
  * [L*B*H], layer-major like PyTorch's h_0 / c_0 of shape [L, B, H].
  */
 import type { FloatArray, FloatArrayConstructor } from '../model/init.ts';
-import { ALIGN, alignUp } from '../model/layout.ts';
+import { ALIGN, alignUp } from '../model/align.ts';
 import { Rng, uniformAt } from '../util/random.ts';
 import {
   GATES, SAVED, cellPointwise, cellPointwiseBackward, gatePreactivations, gatePreactivationsBackward, hasCellState,
@@ -135,7 +135,6 @@ export function layerTensors(layout: StackedLayout, l: number, array: FloatArray
  * 1/sqrt(H) too), drawn slot by slot in layout order from Rng(seed). Then, for the LSTM, the
  * forget gate's bias is set to 1 (Gers et al.; Jozefowicz et al. 2015): bias_ih's f block = 1 and
  * bias_hh's f block = 0, so the gate's total bias is exactly 1.
- * (src/model/init.ts, for the single-layer RNN, starts biases at zero instead.)
  */
 export function initStackedParams(config: StackedConfig, seed: number, Float: FloatArrayConstructor = Float32Array): FloatArray {
   const layout = stackedLayout(config);

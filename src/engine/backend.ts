@@ -22,15 +22,21 @@ export interface ModelState {
   optM: Float32Array;
   optV: Float32Array;
   optStep: number;
-  /** Hidden state carried between chunks [batchSize * hiddenSize]. */
+  /** Hidden state carried between chunks [layers * batchSize * hiddenSize], layer-major (PyTorch's h_0). */
   hidden: Float32Array;
+  /** The LSTM's memory cells, same shape as `hidden`; absent for rnn and gru. */
+  cellState?: Float32Array;
 }
 
 export interface GradientResult {
   loss: number;
   grads: Float32Array;
+  /** [layers * batchSize * hiddenSize], like ModelState.hidden. */
   hLast: Float32Array;
   dh0: Float32Array;
+  /** LSTM only: the memory cells after the chunk and the gradient with respect to the initial ones. */
+  cLast?: Float32Array;
+  dc0?: Float32Array;
 }
 
 /** What the CLI, the web page and the benchmarks see; the CPU reference and the GPU both implement it. */
@@ -47,7 +53,10 @@ export interface Backend {
   trainStep(chunk: TokenChunk): Promise<{ loss: Promise<number> }>;
   /** Mean loss over the chunks, from a zero hidden state, without touching the training state. */
   evaluate(chunks: Iterable<TokenChunk>): Promise<number>;
-  /** Loss and gradients of one chunk from the current state, no update (parity tests). */
+  /**
+   * Loss and gradients of one chunk from the current state, no update (parity tests). With dropout,
+   * the mask is the one the next trainStep will use (iteration = the optimizer step count).
+   */
   gradients(chunk: TokenChunk): Promise<GradientResult>;
   /** Zero the carried hidden state (the data wrapped around). */
   resetState(): void;

@@ -1,23 +1,39 @@
 /**
- * The GPU backend: the TypeScript host that owns the buffers, pipelines and command encoding.
+ * The GPU backend: the TypeScript host that owns the buffers, pipelines and command encoding, for
+ * every cell (rnn, lstm, gru) and depth, with dropout between layers.
  *
- * One training iteration is one command buffer and one queue.submit, with no readback inside it:
- *   forward   T x matmul(MODE_RNN_FWD)            h_t = tanh(Wxh[:,x_t] + Whh h_{t-1} + bh)
- *             matmul + softmax_xent + loss_sum    logits for all T*B positions at once, dlogits, loss
- *   backward  matmul x2 + column_sum              dWhy, dL/dh from the outputs, dby
- *             T x matmul(MODE_RNN_BWD)            dz_t = (dh_t + Whh^T dz_{t+1}) (1 - h_t^2)
- *             matmul + column_sum + embedding_grad dWhh, dbh, dWxh for all steps at once
- *   update    optimizer                           clip + Adagrad/Adam over the flat parameters
- * = 2T + 10 dispatches. The dispatch list is built once (shapes are fixed), so an iteration only
- * uploads its tokens and replays it. The loss travels back through a small ring of staging
- * buffers, so the CPU never waits for the GPU unless it runs a whole ring ahead.
+ * One training iteration is one command buffer and one queue.submit, with no readback inside it.
+ * With L layers, T steps, G gates (1 rnn, 4 lstm, 3 gru) and d = 1 if dropout > 0 else 0:
+ *   forward, per layer l       input_gather (l = 0) or matmul (l > 0)   gi = W_ih x + b_ih, all T*B positions
+ *                              T x cell_forward                         gh = W_hh h + b_hh, gates, h, c
+ *                              d x dropout                              what goes up (into l+1 or the decoder)
+ *   decoder                    matmul + softmax_xent + loss_sum         logits, dlogits, loss
+ *   backward, decoder          matmul x2 + column_sum                   dW_dec, dL/d(top), db_dec
+ *            per layer l       d x dropout                              the same mask on dL/d(output)
+ *                              T x cell_backward                        dgi, dgh per step (BPTT)
+ *                              matmul + column_sum                      dW_hh = dgh^T h_{t-1}, db_hh
+ *                              embedding_grad (l = 0) or matmul         dW_ih, all steps at once
+ *                              column_sum                               db_ih
+ *                              (l > 0) matmul                           dL/dx = dgi W_ih for the layer below
+ *   update                     optimizer                                clip + Adagrad/Adam, flat parameters
+ * = L(2T + 6) + 2dL + 6 dispatches (dispatchesPerIteration). The dispatch lists are built once
+ * (shapes are fixed), so an iteration only uploads its tokens and two small uniforms and replays
+ * them. The loss travels back through a small ring of staging buffers, so the CPU never waits for
+ * the GPU unless it runs a whole ring ahead.
  */
 import type { Backend, GradientResult, ModelState, SampleOptions, TokenChunk } from '../engine/backend.ts';
-import type { ModelConfig, TrainConfig } from '../model/config.ts';
+import { dropoutSeed, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import { ADAGRAD_EPS, ADAM } from '../cpu/optim.ts';
-import { Kernels, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, grid1D, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch } from './kernels.ts';
+import { GATES, SAVED, hasCellState } from '../cpu/cells.ts';
+import type { StackedConfig } from '../cpu/stacked.ts';
+import { checkStateShape } from '../cpu/backend.ts';
+import { sampleTokens } from '../cpu/sample.ts';
+import {
+  CELL_CODE, CELL_WG, Kernels, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
+  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch,
+} from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
 
@@ -35,6 +51,8 @@ const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GP
 const UNIFORM_ALIGN = 256;
 const LOSS_RING = 3;
 const MATMUL_WG = 8;
+/** Layers sample.wgsl's uniforms have room for. */
+const SAMPLE_MAX_LAYERS = 8;
 
 /** Packs many small uniform blocks into one buffer at 256-byte offsets, written once. */
 class UniformArena {
@@ -77,6 +95,13 @@ interface MatmulSpec {
   E?: { buffer: GPUBuffer; offset: number };
 }
 
+/** Dispatches per training iteration (see the header): the formula `perStep.dispatches` reports. */
+export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig): number {
+  const { layers: L, dropout } = fullModelConfig(model);
+  const d = dropout > 0 ? 1 : 0;
+  return L * (2 * train.seqLength + 6) + 2 * d * L + 6;
+}
+
 export class GpuBackend implements Backend {
   readonly kind = 'gpu';
   readonly description: string;
@@ -85,13 +110,17 @@ export class GpuBackend implements Backend {
   readonly memoryBytes: number;
   private readonly device: GPUDevice;
   private readonly kernels: Kernels;
+  private readonly shape: StackedConfig;
   private readonly layout: ParamLayout;
+  private readonly maskSeed: number;
   private readonly buf: Record<string, GPUBuffer> = {};
   private readonly uniforms = new UniformArena();
   private readonly optUniform: GPUBuffer;
+  private readonly maskUniform: GPUBuffer;
   private readonly forward: Dispatch[];
   private readonly backward: Dispatch[];
-  private readonly dh0Dispatch: Dispatch;
+  /** backward with, after each layer's last step, the dispatch that forms that layer's dh0 (gradients() only). */
+  private readonly backwardWithDh0: Dispatch[];
   private readonly update: Dispatch;
   private readonly staging: GPUBuffer[] = [];
   private readonly pending: (Promise<number> | undefined)[] = [];
@@ -105,74 +134,112 @@ export class GpuBackend implements Backend {
     this.device = ctx.device;
     this.description = ctx.adapterName;
     this.kernels = new Kernels(this.device);
+    this.shape = fullModelConfig(model);
     this.layout = paramLayout(model);
+    this.maskSeed = dropoutSeed(seed);
     void this.device.lost.then((info) => {
       if (!this.destroyed) this.lostReason = info.message || String(info.reason);
     });
 
-    const { hiddenSize: H, vocabSize: V } = model;
+    const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = this.shape;
     const { seqLength: T, batchSize: B } = train;
-    const N = T * B;
+    const G = GATES[cell], S = SAVED[cell], GH = G * H, lstm = hasCellState(cell);
+    const N = T * B, BH = B * H;
     const P = this.layout.length;
     const f32 = (name: string, n: number) => this.createBuffer(name, n * 4);
     f32('params', P); f32('grads', P); f32('optM', P); f32('optV', P);
-    f32('hState', B * H); f32('hAll', (T + 1) * B * H); f32('dHout', N * H); f32('dZ', N * H); f32('dh0', B * H);
+    f32('hState', L * BH); f32('cState', lstm ? L * BH : 4);
+    f32('hAll', L * (T + 1) * BH); f32('cAll', lstm ? L * (T + 1) * BH : 4); f32('saved', S ? L * N * S * H : 4);
+    f32('gi', N * GH); f32('dGi', N * GH); f32('dGh', N * GH);
+    f32('xUp', dropout > 0 ? L * N * H : 4); f32('dAbove', N * H); f32('dAboveRaw', dropout > 0 ? N * H : 4);
+    f32('dState', L * 3 * BH);
     f32('logits', N * V); f32('rowLoss', N); f32('lossOut', 4);
     f32('inputs', N); f32('targets', N); f32('embStart', V + 1); f32('embPos', N);
     for (let i = 0; i < LOSS_RING; i++) {
       this.staging.push(this.device.createBuffer({ label: `loss staging ${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
     }
     this.device.queue.writeBuffer(this.buf.params, 0, initParams(model, seed, Float32Array) as Float32Array);
+    this.maskUniform = this.device.createBuffer({ label: 'dropout mask', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
 
     // Build every dispatch of an iteration once; bind groups refer to uniform slots filled below.
-    const pending: (() => Dispatch)[] = [];
     const forward: (() => Dispatch)[] = [];
-    const backward: (() => Dispatch)[] = [];
-    const L = this.layout.byName;
+    const backward: { build: () => Dispatch; dh0Only?: boolean }[] = [];
     const b = this.buf;
-    for (let t = 0; t < T; t++) {
-      forward.push(this.matmul({
-        M: B, N: H, K: H, transB: true, mode: MATMUL_MODE.rnnForward,
-        A: b.hAll, offA: t * B * H, lda: H, B: b.params, offB: L.Whh.offset, ldb: H, C: b.hAll, offC: (t + 1) * B * H, ldc: H,
-        bias: L.bh.offset, gather: { offset: L.Wxh.offset, stride: V, tokens: b.inputs, tokenOffset: t * B },
-      }));
+    const hBase = (l: number) => l * (T + 1) * BH;
+    // Layer l's output as seen from above (after dropout): the input of layer l+1 or of the decoder.
+    const up = (l: number) => (dropout > 0 ? { buffer: b.xUp, offset: l * N * H } : { buffer: b.hAll, offset: hBase(l) + BH });
+    const dUp = dropout > 0 ? b.dAboveRaw : b.dAbove;
+    for (let l = 0; l < L; l++) {
+      const w = this.layout.layers[l];
+      if (l === 0) {
+        forward.push(this.gather({ N, GH, V, offWih: w.weightIh.offset, offBih: w.biasIh.offset }));
+      } else {
+        const x = up(l - 1);
+        forward.push(this.matmul({
+          M: N, N: GH, K: H, transB: true, A: x.buffer, offA: x.offset, lda: H,
+          B: b.params, offB: w.weightIh.offset, ldb: H, C: b.gi, ldc: GH, bias: w.biasIh.offset,
+        }));
+      }
+      for (let t = 0; t < T; t++) {
+        forward.push(this.cellStep('cell_forward', cellForwardUniforms({
+          B, H, offWhh: w.weightHh.offset, offBhh: w.biasHh.offset, offGi: t * B * GH,
+          offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offSaved: (l * N + t * B) * S * H,
+          offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
+        }), [b.params, b.gi, b.hAll, b.cAll, b.saved]));
+      }
+      if (dropout > 0) forward.push(this.dropout(b.hAll, b.xUp, { n: N * H, offSrc: hBase(l) + BH, offDst: l * N * H, maskBase: l * N * H }));
     }
+    const top = up(L - 1);
+    const dec = { w: this.layout.decoderWeight.offset, b: this.layout.decoderBias.offset };
     forward.push(this.matmul({
       M: N, N: V, K: H, transB: true,
-      A: b.hAll, offA: B * H, lda: H, B: b.params, offB: L.Why.offset, ldb: H, C: b.logits, ldc: V, bias: L.by.offset,
+      A: top.buffer, offA: top.offset, lda: H, B: b.params, offB: dec.w, ldb: H, C: b.logits, ldc: V, bias: dec.b,
     }));
     forward.push(this.softmaxXent([b.logits, b.targets, b.rowLoss], N, V, 1 / N));
     forward.push(this.simple('loss_sum', [b.rowLoss, b.lossOut], { u32: [N], f32: [1 / N] }, 1, 1));
 
-    backward.push(this.matmul({
+    const bw = (build: () => Dispatch) => backward.push({ build });
+    bw(this.matmul({
       M: V, N: H, K: N, transA: true,
-      A: b.logits, lda: V, B: b.hAll, offB: B * H, ldb: H, C: b.grads, offC: L.Why.offset, ldc: H,
+      A: b.logits, lda: V, B: top.buffer, offB: top.offset, ldb: H, C: b.grads, offC: dec.w, ldc: H,
     }));
-    backward.push(this.simple('column_sum', [b.logits, b.grads], { u32: [N, V, 0, L.by.offset] }, Math.ceil(V / 64), 1));
-    backward.push(this.matmul({
-      M: N, N: H, K: V, A: b.logits, lda: V, B: b.params, offB: L.Why.offset, ldb: H, C: b.dHout, ldc: H,
-    }));
-    for (let t = T - 1; t >= 0; t--) {
-      // The last step has no dz_{t+1}: K = 0 leaves only the output-layer term.
-      backward.push(this.matmul({
-        M: B, N: H, K: t === T - 1 ? 0 : H, mode: MATMUL_MODE.rnnBackward,
-        A: b.dZ, offA: t === T - 1 ? 0 : (t + 1) * B * H, lda: H, B: b.params, offB: L.Whh.offset, ldb: H,
-        C: b.dZ, offC: t * B * H, ldc: H, D: { buffer: b.dHout, offset: t * B * H }, E: { buffer: b.hAll, offset: (t + 1) * B * H },
+    bw(this.simple('column_sum', [b.logits, b.grads], { u32: [N, V, 0, dec.b] }, Math.ceil(V / 64), 1));
+    bw(this.matmul({ M: N, N: H, K: V, A: b.logits, lda: V, B: b.params, offB: dec.w, ldb: H, C: dUp, ldc: H }));
+    const emb = grid1D(GH * V, 64, ctx.limits.maxComputeWorkgroupsPerDimension);
+    for (let l = L - 1; l >= 0; l--) {
+      const w = this.layout.layers[l];
+      if (dropout > 0) bw(this.dropout(b.dAboveRaw, b.dAbove, { n: N * H, offSrc: 0, offDst: 0, maskBase: l * N * H }));
+      const cellBuffers = [b.params, b.dGh, b.dGi, b.dAbove, b.hAll, b.cAll, b.saved, b.dState];
+      const step = (t: number) => ({
+        B, H, offWhh: w.weightHh.offset, offDG: t * B * GH, offDAbove: t * BH, offSaved: (l * N + t * B) * S * H,
+        offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
+        offDState: l * 3 * BH,
+      });
+      for (let t = T - 1; t >= 0; t--) {
+        bw(this.cellStep('cell_backward', cellBackwardUniforms({ ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }), cellBuffers));
+      }
+      backward.push({ build: this.cellStep('cell_backward', cellBackwardUniforms({ ...step(0), offDGhNext: 0, tail: true }), cellBuffers), dh0Only: true });
+      bw(this.matmul({
+        M: GH, N: H, K: N, transA: true, A: b.dGh, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset, ldc: H,
       }));
+      bw(this.simple('column_sum', [b.dGh, b.grads], { u32: [N, GH, 0, w.biasHh.offset] }, Math.ceil(GH / 64), 1));
+      if (l === 0) {
+        bw(this.simple('embedding_grad', [b.dGi, b.embStart, b.embPos, b.grads], { u32: [GH, V, w.weightIh.offset, emb.perRow] }, emb.x, emb.y));
+      } else {
+        const x = up(l - 1);
+        bw(this.matmul({
+          M: GH, N: H, K: N, transA: true, A: b.dGi, lda: GH, B: x.buffer, offB: x.offset, ldb: H, C: b.grads, offC: w.weightIh.offset, ldc: H,
+        }));
+      }
+      bw(this.simple('column_sum', [b.dGi, b.grads], { u32: [N, GH, 0, w.biasIh.offset] }, Math.ceil(GH / 64), 1));
+      if (l > 0) bw(this.matmul({ M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
     }
-    backward.push(this.matmul({
-      M: H, N: H, K: N, transA: true, A: b.dZ, lda: H, B: b.hAll, ldb: H, C: b.grads, offC: L.Whh.offset, ldc: H,
-    }));
-    backward.push(this.simple('column_sum', [b.dZ, b.grads], { u32: [N, H, 0, L.bh.offset] }, Math.ceil(H / 64), 1));
-    const emb = grid1D(H * V, 64, ctx.limits.maxComputeWorkgroupsPerDimension);
-    backward.push(this.simple('embedding_grad', [b.dZ, b.embStart, b.embPos, b.grads], { u32: [H, V, L.Wxh.offset, emb.perRow] }, emb.x, emb.y));
-    const dh0 = this.matmul({ M: B, N: H, K: H, A: b.dZ, lda: H, B: b.params, offB: L.Whh.offset, ldb: H, C: b.dh0, ldc: H });
-    pending.push(...forward, ...backward, dh0);
 
     this.uniforms.finish(this.device, 'uniforms');
     this.forward = forward.map((f) => f());
-    this.backward = backward.map((f) => f());
-    this.dh0Dispatch = dh0();
+    const built = backward.map((e) => ({ dispatch: e.build(), dh0Only: !!e.dh0Only }));
+    this.backward = built.filter((e) => !e.dh0Only).map((e) => e.dispatch);
+    this.backwardWithDh0 = built.map((e) => e.dispatch);
 
     this.optUniform = this.device.createBuffer({ label: 'optimizer uniforms', size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     const opt = grid1D(P, 256, ctx.limits.maxComputeWorkgroupsPerDimension);
@@ -184,6 +251,9 @@ export class GpuBackend implements Backend {
     };
     this.optGrid = opt;
     this.perStep = { dispatches: this.forward.length + this.backward.length + 1, readbacks: 1, submits: 1 };
+    if (this.perStep.dispatches !== dispatchesPerIteration(model, train)) {
+      throw new Error(`internal: ${this.perStep.dispatches} dispatches built, the formula says ${dispatchesPerIteration(model, train)}`);
+    }
   }
 
   private optGrid: { perRow: number };
@@ -238,6 +308,40 @@ export class GpuBackend implements Backend {
       const pipeline = this.kernels.pipeline(name);
       return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x, y };
     };
+  }
+
+  private cellStep(name: 'cell_forward' | 'cell_backward', u: Uint32Array, buffers: GPUBuffer[]): () => Dispatch {
+    const slot = this.uniforms.add(u.buffer as ArrayBuffer);
+    const { hiddenSize: H, cell } = this.shape;
+    return () => {
+      const pipeline = this.kernels.pipeline(name, { CELL: CELL_CODE[cell], WG: CELL_WG });
+      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x: cellGrid(this.train.batchSize, H).x, y: 1 };
+    };
+  }
+
+  private gather(a: { N: number; GH: number; V: number; offWih: number; offBih: number }): () => Dispatch {
+    const g = grid1D(a.N * a.GH, 64, this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    const slot = this.uniforms.add(inputGatherUniforms(a, g.perRow).buffer as ArrayBuffer);
+    return () => {
+      const pipeline = this.kernels.pipeline('input_gather');
+      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [this.buf.params, this.buf.inputs, this.buf.gi, this.uniforms.binding(slot)], 'input_gather'), x: g.x, y: g.y };
+    };
+  }
+
+  private dropout(src: GPUBuffer, dst: GPUBuffer, a: { n: number; offSrc: number; offDst: number; maskBase: number }): () => Dispatch {
+    const g = grid1D(a.n, 64, this.ctx.limits.maxComputeWorkgroupsPerDimension);
+    const slot = this.uniforms.add(dropoutUniforms(a, g.perRow).buffer as ArrayBuffer);
+    return () => {
+      const pipeline = this.kernels.pipeline('dropout');
+      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [src, dst, this.uniforms.binding(slot), this.maskUniform], 'dropout'), x: g.x, y: g.y };
+    };
+  }
+
+  /** The next submit's dropout mask: the training mask of update number `optStep`, or keep-all for evaluation. */
+  private writeMaskUniform(training: boolean): void {
+    if (this.shape.dropout === 0) return;
+    const p = training ? this.shape.dropout : 0;
+    this.device.queue.writeBuffer(this.maskUniform, 0, dropoutMaskUniform(this.maskSeed, this.optStep, p));
   }
 
   private softmaxXent(buffers: GPUBuffer[], rows: number, cols: number, scale: number): () => Dispatch {
@@ -298,14 +402,26 @@ export class GpuBackend implements Backend {
     pass.end();
   }
 
-  /** Encodes one chunk: hidden state in from `hidden`, dispatches, hidden state back out if `carry`. */
-  private encodeChunk(hidden: GPUBuffer, list: Dispatch[], carry: boolean): GPUCommandEncoder {
+  /**
+   * Encodes one chunk: each layer's state in from `state` (h, and c for the LSTM, [L, B, H]) to the
+   * first row of its slice of hAll / cAll, the dispatches, and the last row back out if `carry`.
+   */
+  private encodeChunk(state: { h: GPUBuffer; c: GPUBuffer }, list: Dispatch[], carry: boolean): GPUCommandEncoder {
     const { seqLength: T, batchSize: B } = this.train;
-    const bytesBH = B * this.model.hiddenSize * 4;
+    const { layers: L } = this.shape;
+    const bytesBH = B * this.shape.hiddenSize * 4;
+    const pairs: [GPUBuffer, GPUBuffer][] = [[state.h, this.buf.hAll]];
+    if (hasCellState(this.shape.cell)) pairs.push([state.c, this.buf.cAll]);
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(hidden, 0, this.buf.hAll, 0, bytesBH);
+    for (const [carried, all] of pairs) {
+      for (let l = 0; l < L; l++) enc.copyBufferToBuffer(carried, l * bytesBH, all, l * (T + 1) * bytesBH, bytesBH);
+    }
     this.encode(enc, list);
-    if (carry) enc.copyBufferToBuffer(this.buf.hAll, T * bytesBH, hidden, 0, bytesBH);
+    if (carry) {
+      for (const [carried, all] of pairs) {
+        for (let l = 0; l < L; l++) enc.copyBufferToBuffer(all, (l * (T + 1) + T) * bytesBH, carried, l * bytesBH, bytesBH);
+      }
+    }
     return enc;
   }
 
@@ -336,9 +452,10 @@ export class GpuBackend implements Backend {
     const slot = this.ringNext;
     const staging = await this.nextStaging();
     this.uploadTokens(c);
+    this.writeMaskUniform(true);
     this.optStep += 1;
     this.writeOptimizerUniforms();
-    const enc = this.encodeChunk(this.buf.hState, [...this.forward, ...this.backward, this.update], true);
+    const enc = this.encodeChunk({ h: this.buf.hState, c: this.buf.cState }, [...this.forward, ...this.backward, this.update], true);
     enc.copyBufferToBuffer(this.buf.lossOut, 0, staging, 0, 4);
     this.device.queue.submit([enc.finish()]);
     return { loss: this.readLoss(staging, slot) };
@@ -346,14 +463,16 @@ export class GpuBackend implements Backend {
 
   async evaluate(chunks: Iterable<TokenChunk>): Promise<number> {
     this.assertUsable();
-    const hidden = this.device.createBuffer({ label: 'eval hidden', size: this.buf.hState.size, usage: storageUsage() });
+    const mk = (label: string, like: GPUBuffer) => this.device.createBuffer({ label, size: like.size, usage: storageUsage() });
+    const state = { h: mk('eval hidden', this.buf.hState), c: mk('eval cells', this.buf.cState) };
     const losses: Promise<number>[] = [];
     try {
       for (const c of chunks) {
         const slot = this.ringNext;
         const staging = await this.nextStaging();
         this.uploadTokens(c);
-        const enc = this.encodeChunk(hidden, this.forward, true);
+        this.writeMaskUniform(false);
+        const enc = this.encodeChunk(state, this.forward, true);
         enc.copyBufferToBuffer(this.buf.lossOut, 0, staging, 0, 4);
         this.device.queue.submit([enc.finish()]);
         losses.push(this.readLoss(staging, slot));
@@ -361,25 +480,45 @@ export class GpuBackend implements Backend {
       const all = await Promise.all(losses);
       return all.length ? all.reduce((a, b) => a + b, 0) / all.length : NaN;
     } finally {
-      hidden.destroy();
+      state.h.destroy();
+      state.c.destroy();
     }
   }
 
   async gradients(c: TokenChunk): Promise<GradientResult> {
     this.assertUsable();
     this.uploadTokens(c);
-    const enc = this.encodeChunk(this.buf.hState, [...this.forward, ...this.backward, this.dh0Dispatch], false);
+    this.writeMaskUniform(true);
+    const enc = this.encodeChunk({ h: this.buf.hState, c: this.buf.cState }, [...this.forward, ...this.backwardWithDh0], false);
     this.device.queue.submit([enc.finish()]);
     const { seqLength: T, batchSize: B } = this.train;
-    const BH = B * this.model.hiddenSize;
-    const [loss, grads, hLast, dh0] = await Promise.all([
-      this.read(this.buf.lossOut, 0, 1), this.read(this.buf.grads), this.read(this.buf.hAll, T * BH, BH), this.read(this.buf.dh0),
+    const { layers: L, hiddenSize: H } = this.shape;
+    const BH = B * H;
+    const [loss, grads, hAll, dState, cAll] = await Promise.all([
+      this.read(this.buf.lossOut, 0, 1), this.read(this.buf.grads), this.read(this.buf.hAll), this.read(this.buf.dState),
+      hasCellState(this.shape.cell) ? this.read(this.buf.cAll) : undefined,
     ]);
-    return { loss: loss[0], grads, hLast, dh0 };
+    // Per layer: the last step's state, and dState's [direct | dc | dh0] blocks.
+    const gatherLayers = (a: Float32Array, offset: (l: number) => number) => {
+      const out = new Float32Array(L * BH);
+      for (let l = 0; l < L; l++) out.set(a.subarray(offset(l), offset(l) + BH), l * BH);
+      return out;
+    };
+    const last = (l: number) => (l * (T + 1) + T) * BH;
+    const result: GradientResult = {
+      loss: loss[0], grads, hLast: gatherLayers(hAll, last), dh0: gatherLayers(dState, (l) => (3 * l + 2) * BH),
+    };
+    if (cAll) {
+      result.cLast = gatherLayers(cAll, last);
+      result.dc0 = gatherLayers(dState, (l) => (3 * l + 1) * BH);
+    }
+    return result;
   }
 
   resetState(): void {
-    this.device.queue.writeBuffer(this.buf.hState, 0, new Float32Array(this.train.batchSize * this.model.hiddenSize));
+    const zeros = new Float32Array(this.shape.layers * this.train.batchSize * this.shape.hiddenSize);
+    this.device.queue.writeBuffer(this.buf.hState, 0, zeros);
+    if (hasCellState(this.shape.cell)) this.device.queue.writeBuffer(this.buf.cState, 0, zeros);
   }
 
   /** Copies `count` floats from `offset` (in floats) of a buffer back to the CPU. */
@@ -406,33 +545,47 @@ export class GpuBackend implements Backend {
     return tokens;
   }
 
-  /** GPU sampling; with `recordProbs` also every step's distribution [seqLen * V] (parity tests). */
+  /**
+   * GPU sampling (shaders/sample.wgsl, every cell, up to SAMPLE_MAX_LAYERS layers); with
+   * `recordProbs` also every step's distribution [seqLen * V] (parity tests). Past the kernel's
+   * limits (H > 16 x 256 units, more layers), it samples with the CPU reference from the current
+   * parameters instead: same tokens up to float rounding, just slower.
+   */
   async sampleWithProbs(o: SampleOptions, recordProbs: boolean): Promise<{ tokens: Uint32Array; probs?: Float32Array }> {
     this.assertUsable();
-    const { hiddenSize: H, vocabSize: V } = this.model;
+    const { hiddenSize: H, vocabSize: V, layers: L, cell } = this.shape;
     if (o.prime.length < 1) throw new Error('sampling needs at least one priming token');
     const WG = 256;
-    if (H > 16 * WG) throw new Error(`GPU sampling supports hidden sizes up to ${16 * WG}`);
+    if (H > 16 * WG || L > SAMPLE_MAX_LAYERS) {
+      if (recordProbs) throw new Error(`GPU sampling supports hidden sizes up to ${16 * WG} and ${SAMPLE_MAX_LAYERS} layers`);
+      return { tokens: sampleTokens(this.model, await this.read(this.buf.params), o) };
+    }
     const seqLen = o.prime.length + o.length;
-    const L = this.layout.byName;
     const mk = (label: string, bytes: number) => this.device.createBuffer({ label, size: Math.max(16, bytes), usage: storageUsage() });
     const seq = mk('sample tokens', seqLen * 4);
-    const hState = mk('sample hidden', H * 4);
+    const state = mk('sample state', 2 * L * H * 4);
     const logits = mk('sample logits', V * 4);
     const probs = mk('sample probs', recordProbs ? seqLen * V * 4 : 16);
     const seqInit = new Uint32Array(seqLen);
     seqInit.set(o.prime);
     this.device.queue.writeBuffer(seq, 0, seqInit);
-    const pipeline = this.kernels.pipeline('sample', { WG, MAX_H: Math.max(WG, Math.ceil(H / WG) * WG), RECORD_PROBS: recordProbs ? 1 : 0 });
+    const pipeline = this.kernels.pipeline('sample', {
+      WG, MAX_STATE: Math.max(WG, Math.ceil((L * H) / WG) * WG), RECORD_PROBS: recordProbs ? 1 : 0, CELL: CELL_CODE[cell],
+    });
     // A few hundred steps per dispatch keeps each dispatch short (browsers reset long-running GPU work).
     const STEPS = 128;
     const arena = new UniformArena();
     const slots: number[] = [];
     for (let k = 0; k < seqLen - 1; k += STEPS) {
-      const data = packFields([H, V, seqLen, o.prime.length, k, Math.min(seqLen - 1, k + STEPS), o.seed >>> 0], [o.temperature]);
-      const full = new ArrayBuffer(64);
-      new Uint8Array(full).set(new Uint8Array(data));
-      new Uint32Array(full, 32, 5).set([L.Wxh.offset, L.Whh.offset, L.bh.offset, L.Why.offset, L.by.offset]);
+      const full = new ArrayBuffer(48 + 16 * SAMPLE_MAX_LAYERS);
+      new Uint32Array(full, 0, 12).set([
+        H, V, seqLen, o.prime.length, k, Math.min(seqLen - 1, k + STEPS), o.seed >>> 0, 0,
+        this.layout.decoderWeight.offset, this.layout.decoderBias.offset, L, 0,
+      ]);
+      new Float32Array(full, 28, 1)[0] = o.temperature;
+      this.layout.layers.forEach((w, l) => {
+        new Uint32Array(full, 48 + 16 * l, 4).set([w.weightIh.offset, w.weightHh.offset, w.biasIh.offset, w.biasHh.offset]);
+      });
       slots.push(arena.add(full));
     }
     arena.finish(this.device, 'sample uniforms');
@@ -440,7 +593,7 @@ export class GpuBackend implements Backend {
     const pass = enc.beginComputePass();
     pass.setPipeline(pipeline);
     for (const slot of slots) {
-      pass.setBindGroup(0, this.kernels.bindGroup(pipeline, [this.buf.params, seq, hState, logits, probs, arena.binding(slot)], 'sample'));
+      pass.setBindGroup(0, this.kernels.bindGroup(pipeline, [this.buf.params, seq, state, logits, probs, arena.binding(slot)], 'sample'));
       pass.dispatchWorkgroups(1);
     }
     pass.end();
@@ -449,30 +602,31 @@ export class GpuBackend implements Backend {
       const [out, p] = await Promise.all([this.read(seq), recordProbs ? this.read(probs, 0, seqLen * V) : undefined]);
       return { tokens: new Uint32Array(out.buffer, o.prime.length * 4, o.length).slice(), probs: p };
     } finally {
-      for (const b of [seq, hState, logits, probs, arena.buffer]) b.destroy();
+      for (const b of [seq, state, logits, probs, arena.buffer]) b.destroy();
     }
   }
 
   async exportState(): Promise<ModelState> {
-    const [params, optM, optV, hidden] = await Promise.all([
+    const lstm = hasCellState(this.shape.cell);
+    const [params, optM, optV, hidden, cellState] = await Promise.all([
       this.read(this.buf.params), this.read(this.buf.optM), this.read(this.buf.optV), this.read(this.buf.hState),
+      lstm ? this.read(this.buf.cState) : undefined,
     ]);
-    return { params, optM, optV, optStep: this.optStep, hidden };
+    return { params, optM, optV, optStep: this.optStep, hidden, ...(cellState ? { cellState } : {}) };
   }
 
   importState(s: ModelState): void {
     this.assertUsable();
+    checkStateShape(this.model, this.train, this.layout.length, s);
     const q = this.device.queue;
-    const expect = this.layout.length;
-    if (s.params.length !== expect || s.optM.length !== expect || s.optV.length !== expect) {
-      throw new Error(`state has ${s.params.length} parameters, this model has ${expect}`);
-    }
     q.writeBuffer(this.buf.params, 0, s.params);
     q.writeBuffer(this.buf.optM, 0, s.optM);
     q.writeBuffer(this.buf.optV, 0, s.optV);
     q.writeBuffer(this.buf.hState, 0, s.hidden);
+    if (s.cellState && hasCellState(this.shape.cell)) q.writeBuffer(this.buf.cState, 0, s.cellState);
     this.optStep = s.optStep;
   }
+
 
   destroy(): void {
     if (this.destroyed) return;
@@ -481,5 +635,6 @@ export class GpuBackend implements Backend {
     for (const b of this.staging) b.destroy();
     this.uniforms.buffer?.destroy();
     this.optUniform?.destroy();
+    this.maskUniform?.destroy();
   }
 }

@@ -10,6 +10,10 @@ import columnSumWgsl from '../../shaders/column_sum.wgsl?raw';
 import embeddingGradWgsl from '../../shaders/embedding_grad.wgsl?raw';
 import optimizerWgsl from '../../shaders/optimizer.wgsl?raw';
 import sampleWgsl from '../../shaders/sample.wgsl?raw';
+import cellForwardWgsl from '../../shaders/cell_forward.wgsl?raw';
+import cellBackwardWgsl from '../../shaders/cell_backward.wgsl?raw';
+import inputGatherWgsl from '../../shaders/input_gather.wgsl?raw';
+import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
 
 export const SHADERS = {
   matmul: matmulWgsl,
@@ -19,7 +23,16 @@ export const SHADERS = {
   embedding_grad: embeddingGradWgsl,
   optimizer: optimizerWgsl,
   sample: sampleWgsl,
+  cell_forward: cellForwardWgsl,
+  cell_backward: cellBackwardWgsl,
+  input_gather: inputGatherWgsl,
+  dropout: dropoutWgsl,
 } as const;
+
+/** cell_forward.wgsl / cell_backward.wgsl's CELL override, and the sequences x units each invocation owns. */
+export const CELL_CODE = { rnn: 0, lstm: 1, gru: 2 } as const;
+export const CELL_BLOCK = { rows: 4, units: 4 } as const;
+export const CELL_WG = 64;
 
 export type KernelName = keyof typeof SHADERS;
 
@@ -404,4 +417,101 @@ export function optimizerDispatch(r: KernelRunner, a: OptimizerArgs): KernelDisp
   const g = grid1D(a.n, 256, r.maxPerDim);
   const pipeline = r.kernels.pipeline('optimizer', { OPTIMIZER: a.kind === 'adagrad' ? 0 : 1 });
   return r.dispatch(pipeline, [a.params, a.grads, a.m, a.v, r.uniform(optimizerUniforms(a, g.perRow))], g.x, g.y);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The recurrent layers' kernels: uniforms packed here for both GpuBackend and the kernel tests.
+// ---------------------------------------------------------------------------------------------
+
+/** Invocations of cell_forward / cell_backward: one per block of 4 sequences x 4 units, in x only. */
+export function cellGrid(B: number, H: number): { x: number; unitBlocks: number } {
+  const unitBlocks = Math.ceil(H / CELL_BLOCK.units);
+  const blocks = unitBlocks * Math.ceil(B / CELL_BLOCK.rows);
+  return { x: Math.ceil(blocks / CELL_WG), unitBlocks };
+}
+
+/** Offsets (in floats) of one forward step; see cell_forward.wgsl. */
+export interface CellForwardStep {
+  B: number; H: number;
+  offWhh: number; offBhh: number; offGi: number;
+  offHin: number; offHout: number; offSaved: number; offCin: number; offCout: number;
+}
+
+export function cellForwardUniforms(s: CellForwardStep): Uint32Array {
+  return Uint32Array.from([
+    s.B, s.H, s.offWhh, s.offBhh, s.offGi, s.offHin, s.offHout, s.offSaved,
+    s.offCin, s.offCout, cellGrid(s.B, s.H).unitBlocks, 0,
+  ]);
+}
+
+/** Offsets (in floats) of one backward step; see cell_backward.wgsl. */
+export interface CellBackwardStep {
+  B: number; H: number; offWhh: number;
+  /** dgh of step t+1, or undefined at t = T-1 (nothing comes back from the future). */
+  offDGhNext?: number;
+  offDG: number; offDAbove: number; offSaved: number;
+  offHin: number; offHout: number; offCin: number; offCout: number;
+  offDState: number;
+  /** Write dh0 = W_hh^T dgh_0 + direct_0 instead of a step (offDGhNext = step 0's dgh). */
+  tail?: boolean;
+}
+
+export function cellBackwardUniforms(s: CellBackwardStep): Uint32Array {
+  return Uint32Array.from([
+    s.B, s.H, s.offWhh, s.offDGhNext === undefined ? 0 : 1,
+    s.offDGhNext ?? 0, s.offDG, s.offDAbove, s.offSaved,
+    s.offHin, s.offHout, s.offCin, s.offCout,
+    s.offDState, s.tail ? 1 : 0, cellGrid(s.B, s.H).unitBlocks, 0,
+  ]);
+}
+
+export function inputGatherUniforms(a: { N: number; GH: number; V: number; offWih: number; offBih: number }, perRow: number): Uint32Array {
+  return Uint32Array.from([a.N, a.GH, a.V, a.offWih, a.offBih, perRow, 0, 0]);
+}
+
+export function dropoutUniforms(a: { n: number; offSrc: number; offDst: number; maskBase: number }, perRow: number): Uint32Array {
+  return Uint32Array.from([a.n, a.offSrc, a.offDst, a.maskBase, perRow, 0, 0, 0]);
+}
+
+/**
+ * dropout.wgsl's per-iteration mask: keep element m iff its 24-bit hash j >= ceil(p * 2^24), which
+ * is uniformAt(seed, iteration, m) >= p exactly (src/cpu/stacked.ts: dropoutMask). p = 0 keeps all.
+ */
+export function dropoutMaskUniform(seed: number, iteration: number, p: number): ArrayBuffer {
+  const data = new ArrayBuffer(16);
+  new Uint32Array(data, 0, 3).set([seed >>> 0, iteration >>> 0, Math.ceil(p * 2 ** 24)]);
+  new Float32Array(data, 12, 1)[0] = 1 / (1 - p);
+  return data;
+}
+
+export function cellForwardDispatch(
+  r: KernelRunner, cell: keyof typeof CELL_CODE, s: CellForwardStep,
+  b: { params: GPUBuffer; gi: GPUBuffer; h: GPUBuffer; c: GPUBuffer; saved: GPUBuffer },
+): KernelDispatch {
+  const pipeline = r.kernels.pipeline('cell_forward', { CELL: CELL_CODE[cell], WG: CELL_WG });
+  return r.dispatch(pipeline, [b.params, b.gi, b.h, b.c, b.saved, r.uniform(cellForwardUniforms(s))], cellGrid(s.B, s.H).x);
+}
+
+export function cellBackwardDispatch(
+  r: KernelRunner, cell: keyof typeof CELL_CODE, s: CellBackwardStep,
+  b: { params: GPUBuffer; dGh: GPUBuffer; dGi: GPUBuffer; dAbove: GPUBuffer; h: GPUBuffer; c: GPUBuffer; saved: GPUBuffer; dState: GPUBuffer },
+): KernelDispatch {
+  const pipeline = r.kernels.pipeline('cell_backward', { CELL: CELL_CODE[cell], WG: CELL_WG });
+  return r.dispatch(pipeline, [b.params, b.dGh, b.dGi, b.dAbove, b.h, b.c, b.saved, b.dState, r.uniform(cellBackwardUniforms(s))], cellGrid(s.B, s.H).x);
+}
+
+export function inputGatherDispatch(
+  r: KernelRunner, a: { params: GPUBuffer; tokens: GPUBuffer; gi: GPUBuffer; N: number; GH: number; V: number; offWih: number; offBih: number },
+): KernelDispatch {
+  const g = grid1D(a.N * a.GH, 64, r.maxPerDim);
+  return r.dispatch(r.kernels.pipeline('input_gather'), [a.params, a.tokens, a.gi, r.uniform(inputGatherUniforms(a, g.perRow))], g.x, g.y);
+}
+
+export function dropoutDispatch(
+  r: KernelRunner, a: { src: GPUBuffer; dst: GPUBuffer; n: number; offSrc: number; offDst: number; maskBase: number; seed: number; iteration: number; p: number },
+): KernelDispatch {
+  const g = grid1D(a.n, 64, r.maxPerDim);
+  return r.dispatch(r.kernels.pipeline('dropout'), [
+    a.src, a.dst, r.uniform(dropoutUniforms(a, g.perRow)), r.uniform(dropoutMaskUniform(a.seed, a.iteration, a.p)),
+  ], g.x, g.y);
 }

@@ -2,8 +2,9 @@
  * GPU memory the model needs, computed before anything is allocated, and checked against the
  * device's limits so an impossible size fails with a sentence instead of a lost device.
  */
-import type { ModelConfig, TrainConfig } from '../model/config.ts';
+import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
+import { GATES, SAVED, hasCellState } from '../cpu/cells.ts';
 
 export interface BufferPlan {
   name: string;
@@ -12,22 +13,39 @@ export interface BufferPlan {
 
 export class DeviceLimitError extends Error {}
 
+/** Every buffer GpuBackend allocates for training (src/gpu/backend.ts), by what it holds. */
 export function trainingBuffers(model: ModelConfig, train: TrainConfig): BufferPlan[] {
-  const { hiddenSize: H, vocabSize: V } = model;
+  const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = fullModelConfig(model);
   const { seqLength: T, batchSize: B } = train;
+  const G = GATES[cell], S = SAVED[cell];
+  const N = T * B;
   const P = paramLayout(model).length;
   const f = 4;
-  return [
+  const plans: BufferPlan[] = [
     { name: 'parameters', bytes: P * f },
     { name: 'gradients', bytes: P * f },
     { name: 'optimizer moment 1', bytes: P * f },
     { name: 'optimizer moment 2', bytes: P * f },
-    { name: 'hidden states (T+1)xBxH', bytes: (T + 1) * B * H * f },
-    { name: 'output-layer gradient TxBxH', bytes: T * B * H * f },
-    { name: 'recurrent gradient TxBxH', bytes: T * B * H * f },
-    { name: 'logits TxBxV', bytes: T * B * V * f },
-    { name: 'tokens', bytes: (4 * T * B + V + 1) * 4 },
+    { name: 'carried hidden state LxBxH', bytes: L * B * H * f },
+    { name: 'hidden states Lx(T+1)xBxH', bytes: L * (T + 1) * B * H * f },
+    { name: 'input projections TxBx(G*H)', bytes: N * G * H * f },
+    { name: 'input-projection gradient TxBx(G*H)', bytes: N * G * H * f },
+    { name: 'recurrent-projection gradient TxBx(G*H)', bytes: N * G * H * f },
+    { name: 'gradient from above TxBxH', bytes: N * H * f },
+    { name: 'backward state Lx3xBxH', bytes: L * 3 * B * H * f },
+    { name: 'logits TxBxV', bytes: N * V * f },
+    { name: 'tokens', bytes: (4 * N + V + 1) * 4 },
   ];
+  if (hasCellState(cell)) {
+    plans.push({ name: 'carried memory cells LxBxH', bytes: L * B * H * f });
+    plans.push({ name: 'memory cells Lx(T+1)xBxH', bytes: L * (T + 1) * B * H * f });
+  }
+  if (S > 0) plans.push({ name: `saved gates LxTxBx${S}H`, bytes: L * N * S * H * f });
+  if (dropout > 0) {
+    plans.push({ name: 'dropped layer outputs LxTxBxH', bytes: L * N * H * f });
+    plans.push({ name: 'gradient before dropout TxBxH', bytes: N * H * f });
+  }
+  return plans;
 }
 
 export function formatBytes(n: number): string {

@@ -1,13 +1,39 @@
 /** Shapes and hyperparameters shared by every backend, the CLI, the web page and the benchmarks. */
+import type { StackedConfig } from '../cpu/stacked.ts';
 
-export type CellType = 'rnn';
+export type CellType = 'rnn' | 'lstm' | 'gru';
 export type OptimizerName = 'adam' | 'adagrad';
+
+export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
 
 export interface ModelConfig {
   cell: CellType;
   /** Number of tokens (characters or words). */
   vocabSize: number;
   hiddenSize: number;
+  /**
+   * Recurrent layers stacked; absent means 1 (checkpoints written before stacking existed, and
+   * callers that only ever built one layer).
+   */
+  layers?: number;
+  /** Dropout between layers and before the decoder, training only; absent means 0. */
+  dropout?: number;
+}
+
+/** The model with its defaults filled in: the shape every backend actually builds. */
+export function fullModelConfig(model: ModelConfig): StackedConfig {
+  return {
+    cell: model.cell, vocabSize: model.vocabSize, hiddenSize: model.hiddenSize,
+    layers: model.layers ?? 1, dropout: model.dropout ?? 0,
+  };
+}
+
+/**
+ * Seed of the dropout masks, derived from the run's seed so that a run is reproducible from one
+ * number while the masks stay independent of the initialisation (Rng) and sampling streams.
+ */
+export function dropoutSeed(seed: number): number {
+  return (seed ^ 0x5eed_d0d0) >>> 0;
 }
 
 export interface TrainConfig {

@@ -160,7 +160,7 @@ describe.skipIf(Boolean(missing) && !gpuRequired)('web page in Chromium', () => 
     await download.saveAs(file);
     // The CLI's reader takes it: same format, same names.
     const ck = decodeCheckpoint(new Uint8Array(readFileSync(file)), file);
-    expect(ck.model).toEqual({ cell: 'rnn', vocabSize: ck.tokenizer.vocab.length, hiddenSize: 128 });
+    expect(ck.model).toEqual({ cell: 'rnn', vocabSize: ck.tokenizer.vocab.length, hiddenSize: 128, layers: 1, dropout: 0 });
     expect(ck.progress.iteration).toBe(iteration);
     expect(ck.progress.corpus).toBe('reuters-extract');
     expect(ck.progress.lowercase).toBe(true);

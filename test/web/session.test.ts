@@ -80,7 +80,8 @@ describe('web session (CPU backend, no browser)', () => {
     await h.send({ type: 'sampling', settings: { prime: 'the ', temperature: 0.5, length: 40, every: 0.05 } });
     await h.send({ type: 'build', form: FORM, placement: CPU });
     expect(h.lastStatus().status.phase).toBe('ready');
-    expect(h.lastStatus().status.model?.parameters).toBe(24 * 28 + 24 * 24 + 24 + 28 * 24 + 28);
+    // weight_ih, weight_hh, bias_ih, bias_hh (nn.RNN's two biases), decoder weight and bias.
+    expect(h.lastStatus().status.model?.parameters).toBe(24 * 28 + 24 * 24 + 24 + 24 + 28 * 24 + 28);
 
     await h.send({ type: 'start' });
     const losses: number[] = [];

@@ -1,0 +1,146 @@
+// One timestep of one recurrent layer's backward pass for B sequences (backpropagation through
+// time runs t = T-1 .. 0, one dispatch each), fused: the product W_hh^T dgh_{t+1} that carries
+// the gradient from step t+1 into h_t, then the cell's pointwise backward.
+// CPU twin: the time loop of backward() in src/cpu/stacked.ts, i.e. cellPointwiseBackward and the
+// dL/dh part of gatePreactivationsBackward in src/cpu/cells.ts.
+//
+//   dh_t  = dAbove_t + [t < T-1] (W_hh^T dgh_{t+1} + direct_{t+1})      (dAbove: from the layer
+//           above or the decoder, dropout already applied)
+//   dc_t  = [t < T-1] dc carried from step t+1                           (lstm)
+//   then the cell's formulas (cells.ts) give dgi_t, dgh_t [B, G*H], direct_t (the part of dL/dh_{t-1}
+//   that bypasses W_hh: z*dh for the gru, 0 otherwise) and, for the lstm, dL/dc_{t-1}.
+//
+// Each invocation owns BR sequences x BU units: reading dgh_{t+1} of every gate, it produces all
+// gates of its units, so no other invocation's output of this step is needed. dState holds, per
+// layer, [direct | dc | dh0] each [B, H]; an invocation reads and overwrites only its own
+// elements of direct and dc. TAIL = 1 (gradients() only, after step 0) writes
+// dh0 = W_hh^T dgh_0 + direct_0 instead: the gradient with respect to the initial hidden state.
+
+override CELL: u32 = 0u;  // 0 rnn, 1 lstm, 2 gru
+override WG: u32 = 64;
+
+const CELL_RNN: u32 = 0u;
+const CELL_LSTM: u32 = 1u;
+const CELL_GRU: u32 = 2u;
+const BR: u32 = 4u;
+const BU: u32 = 4u;
+
+struct Uniforms {
+  B: u32, H: u32, offWhh: u32, hasNext: u32,
+  offDGhNext: u32, offDG: u32, offDAbove: u32, offSaved: u32,
+  offHin: u32, offHout: u32, offCin: u32, offCout: u32,
+  offDState: u32, tail: u32, unitBlocks: u32, pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> params: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dGh: array<f32>;  // reads step t+1, writes step t
+@group(0) @binding(2) var<storage, read_write> dGi: array<f32>;
+@group(0) @binding(3) var<storage, read> dAbove: array<f32>;
+@group(0) @binding(4) var<storage, read> hAll: array<f32>;
+@group(0) @binding(5) var<storage, read> cAll: array<f32>;
+@group(0) @binding(6) var<storage, read> saved: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dState: array<f32>;
+@group(0) @binding(8) var<uniform> u: Uniforms;
+
+fn gates() -> u32 {
+  if (CELL == CELL_LSTM) { return 4u; }
+  if (CELL == CELL_GRU) { return 3u; }
+  return 1u;
+}
+
+fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let H = u.H;
+  let B = u.B;
+  let GH = gates() * H;
+  let rowBlocks = (B + BR - 1u) / BR;
+  if (gid.x >= u.unitBlocks * rowBlocks) { return; }
+  let k0 = (gid.x % u.unitBlocks) * BU;
+  let b0 = (gid.x / u.unitBlocks) * BR;
+  let BH = B * H;
+  let direct = u.offDState;
+  let dcAt = u.offDState + BH;
+  let dh0At = u.offDState + 2u * BH;
+
+  // acc[r][c] = (W_hh^T dgh_{t+1})[b0 + r, k0 + c]; W_hh[j, k] is at offWhh + j*H + k.
+  var acc: array<array<f32, BU>, BR>;
+  if (u.hasNext == 1u) {
+    var gRow: array<u32, BR>;
+    for (var r = 0u; r < BR; r++) { gRow[r] = u.offDGhNext + min(b0 + r, B - 1u) * GH; }
+    var kc: array<u32, BU>;
+    for (var c = 0u; c < BU; c++) { kc[c] = min(k0 + c, H - 1u); }
+    for (var j = 0u; j < GH; j++) {
+      var a: array<f32, BR>;
+      var w: array<f32, BU>;
+      for (var r = 0u; r < BR; r++) { a[r] = dGh[gRow[r] + j]; }
+      let wj = u.offWhh + j * H;
+      for (var c = 0u; c < BU; c++) { w[c] = params[wj + kc[c]]; }
+      for (var r = 0u; r < BR; r++) {
+        for (var c = 0u; c < BU; c++) { acc[r][c] += a[r] * w[c]; }
+      }
+    }
+  }
+
+  var sum = acc;
+  for (var r = 0u; r < BR; r++) {
+    let b = b0 + r;
+    if (b >= B) { break; }
+    for (var c = 0u; c < BU; c++) {
+      let k = k0 + c;
+      if (k >= H) { break; }
+      let o = b * H + k;
+      if (u.tail == 1u) {
+        dState[dh0At + o] = sum[r][c] + dState[direct + o];
+        continue;
+      }
+      var dh = dAbove[u.offDAbove + o];
+      var dcNext = 0.0;
+      if (u.hasNext == 1u) {
+        dh += sum[r][c] + dState[direct + o];
+        if (CELL == CELL_LSTM) { dcNext = dState[dcAt + o]; }
+      }
+      let g0 = u.offDG + b * GH + k;  // gate q of unit k at g0 + q*H
+      if (CELL == CELL_RNN) {
+        let h = hAll[u.offHout + o];
+        let da = dh * (1.0 - h * h);
+        dGi[g0] = da;
+        dGh[g0] = da;
+        dState[direct + o] = 0.0;
+      } else if (CELL == CELL_LSTM) {
+        let s = u.offSaved + b * 4u * H + k;
+        let i = saved[s];
+        let f = saved[s + H];
+        let g = saved[s + 2u * H];
+        let og = saved[s + 3u * H];
+        let tc = tanhSafe(cAll[u.offCout + o]);
+        let dc = dcNext + dh * og * (1.0 - tc * tc);
+        let di = dc * g * i * (1.0 - i);
+        let df = dc * cAll[u.offCin + o] * f * (1.0 - f);
+        let dg = dc * i * (1.0 - g * g);
+        let dout = dh * tc * og * (1.0 - og);
+        dGi[g0] = di; dGh[g0] = di;
+        dGi[g0 + H] = df; dGh[g0 + H] = df;
+        dGi[g0 + 2u * H] = dg; dGh[g0 + 2u * H] = dg;
+        dGi[g0 + 3u * H] = dout; dGh[g0 + 3u * H] = dout;
+        dState[dcAt + o] = dc * f;
+        dState[direct + o] = 0.0;
+      } else {
+        let s = u.offSaved + b * 4u * H + k;
+        let rg = saved[s];
+        let z = saved[s + H];
+        let n = saved[s + 2u * H];
+        let ghn = saved[s + 3u * H];
+        let dan = dh * (1.0 - z) * (1.0 - n * n);
+        let dar = dan * ghn * rg * (1.0 - rg);
+        let daz = dh * (hAll[u.offHin + o] - n) * z * (1.0 - z);
+        dGi[g0] = dar; dGh[g0] = dar;
+        dGi[g0 + H] = daz; dGh[g0 + H] = daz;
+        dGi[g0 + 2u * H] = dan;
+        dGh[g0 + 2u * H] = dan * rg;
+        dState[direct + o] = dh * z;
+      }
+    }
+  }
+}
