@@ -521,8 +521,10 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
-  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number) {
-    const model: ModelConfig = { cell: 'rnn', vocabSize: V, hiddenSize: H };
+  type Net = Pick<ModelConfig, 'cell' | 'layers'>;
+  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number, net: Net = { cell: 'rnn' }) {
+    const model: ModelConfig = { ...net, vocabSize: V, hiddenSize: H };
+    const L = net.layers ?? 1;
     const params = initParams(model, seed) as Float32Array;
     // Sharper distributions than the initialisation gives, so sampling is not near-uniform.
     const { decoderWeight: Why, decoderBias: by } = paramLayout(model);
@@ -537,7 +539,10 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     const cpuTokens = sampleTokens(model, params, { ...opts, onProbs: (k, p) => cpuProbs.set(k, p.slice()) });
     const backend = await GpuBackend.create(gpu!, model, { seqLength: 2, batchSize: 1, optimizer: 'adam', learningRate: 1e-3, clip: 5 }, seed);
     try {
-      backend.importState({ params, optM: new Float32Array(params.length), optV: new Float32Array(params.length), optStep: 0, hidden: new Float32Array(H) });
+      backend.importState({
+        params, optM: new Float32Array(params.length), optV: new Float32Array(params.length), optStep: 0,
+        hidden: new Float32Array(L * H), ...(net.cell === 'lstm' ? { cellState: new Float32Array(L * H) } : {}),
+      });
       const { tokens, probs } = await backend.sampleWithProbs(opts, true);
       return { cpuTokens, cpuProbs, tokens, probs: probs!, primeLen, V };
     } finally {
@@ -579,14 +584,18 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
   // length H per unit) and the CPU in float64; after hundreds of steps h differs by ~1e-6, the
   // logits (dots of length H with weights scaled x6) by ~1e-5 * |Why| and the probabilities,
   // which move by at most p (1 - p) / 2 per unit of logit, by well under 2e-5.
-  const cases = [
+  const cases: { H: number; V: number; primeLen: number; length: number; temperature: number; seed: number; net?: Net }[] = [
     { H: 37, V: 11, primeLen: 1, length: 300, temperature: 1, seed: 7 },
     { H: 300, V: 300, primeLen: 200, length: 150, temperature: 0.7, seed: 8 }, // > WG units and classes per invocation; long prime
     { H: 16, V: 5, primeLen: 3, length: 140, temperature: 1.6, seed: 9 },
+    { H: 37, V: 11, primeLen: 5, length: 200, temperature: 1, seed: 10, net: { cell: 'lstm' } },
+    { H: 29, V: 13, primeLen: 2, length: 200, temperature: 0.9, seed: 12, net: { cell: 'gru' } },
+    { H: 300, V: 40, primeLen: 130, length: 60, temperature: 1, seed: 13, net: { cell: 'lstm', layers: 2 } }, // > WG units, two layers
+    { H: 21, V: 9, primeLen: 3, length: 150, temperature: 1.2, seed: 14, net: { cell: 'gru', layers: 3 } },
   ];
   for (const c of cases) {
-    it(`H=${c.H} V=${c.V} prime ${c.primeLen} + ${c.length} steps, temperature ${c.temperature}`, async () => {
-      const s = await sampleBoth(c.H, c.V, c.primeLen, c.length, c.temperature, c.seed);
+    it(`${c.net ? `${c.net.cell} L=${c.net.layers ?? 1} ` : ''}H=${c.H} V=${c.V} prime ${c.primeLen} + ${c.length} steps, temperature ${c.temperature}`, async () => {
+      const s = await sampleBoth(c.H, c.V, c.primeLen, c.length, c.temperature, c.seed, c.net);
       const compared = compare(s, c.seed, 2e-5);
       // A boundary hit is rare (probability ~2e-5 per step): most steps must have been compared.
       expect(compared).toBeGreaterThan(c.length / 2);
