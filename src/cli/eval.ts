@@ -1,4 +1,5 @@
 /** `eval`: a checkpoint's loss on the held-out split it was validated on, or on any text file. */
+import { zeroCarriedState } from '../engine/backend.ts';
 import { resolve } from 'node:path';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { Trainer, bits } from '../engine/trainer.ts';
@@ -38,7 +39,7 @@ export async function runEval(a: EvalArgs, io: CliIO): Promise<number> {
   const opened = await openBackend(io, a.backend, ck.model, { ...ck.train, batchSize: B, seqLength: T }, ck.progress.seed,
     (line) => io.stderr.write(`note: ${oneLine(line)}\n`));
   try {
-    opened.backend.importState({ ...ck.state, hidden: new Float32Array(B * ck.model.hiddenSize) });
+    opened.backend.importState({ ...ck.state, ...zeroCarriedState(ck.model, B) });
     const trainer = new Trainer(opened.backend, ids, ids);
     const nats = await trainer.validate();
     const scored = Math.floor((Math.floor(ids.length / B) - 1) / T) * B * T;

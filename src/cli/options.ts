@@ -40,3 +40,9 @@ export function nonEmpty(value: string): string {
   if (value === '') throw new InvalidArgumentError('must not be empty.');
   return value;
 }
+
+export function dropoutValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number from 0 up to (not including) 1.');
+  return n;
+}

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { errorLine, exitCodeFor, EXIT_OK, EXIT_USAGE, oneLine } from './errors.ts';
 import type { CliIO } from './io.ts';
-import { countInt, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
+import { countInt, dropoutValue, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
 import { runEval } from './eval.ts';
 import { runSample } from './sample.ts';
 import { runTrain, TRAIN_DEFAULTS as D, type TrainArgs } from './train.ts';
@@ -42,7 +42,10 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('--max-vocab <n>', 'word level: largest vocabulary, <unk> included', positiveInt, D.maxVocab)
     .option('--min-count <n>', 'word level: words seen fewer times become <unk>', positiveInt, D.minCount)
     .option('--no-unk', 'word level: no <unk> token; fail if the words do not fit in --max-vocab')
-    .option('--hidden <n>', 'hidden units', positiveInt, D.hidden)
+    .addOption(new Option('--cell <cell>', 'recurrent cell: vanilla rnn, lstm or gru').choices(['rnn', 'lstm', 'gru']).default(D.cell))
+    .option('--layers <n>', 'recurrent layers stacked', positiveInt, D.layers)
+    .option('--dropout <p>', 'dropout between layers and before the decoder, training only, in [0, 1)', dropoutValue, D.dropout)
+    .option('--hidden <n>', 'hidden units per layer', positiveInt, D.hidden)
     .option('--seq-length <n>', 'time steps of backpropagation through time per iteration', positiveInt, D.seqLength)
     .option('--batch-size <n>', 'sequences trained side by side', positiveInt, D.batchSize)
     .option('--lr <rate>', 'learning rate', positiveNumber, D.lr)
@@ -67,6 +70,7 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
 Examples:
   npm start                                   train on Reuters with these defaults
   npm run rnn -- train --corpus shakespeare --hidden 512 --iterations 5000
+  npm run rnn -- train --cell lstm --layers 2 --dropout 0.2
   npm run rnn -- train --corpus my.txt --level word --max-vocab 5000
   npm run rnn -- train --resume checkpoints/reuters-char.safetensors --iterations 6000
 Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl-C quits at once.`)
@@ -79,6 +83,9 @@ Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl
         maxVocab: o.maxVocab as number,
         minCount: o.minCount as number,
         unk: o.unk as boolean,
+        cell: o.cell as TrainArgs['cell'],
+        layers: o.layers as number,
+        dropout: o.dropout as number,
         hidden: o.hidden as number,
         seqLength: o.seqLength as number,
         batchSize: o.batchSize as number,

@@ -11,7 +11,7 @@ import { DataError } from '../data/text.ts';
 import type { Tokenizer, TokenizerLevel } from '../data/tokenizer.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
 import { formatBytes } from '../gpu/memory.ts';
-import type { ModelConfig, OptimizerName, TrainConfig } from '../model/config.ts';
+import { fullModelConfig, type CellType, type ModelConfig, type OptimizerName, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
 import {
@@ -34,6 +34,9 @@ export const TRAIN_DEFAULTS = {
   level: 'char' as TokenizerLevel,
   maxVocab: 10000,
   minCount: 1,
+  cell: 'rnn' as CellType,
+  layers: 1,
+  dropout: 0,
   hidden: 128,
   seqLength: 64,
   batchSize: 32,
@@ -59,6 +62,9 @@ export interface TrainArgs {
   maxVocab: number;
   minCount: number;
   unk: boolean;
+  cell: CellType;
+  layers: number;
+  dropout: number;
   hidden: number;
   seqLength: number;
   batchSize: number;
@@ -116,6 +122,10 @@ function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Se
   const check = (key: string, flag: string, given: unknown, saved: unknown, what: string) => {
     if (a.given.has(key) && given !== saved) throw mismatch(flag, given, saved, what);
   };
+  const saved = fullModelConfig(ck.model);
+  check('cell', '--cell', a.cell, saved.cell, 'cell');
+  check('layers', '--layers', a.layers, saved.layers, 'layers');
+  check('dropout', '--dropout', a.dropout, saved.dropout, 'dropout');
   check('hidden', '--hidden', a.hidden, ck.model.hiddenSize, 'hidden size');
   check('batchSize', '--batch-size', a.batchSize, ck.train.batchSize, 'batch size');
   check('seqLength', '--seq-length', a.seqLength, ck.train.seqLength, 'sequence length');
@@ -154,6 +164,13 @@ function targetIterations(a: TrainArgs, stream: BatchStream, ck: LoadedCheckpoin
   if (a.epochs !== undefined) return Math.max(1, Math.ceil(a.epochs * stream.batchesPerEpoch));
   if (a.iterations !== undefined) return a.iterations;
   return ck?.progress.iterations ?? TRAIN_DEFAULTS.iterations;
+}
+
+/** "LSTM, 2 layers of 128, dropout 0.2" / "RNN, hidden 128". */
+export function describeModel(model: ModelConfig): string {
+  const { cell, layers, hiddenSize, dropout } = fullModelConfig(model);
+  const shape = layers > 1 ? `${layers} layers of ${hiddenSize}` : `hidden ${hiddenSize}`;
+  return `${cell.toUpperCase()}, ${shape}${dropout > 0 ? `, dropout ${dropout}` : ''}`;
 }
 
 function parameterCount(model: ModelConfig): number {
@@ -196,7 +213,9 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
       `it is not the same text (give --corpus with the file it was trained on)`,
     );
   }
-  const model: ModelConfig = s.model ?? { cell: 'rnn', vocabSize: tokenizer.vocab.length, hiddenSize: a.hidden };
+  const model: ModelConfig = s.model ?? {
+    cell: a.cell, vocabSize: tokenizer.vocab.length, hiddenSize: a.hidden, layers: a.layers, dropout: a.dropout,
+  };
   if (!ck) s.checkpointPath ||= `checkpoints/${data.stem}-${tokenizer.level}.safetensors`;
   const ckPath = s.checkpointPath;
   let stream: BatchStream;
@@ -242,7 +261,7 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
       `(loaded in ${((io.now() - t0) / 1000).toFixed(1)}s)`,
     );
     say(
-      `model: RNN, hidden ${model.hiddenSize}, ${int(parameterCount(model))} parameters, ` +
+      `model: ${describeModel(model)}, ${int(parameterCount(model))} parameters, ` +
       `${backend.kind === 'gpu' ? 'GPU memory' : 'memory'} ${formatBytes(opened.memoryBytes)}`,
     );
     const epochs = target / stream.batchesPerEpoch;

@@ -67,3 +67,9 @@ export interface Backend {
   readonly perStep: { dispatches: number; readbacks: number; submits: number };
   destroy(): void;
 }
+
+/** A zero carried state for `batchSize` sequences: what a state needs when a checkpoint is reused at another batch size. */
+export function zeroCarriedState(model: ModelConfig, batchSize: number): Pick<ModelState, 'hidden' | 'cellState'> {
+  const n = (model.layers ?? 1) * batchSize * model.hiddenSize;
+  return { hidden: new Float32Array(n), ...(model.cell === 'lstm' ? { cellState: new Float32Array(n) } : {}) };
+}

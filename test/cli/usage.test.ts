@@ -12,7 +12,7 @@ describe('command line usage', () => {
 
   it('train --help shows the defaults', async () => {
     const { out } = await cli(['train', '--help']);
-    for (const flag of ['--corpus', '--level', '--lowercase', '--no-lowercase', '--max-vocab', '--min-count', '--hidden', '--seq-length',
+    for (const flag of ['--corpus', '--level', '--lowercase', '--no-lowercase', '--max-vocab', '--min-count', '--cell', '--layers', '--dropout', '--hidden', '--seq-length',
       '--batch-size', '--lr', '--optimizer', '--clip', '--iterations', '--epochs', '--seed', '--checkpoint', '--checkpoint-every',
       '--eval-every', '--sample-every', '--sample-length', '--temperature', '--prime', '--resume', '--quiet']) {
       expect(out).toContain(flag);
