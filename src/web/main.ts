@@ -16,11 +16,12 @@ import { adapterTitle, parameterCount } from './shared.ts';
 // ---------------------------------------------------------------------------------------------
 // Choices offered by the form. Cells are listed from data so LSTM and GRU are one line each.
 
-const CELLS: { value: CellType | 'lstm' | 'gru'; label: string; available: boolean }[] = [
+const CELLS: { value: CellType; label: string; available: boolean }[] = [
   { value: 'rnn', label: 'RNN (tanh)', available: true },
-  { value: 'lstm', label: 'LSTM (coming)', available: false },
-  { value: 'gru', label: 'GRU (coming)', available: false },
+  { value: 'lstm', label: 'LSTM', available: true },
+  { value: 'gru', label: 'GRU', available: true },
 ];
+const LAYER_COUNTS = [1, 2, 3, 4];
 const HIDDEN_SIZES = [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072, 4096];
 const DEFAULT_HIDDEN = 512;
 /** The GPU sampler keeps a hidden state in one workgroup: 16 values x 256 invocations. */
@@ -71,7 +72,7 @@ const ui = {
   drop: $('drop-zone'), fileName: $('file-name'), chooseFile: $<HTMLButtonElement>('choose-file'), fileInput: $<HTMLInputElement>('file-input'),
   level: $<HTMLSelectElement>('level'), maxVocabField: $('max-vocab-field'), maxVocab: $<HTMLInputElement>('max-vocab'),
   lowercase: $<HTMLInputElement>('lowercase'), dataInfo: $('data-info'), preview: $('preview'),
-  cell: $<HTMLSelectElement>('cell'), hidden: $<HTMLSelectElement>('hidden'), seq: $<HTMLInputElement>('seq'), batch: $<HTMLInputElement>('batch'),
+  cell: $<HTMLSelectElement>('cell'), layers: $<HTMLSelectElement>('layers'), dropout: $<HTMLInputElement>('dropout'), hidden: $<HTMLSelectElement>('hidden'), seq: $<HTMLInputElement>('seq'), batch: $<HTMLInputElement>('batch'),
   optimizer: $<HTMLSelectElement>('optimizer'), lr: $<HTMLInputElement>('lr'), clip: $<HTMLInputElement>('clip'), seed: $<HTMLInputElement>('seed'),
   fit: $('fit'),
   backend: [...document.querySelectorAll<HTMLInputElement>('input[name="backend"]')],
@@ -148,6 +149,12 @@ for (const c of CELLS) {
   ui.cell.append(o);
 }
 ui.cell.value = 'rnn';
+for (const n of LAYER_COUNTS) {
+  const o = el('option', String(n));
+  o.value = String(n);
+  ui.layers.append(o);
+}
+ui.layers.value = '1';
 for (const h of HIDDEN_SIZES) {
   const o = el('option', String(h));
   o.value = String(h);
@@ -158,6 +165,8 @@ ui.hidden.value = String(DEFAULT_HIDDEN);
 function readForm(): ModelForm {
   return {
     cell: ui.cell.value as CellType,
+    layers: Number(ui.layers.value),
+    dropout: Number(ui.dropout.value),
     hiddenSize: Number(ui.hidden.value),
     seqLength: Number(ui.seq.value),
     batchSize: Number(ui.batch.value),
@@ -170,6 +179,8 @@ function readForm(): ModelForm {
 
 function writeForm(f: ModelForm): void {
   ui.cell.value = f.cell;
+  ui.layers.value = String(f.layers ?? 1);
+  ui.dropout.value = String(f.dropout ?? 0);
   if (![...ui.hidden.options].some((o) => o.value === String(f.hiddenSize))) {
     const o = el('option', String(f.hiddenSize));
     o.value = String(f.hiddenSize);
@@ -203,7 +214,7 @@ function selectedAdapter(): AdapterOption | undefined {
 
 function modelOf(f: ModelForm, vocabSize: number): { model: ModelConfig; train: TrainConfig } {
   return {
-    model: { cell: f.cell, vocabSize, hiddenSize: f.hiddenSize },
+    model: { cell: f.cell, vocabSize, hiddenSize: f.hiddenSize, layers: f.layers ?? 1, dropout: f.dropout ?? 0 },
     train: { seqLength: f.seqLength, batchSize: f.batchSize, optimizer: f.optimizer, learningRate: f.learningRate, clip: f.clip },
   };
 }
@@ -214,6 +225,7 @@ function fitProblem(f: ModelForm, limits: GPUSupportedLimits | undefined, vocabS
   if (!Number.isInteger(f.batchSize) || f.batchSize < 1) return 'the batch size must be a whole number of at least 1';
   if (!(f.learningRate > 0)) return 'the learning rate must be above 0';
   if (!(f.clip > 0)) return 'the gradient clip must be above 0';
+  if (!((f.dropout ?? 0) >= 0 && (f.dropout ?? 0) < 1)) return 'the dropout must be from 0 up to (not including) 1';
   if (f.hiddenSize > MAX_HIDDEN) return `hidden sizes above ${MAX_HIDDEN} are not supported (the GPU sampler holds the hidden state in one workgroup)`;
   if (!limits) return undefined;
   const { model, train } = modelOf(f, vocabSize);
@@ -279,7 +291,7 @@ function corpusNameOf(d: DataInfo): string {
   return d.name;
 }
 
-for (const input of [ui.cell, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.seed]) {
+for (const input of [ui.cell, ui.layers, ui.dropout, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.seed]) {
   input.addEventListener('input', refreshFit);
   input.addEventListener('change', refreshFit);
 }
@@ -563,7 +575,9 @@ function renderStatus(s: Status): void {
     ui.banner.hidden = true;
   }
   if (m && s.backend) {
-    ui.engineInfo.textContent = `${m.cell.toUpperCase()} · hidden ${m.hiddenSize} · vocabulary ${m.vocabSize} (${m.level}) · sequence ${m.seqLength} × batch ${m.batchSize} · ` +
+    const depth = (m.layers ?? 1) > 1 ? `${m.layers} layers × ` : '';
+    const dropped = (m.dropout ?? 0) > 0 ? ` · dropout ${m.dropout}` : '';
+    ui.engineInfo.textContent = `${m.cell.toUpperCase()} · ${depth}hidden ${m.hiddenSize}${dropped} · vocabulary ${m.vocabSize} (${m.level}) · sequence ${m.seqLength} × batch ${m.batchSize} · ` +
       `${m.optimizer} ${m.learningRate} · ${s.backend.kind === 'gpu' ? `${s.backend.dispatches} dispatches and one submit per iteration${s.backend.memoryBytes ? ` · ${formatBytes(s.backend.memoryBytes)} of GPU buffers` : ''}` : 'CPU reference'}`;
   } else {
     ui.engineInfo.textContent = '';

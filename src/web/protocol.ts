@@ -57,6 +57,9 @@ export interface DataInfo {
 
 export interface ModelForm {
   cell: CellType;
+  /** Recurrent layers (absent: 1) and dropout between them (absent: 0). */
+  layers?: number;
+  dropout?: number;
   hiddenSize: number;
   seqLength: number;
   batchSize: number;

@@ -19,7 +19,7 @@ import { CheckpointError } from '../checkpoint/safetensors.ts';
 import { BatchStream, splitTrainVal } from '../data/split.ts';
 import { DataError, decodeUtf8 } from '../data/text.ts';
 import { CharTokenizer, WordTokenizer, type Tokenizer } from '../data/tokenizer.ts';
-import type { ModelConfig, TrainConfig } from '../model/config.ts';
+import { CELL_TYPES, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { adapterTitle, parameterCount } from './shared.ts';
 import type {
   AdapterOption, BenchResult, DataInfo, DataOptions, DataSource, ErrorArea, ModelForm, ModelSummary, Placement, Reply,
@@ -167,7 +167,8 @@ function safeFileStem(s: string): string {
 
 export function checkpointFilename(r: { corpus: string; model: ModelConfig; level: string; iteration: number; valLoss?: number }): string {
   const val = r.valLoss !== undefined && Number.isFinite(r.valLoss) ? `-val${r.valLoss.toFixed(3)}` : '';
-  return `${safeFileStem(r.corpus)}-${r.model.cell}${r.model.hiddenSize}-${r.level}-i${r.iteration}${val}.safetensors`;
+  const depth = (r.model.layers ?? 1) > 1 ? `${r.model.layers}x` : '';
+  return `${safeFileStem(r.corpus)}-${r.model.cell}${depth}${r.model.hiddenSize}-${r.level}-i${r.iteration}${val}.safetensors`;
 }
 
 export class Session {
@@ -282,7 +283,7 @@ export class Session {
 
   private summary(r: Run): ModelSummary {
     return {
-      cell: r.model.cell, hiddenSize: r.model.hiddenSize, vocabSize: r.model.vocabSize,
+      cell: r.model.cell, layers: r.model.layers ?? 1, dropout: r.model.dropout ?? 0, hiddenSize: r.model.hiddenSize, vocabSize: r.model.vocabSize,
       seqLength: r.train.seqLength, batchSize: r.train.batchSize, optimizer: r.train.optimizer,
       learningRate: r.train.learningRate, clip: r.train.clip, seed: r.seed,
       level: r.tokenizer.level, lowercase: r.lowercase, corpus: r.corpus, parameters: parameterCount(r.model),
@@ -410,7 +411,7 @@ export class Session {
     checkForm(form);
     await this.stop();
     const d = this.data;
-    const model: ModelConfig = { cell: form.cell, vocabSize: d.tokenizer.vocab.length, hiddenSize: form.hiddenSize };
+    const model = modelFromForm(form, d.tokenizer.vocab.length);
     const train: TrainConfig = {
       seqLength: form.seqLength, batchSize: form.batchSize, optimizer: form.optimizer, learningRate: form.learningRate, clip: form.clip,
     };
@@ -875,7 +876,7 @@ export class Session {
     await this.stop();
     this.busy('benchmarking');
     const d = this.data;
-    const model: ModelConfig = { cell: form.cell, vocabSize: d.tokenizer.vocab.length, hiddenSize: form.hiddenSize };
+    const model = modelFromForm(form, d.tokenizer.vocab.length);
     const train: TrainConfig = { seqLength: form.seqLength, batchSize: form.batchSize, optimizer: form.optimizer, learningRate: form.learningRate, clip: form.clip };
     const { train: trainIds } = splitTrainVal(d.ids, VAL_FRACTION);
     const results: BenchResult[] = [];
@@ -947,11 +948,17 @@ function countChars(s: string): number {
   return n;
 }
 
+function modelFromForm(f: ModelForm, vocabSize: number): ModelConfig {
+  return { cell: f.cell, vocabSize, hiddenSize: f.hiddenSize, layers: f.layers ?? 1, dropout: f.dropout ?? 0 };
+}
+
 function checkForm(f: ModelForm): void {
   const int = (v: number, lo: number, hi: number, what: string) => {
     if (!Number.isInteger(v) || v < lo || v > hi) throw new UserError('model', `${what} must be a whole number from ${lo} to ${hi}, got ${v}`);
   };
-  if (f.cell !== 'rnn') throw new UserError('model', `cell type ${f.cell} is not implemented yet`);
+  if (!CELL_TYPES.includes(f.cell)) throw new UserError('model', `unknown cell type ${f.cell}`);
+  int(f.layers ?? 1, 1, 8, 'the number of layers');
+  if (!((f.dropout ?? 0) >= 0 && (f.dropout ?? 0) < 1)) throw new UserError('model', `the dropout must be from 0 up to (not including) 1, got ${f.dropout}`);
   int(f.hiddenSize, 1, 4096, 'the hidden size');
   int(f.seqLength, 1, 4096, 'the sequence length');
   int(f.batchSize, 1, 65535, 'the batch size');
