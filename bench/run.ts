@@ -42,6 +42,9 @@ function stamp(ctx: GpuContext | undefined) {
     mode,
     adapter: ctx ? `${ctx.adapterName}${ctx.isFallback ? ' (software)' : ''}` : 'none',
     machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    // A CPU adapter's ceiling: cores x clock x 8 float lanes (llvmpipe's 256-bit vectors) x 2 FMA
+    // units x 2 flops. Only meaningful for software adapters; a real GPU's peak is not visible here.
+    cpuPeakGflops: Math.round((cpus().length * (cpus()[0]?.speed ?? 0) * 32) / 1000),
     versions: { node: process.version, webgpu: pkg('webgpu'), tfjs: pkg('@tensorflow/tfjs-core') },
   };
 }
@@ -97,7 +100,8 @@ async function main() {
 
   console.log(`\nTraining throughput (tokens/s, median; ratios from this run)\n${table(trainHeaders, trainRows)}`);
   console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
-  if (kernelRows.length) console.log(`\nKernels vs their CPU twins\n${table(kernelHeaders, kernelRows)}`);
+  const peakNote = `CPU peak (theoretical, ${cpus().length} cores x 256-bit FMA): ~${info.cpuPeakGflops} GFLOP/s`;
+  if (kernelRows.length) console.log(`\nKernels vs their CPU twins; ${peakNote}\n${table(kernelHeaders, kernelRows)}`);
   const g0 = training.find((r) => r.backend === 'ours-gpu');
   if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (2T + 10 at T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
 
@@ -107,7 +111,7 @@ async function main() {
   const md = [
     `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
     '', markdownTable(trainHeaders, trainRows), '', markdownTable(sampleHeaders, sampleRows),
-    ...(kernelRows.length ? ['', markdownTable(kernelHeaders, kernelRows)] : []),
+    ...(kernelRows.length ? ['', `Kernels against their CPU twins; ${peakNote}.`, '', markdownTable(kernelHeaders, kernelRows)] : []),
   ].join('\n');
   writeFileSync(`${args.out}/${base}.md`, md + '\n');
   const colors: Record<BenchBackend, string> = { 'ours-gpu': '#d62728', 'ours-cpu': '#1f77b4', 'tfjs-webgpu': '#ff7f0e', 'tfjs-cpu': '#7f7f7f' };
