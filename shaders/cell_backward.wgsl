@@ -10,8 +10,9 @@
 //   then the cell's formulas (cells.ts) give dgi_t, dgh_t [B, G*H], direct_t (the part of dL/dh_{t-1}
 //   that bypasses W_hh: z*dh for the gru, 0 otherwise) and, for the lstm, dL/dc_{t-1}.
 //
-// Each invocation owns BR sequences x BU units: reading dgh_{t+1} of every gate, it produces all
-// gates of its units, so no other invocation's output of this step is needed. dState holds, per
+// Each invocation owns 4 sequences x 16 units: reading dgh_{t+1} of every gate, it produces all
+// gates of its units, so no other invocation's output of this step is needed. main_v4 reads the
+// 16 units' W_hh values of row j as four vec4s (H and offWhh multiples of 4), main one by one. dState holds, per
 // layer, [direct | dc | dh0] each [B, H]; an invocation reads and overwrites only its own
 // elements of direct and dc. TAIL = 1 (gradients() only, after step 0) writes
 // dh0 = W_hh^T dgh_0 + direct_0 instead: the gradient with respect to the initial hidden state.
@@ -23,7 +24,7 @@ const CELL_RNN: u32 = 0u;
 const CELL_LSTM: u32 = 1u;
 const CELL_GRU: u32 = 2u;
 const BR: u32 = 4u;
-const BU: u32 = 4u;
+const BU: u32 = 16u;
 
 struct Uniforms {
   B: u32, H: u32, offWhh: u32, hasNext: u32,
@@ -33,6 +34,7 @@ struct Uniforms {
 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
+@group(0) @binding(0) var<storage, read> params4: array<vec4<f32>>;  // main_v4's view of the same binding
 @group(0) @binding(1) var<storage, read_write> dGh: array<f32>;  // reads step t+1, writes step t
 @group(0) @binding(2) var<storage, read_write> dGi: array<f32>;
 @group(0) @binding(3) var<storage, read> dAbove: array<f32>;
@@ -50,39 +52,80 @@ fn gates() -> u32 {
 
 fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
+alias Acc = array<array<f32, BU>, BR>;
+
+struct Block { b0: u32, k0: u32, ok: bool }
+
+fn block(gid: vec3<u32>) -> Block {
+  let rowBlocks = (u.B + BR - 1u) / BR;
+  return Block((gid.x / u.unitBlocks) * BR, (gid.x % u.unitBlocks) * BU, gid.x < u.unitBlocks * rowBlocks);
+}
+
+// Rows b0.. of dgh_{t+1}, clamped to the last row past the edge (computed, never stored).
+fn gRows(b0: u32) -> array<u32, BR> {
+  var g: array<u32, BR>;
+  for (var r = 0u; r < BR; r++) { g[r] = u.offDGhNext + min(b0 + r, u.B - 1u) * gates() * u.H; }
+  return g;
+}
+
+// acc[r][c] = (W_hh^T dgh_{t+1})[b0 + r, k0 + c]; W_hh[j, k] is at offWhh + j*H + k.
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let blk = block(gid);
+  if (!blk.ok) { return; }
+  var acc: Acc;
+  if (u.hasNext == 1u) {
+    let gr = gRows(blk.b0);
+    var kc: array<u32, BU>;
+    for (var c = 0u; c < BU; c++) { kc[c] = min(blk.k0 + c, u.H - 1u); }
+    for (var j = 0u; j < gates() * u.H; j++) {
+      var a: array<f32, BR>;
+      for (var r = 0u; r < BR; r++) { a[r] = dGh[gr[r] + j]; }
+      let wj = u.offWhh + j * u.H;
+      for (var c = 0u; c < BU; c++) {
+        let w = params[wj + kc[c]];
+        for (var r = 0u; r < BR; r++) { acc[r][c] += a[r] * w; }
+      }
+    }
+  }
+  finish(blk.b0, blk.k0, acc);
+}
+
+@compute @workgroup_size(WG)
+fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let blk = block(gid);
+  if (!blk.ok) { return; }
+  var acc: Acc;
+  if (u.hasNext == 1u) {
+    let gr = gRows(blk.b0);
+    // Units past H read the next row's first values (past the last row: whatever follows W_hh in
+    // the buffer, which the host checks exists); they are never stored.
+    for (var j = 0u; j < gates() * u.H; j++) {
+      var a: array<f32, BR>;
+      for (var r = 0u; r < BR; r++) { a[r] = dGh[gr[r] + j]; }
+      let w4 = (u.offWhh + j * u.H + blk.k0) / 4u;
+      for (var v = 0u; v < BU / 4u; v++) {
+        let w = params4[w4 + v];
+        for (var r = 0u; r < BR; r++) {
+          acc[r][4u * v] += a[r] * w.x;
+          acc[r][4u * v + 1u] += a[r] * w.y;
+          acc[r][4u * v + 2u] += a[r] * w.z;
+          acc[r][4u * v + 3u] += a[r] * w.w;
+        }
+      }
+    }
+  }
+  finish(blk.b0, blk.k0, acc);
+}
+
+fn finish(b0: u32, k0: u32, acc: Acc) {
   let H = u.H;
   let B = u.B;
   let GH = gates() * H;
-  let rowBlocks = (B + BR - 1u) / BR;
-  if (gid.x >= u.unitBlocks * rowBlocks) { return; }
-  let k0 = (gid.x % u.unitBlocks) * BU;
-  let b0 = (gid.x / u.unitBlocks) * BR;
   let BH = B * H;
   let direct = u.offDState;
   let dcAt = u.offDState + BH;
   let dh0At = u.offDState + 2u * BH;
-
-  // acc[r][c] = (W_hh^T dgh_{t+1})[b0 + r, k0 + c]; W_hh[j, k] is at offWhh + j*H + k.
-  var acc: array<array<f32, BU>, BR>;
-  if (u.hasNext == 1u) {
-    var gRow: array<u32, BR>;
-    for (var r = 0u; r < BR; r++) { gRow[r] = u.offDGhNext + min(b0 + r, B - 1u) * GH; }
-    var kc: array<u32, BU>;
-    for (var c = 0u; c < BU; c++) { kc[c] = min(k0 + c, H - 1u); }
-    for (var j = 0u; j < GH; j++) {
-      var a: array<f32, BR>;
-      var w: array<f32, BU>;
-      for (var r = 0u; r < BR; r++) { a[r] = dGh[gRow[r] + j]; }
-      let wj = u.offWhh + j * H;
-      for (var c = 0u; c < BU; c++) { w[c] = params[wj + kc[c]]; }
-      for (var r = 0u; r < BR; r++) {
-        for (var c = 0u; c < BU; c++) { acc[r][c] += a[r] * w[c]; }
-      }
-    }
-  }
-
   var sum = acc;
   for (var r = 0u; r < BR; r++) {
     let b = b0 + r;

@@ -8,9 +8,10 @@
 //   lstm (G=4, i f g o): c = f*c_{t-1} + i*g,  h = o*tanh(c)
 //   gru  (G=3, r z n):   n = tanh(gi_n + r*gh_n),  h = (1-z)*n + z*h_{t-1}
 //
-// Each invocation owns BR sequences x BU hidden units and computes every gate of those units, so
+// Each invocation owns 4 sequences x BU hidden units and computes every gate of those units, so
 // the pointwise part needs no other invocation's result: unit k's gates are rows k, H+k, 2H+k,
-// 3H+k of W_hh. lstm and gru also save what the backward step needs (cells.ts: SAVED), per
+// 3H+k of W_hh. BU x G = 16 (or 15) accumulators per sequence whatever the cell: on CPU drivers
+// loads, not multiply-adds, set the speed, and each h value loaded serves all of them. lstm and gru also save what the backward step needs (cells.ts: SAVED), per
 // position [4][H]: lstm i, f, g, o; gru r, z, n, gh_n.
 // h_{t-1} and h_t live in one buffer at disjoint offsets (as in matmul.wgsl's recurrent modes):
 // WebGPU forbids binding overlapping ranges of one buffer twice when one of them is writable.
@@ -21,9 +22,8 @@ override WG: u32 = 64;
 const CELL_RNN: u32 = 0u;
 const CELL_LSTM: u32 = 1u;
 const CELL_GRU: u32 = 2u;
-const MAX_G: u32 = 4u;
-const BR: u32 = 4u;  // sequences per invocation
-const BU: u32 = 4u;  // hidden units per invocation
+const BR: u32 = 4u;      // sequences per invocation
+const SLOTS: u32 = 16u;  // accumulators per sequence: gates x units, so BU = 16 / G units (rnn 16, gru 5, lstm 4)
 
 struct Uniforms {
   B: u32, H: u32, offWhh: u32, offBhh: u32,
@@ -32,6 +32,9 @@ struct Uniforms {
 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
+// A vec4 view of the same binding for main_v4 (WGSL allows this across entry points), which reads
+// each W_hh row four columns at a time: for H and offWhh multiples of 4.
+@group(0) @binding(0) var<storage, read> params4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> gi: array<f32>;          // [B, G*H] of this step, b_ih included
 @group(0) @binding(2) var<storage, read_write> hAll: array<f32>;  // reads h_{t-1}, writes h_t
 @group(0) @binding(3) var<storage, read_write> cAll: array<f32>;  // lstm: reads c_{t-1}, writes c_t
@@ -43,60 +46,113 @@ fn gates() -> u32 {
   if (CELL == CELL_GRU) { return 3u; }
   return 1u;
 }
+fn units() -> u32 { return SLOTS / gates(); }
 
 fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 // Clamped because some drivers compute tanh from exp and overflow to NaN for large inputs;
 // tanh(15) already rounds to 1.0 in f32.
 fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
+alias Acc = array<array<f32, SLOTS>, BR>;
+
+struct Block { b0: u32, k0: u32, ok: bool }
+
+fn block(gid: vec3<u32>) -> Block {
+  let rowBlocks = (u.B + BR - 1u) / BR;
+  let ok = gid.x < u.unitBlocks * rowBlocks;
+  return Block((gid.x / u.unitBlocks) * BR, (gid.x % u.unitBlocks) * units(), ok);
+}
+
+// Where rows b0.. of h_{t-1} start, and slot q*BU + c's row of W_hh (gate q, unit k0 + c); rows
+// and units past the edge are clamped to the last one: computed, never stored.
+fn hRows(b0: u32) -> array<u32, BR> {
+  var r: array<u32, BR>;
+  for (var i = 0u; i < BR; i++) { r[i] = u.offHin + min(b0 + i, u.B - 1u) * u.H; }
+  return r;
+}
+fn wRows(k0: u32) -> array<u32, SLOTS> {
+  var w: array<u32, SLOTS>;
+  let BU = units();
+  for (var q = 0u; q < gates(); q++) {
+    for (var c = 0u; c < BU; c++) { w[q * BU + c] = u.offWhh + (q * u.H + min(k0 + c, u.H - 1u)) * u.H; }
+  }
+  return w;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let H = u.H;
-  let B = u.B;
-  let G = gates();
-  let rowBlocks = (B + BR - 1u) / BR;
-  if (gid.x >= u.unitBlocks * rowBlocks) { return; }
-  let k0 = (gid.x % u.unitBlocks) * BU;
-  let b0 = (gid.x / u.unitBlocks) * BR;
-
-  // Rows and units past the edge are clamped to the last one: computed, never stored.
-  var hRow: array<u32, BR>;
-  for (var r = 0u; r < BR; r++) { hRow[r] = u.offHin + min(b0 + r, B - 1u) * H; }
-  var wRow: array<array<u32, BU>, MAX_G>;
-  for (var q = 0u; q < G; q++) {
-    for (var c = 0u; c < BU; c++) { wRow[q][c] = u.offWhh + (q * H + min(k0 + c, H - 1u)) * H; }
-  }
-  var acc: array<array<array<f32, BU>, MAX_G>, BR>;
-  for (var j = 0u; j < H; j++) {
+  let blk = block(gid);
+  if (!blk.ok) { return; }
+  let hr = hRows(blk.b0);
+  let wr = wRows(blk.k0);
+  let n = gates() * units();
+  var acc: Acc;
+  var bias: array<f32, SLOTS>;
+  for (var j = 0u; j < u.H; j++) {
     var a: array<f32, BR>;
-    for (var r = 0u; r < BR; r++) { a[r] = hAll[hRow[r] + j]; }
-    for (var q = 0u; q < G; q++) {
-      var w: array<f32, BU>;
-      for (var c = 0u; c < BU; c++) { w[c] = params[wRow[q][c] + j]; }
-      for (var r = 0u; r < BR; r++) {
-        for (var c = 0u; c < BU; c++) { acc[r][q][c] += a[r] * w[c]; }
-      }
+    for (var r = 0u; r < BR; r++) { a[r] = hAll[hr[r] + j]; }
+    for (var s = 0u; s < n; s++) {
+      let w = params[wr[s] + j];
+      for (var r = 0u; r < BR; r++) { acc[r][s] += a[r] * w; }
     }
   }
+  let BU = units();
+  for (var s = 0u; s < n; s++) { bias[s] = params[u.offBhh + (s / BU) * u.H + min(blk.k0 + s % BU, u.H - 1u)]; }
+  finish(blk.b0, blk.k0, acc, bias);
+}
 
-  let GH = G * H;
+@compute @workgroup_size(WG)
+fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let blk = block(gid);
+  if (!blk.ok) { return; }
+  let hr = hRows(blk.b0);
+  let wr = wRows(blk.k0);
+  let n = gates() * units();
+  var acc: Acc;
+  var bias: array<f32, SLOTS>;
+  for (var j = 0u; j < u.H; j += 4u) {
+    var a: array<vec4<f32>, BR>;
+    for (var r = 0u; r < BR; r++) {
+      let i = hr[r] + j;
+      a[r] = vec4<f32>(hAll[i], hAll[i + 1u], hAll[i + 2u], hAll[i + 3u]);
+    }
+    for (var s = 0u; s < n; s++) {
+      let w = params4[(wr[s] + j) / 4u];
+      for (var r = 0u; r < BR; r++) { acc[r][s] += dot(a[r], w); }
+    }
+  }
+  let BU = units();
+  for (var s = 0u; s < n; s++) {
+    let i = u.offBhh + (s / BU) * u.H + min(blk.k0 + s % BU, u.H - 1u);
+    bias[s] = params4[i / 4u][i % 4u];
+  }
+  finish(blk.b0, blk.k0, acc, bias);
+}
+
+// The pointwise part for the block's sequences and units; acc[r][q*BU + c] is gh without b_hh,
+// bias[q*BU + c] is b_hh, for gate q of unit k0 + c.
+fn finish(b0: u32, k0: u32, acc: Acc, bias: array<f32, SLOTS>) {
+  let H = u.H;
+  let B = u.B;
+  let GH = gates() * H;
+  let BU = units();
   var out = acc;
+  var bh = bias;
   for (var r = 0u; r < BR; r++) {
     let b = b0 + r;
     if (b >= B) { break; }
     for (var c = 0u; c < BU; c++) {
       let k = k0 + c;
       if (k >= H) { break; }
-      let x = u.offGi + b * GH + k;                // gi of gate q is at x + q*H
-      let bh = u.offBhh + k;                       // b_hh of gate q is at bh + q*H
+      let x = u.offGi + b * GH + k;  // gi of gate q is at x + q*H
       let o = b * H + k;
       if (CELL == CELL_RNN) {
-        hAll[u.offHout + o] = tanhSafe(gi[x] + out[r][0][c] + params[bh]);
+        hAll[u.offHout + o] = tanhSafe(gi[x] + out[r][c] + bh[c]);
       } else if (CELL == CELL_LSTM) {
-        let i = sigmoid(gi[x] + out[r][0][c] + params[bh]);
-        let f = sigmoid(gi[x + H] + out[r][1][c] + params[bh + H]);
-        let g = tanhSafe(gi[x + 2u * H] + out[r][2][c] + params[bh + 2u * H]);
-        let og = sigmoid(gi[x + 3u * H] + out[r][3][c] + params[bh + 3u * H]);
+        let i = sigmoid(gi[x] + out[r][c] + bh[c]);
+        let f = sigmoid(gi[x + H] + out[r][BU + c] + bh[BU + c]);
+        let g = tanhSafe(gi[x + 2u * H] + out[r][2u * BU + c] + bh[2u * BU + c]);
+        let og = sigmoid(gi[x + 3u * H] + out[r][3u * BU + c] + bh[3u * BU + c]);
         let cNew = f * cAll[u.offCin + o] + i * g;
         cAll[u.offCout + o] = cNew;
         hAll[u.offHout + o] = og * tanhSafe(cNew);
@@ -106,9 +162,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         saved[s + 2u * H] = g;
         saved[s + 3u * H] = og;
       } else {
-        let rg = sigmoid(gi[x] + out[r][0][c] + params[bh]);
-        let z = sigmoid(gi[x + H] + out[r][1][c] + params[bh + H]);
-        let ghn = out[r][2][c] + params[bh + 2u * H];
+        let rg = sigmoid(gi[x] + out[r][c] + bh[c]);
+        let z = sigmoid(gi[x + H] + out[r][BU + c] + bh[BU + c]);
+        let ghn = out[r][2u * BU + c] + bh[2u * BU + c];
         let n = tanhSafe(gi[x + 2u * H] + rg * ghn);
         hAll[u.offHout + o] = (1.0 - z) * n + z * hAll[u.offHin + o];
         let s = u.offSaved + b * 4u * H + k;

@@ -1,6 +1,6 @@
 /**
  * The recurrent layers' kernels, each alone against its CPU twin, on shapes that are not multiples
- * of the 4 x 4 blocks (B = 1 included), for every cell:
+ * of the blocks (B = 1 included), through both entry points (scalar and vec4 W_hh loads), for every cell:
  *   cell_forward.wgsl   vs gatePreactivations + cellPointwise (src/cpu/cells.ts)
  *   cell_backward.wgsl  vs cellPointwiseBackward + the W_hh^T dgh part of gatePreactivationsBackward
  *   input_gather.wgsl   vs gatePreactivations' gi for token inputs
@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
 import {
-  KernelRunner, cellBackwardDispatch, cellForwardDispatch, dropoutDispatch, inputGatherDispatch,
+  KernelRunner, cellBackwardDispatch, cellEntryPoint, cellForwardDispatch, dropoutDispatch, inputGatherDispatch,
 } from '../src/gpu/kernels.ts';
 import { GATES, cellPointwise, cellPointwiseBackward, gatePreactivations, type LayerTensors, type StackedCell } from '../src/cpu/cells.ts';
 import { dropoutMask } from '../src/cpu/stacked.ts';
@@ -29,18 +29,22 @@ async function withRunner<T>(fn: (r: KernelRunner) => Promise<T>): Promise<T> {
 
 const rand = (rng: Rng, n: number, scale = 1) => Float32Array.from({ length: n }, () => (2 * rng.next() - 1) * scale);
 const cells: StackedCell[] = ['rnn', 'lstm', 'gru'];
-const shapes = [{ B: 3, H: 37 }, { B: 1, H: 5 }, { B: 6, H: 9 }, { B: 5, H: 1 }];
+// v4: H and the W_hh offset multiples of 4, so the kernels take their vec4 entry point (main_v4).
+const shapes = [
+  { B: 3, H: 37, v4: false }, { B: 1, H: 5, v4: false }, { B: 6, H: 9, v4: false }, { B: 5, H: 1, v4: false },
+  { B: 6, H: 36, v4: true }, { B: 1, H: 20, v4: true }, { B: 5, H: 4, v4: true }, { B: 2, H: 68, v4: true },
+];
 
 describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise', () => {
   // Tolerance: 2e-6 absolute on h, c and the saved gates. They are O(1) (c at most |c_{t-1}| + 1);
   // the only difference is the f32 dot of length H (terms ~1/sqrt(H) each) against the CPU's f64
   // one, a few 1e-7, and the activations have derivatives <= 1.
-  for (const cell of cells) for (const { B, H } of shapes) {
-    it(`${cell} B=${B} H=${H}`, async () => {
+  for (const cell of cells) for (const { B, H, v4 } of shapes) {
+    it(`${cell} B=${B} H=${H}${v4 ? ' (main_v4)' : ''}`, async () => {
       const G = GATES[cell], GH = G * H;
       const rng = new Rng(B * 100 + H + G);
-      const offWhh = 3, offBhh = offWhh + GH * H + 1;
-      const params = rand(rng, offBhh + GH + 2, 1 / Math.sqrt(H));
+      const offWhh = v4 ? 8 : 3, offBhh = offWhh + GH * H + 1;
+      const params = rand(rng, offBhh + GH + 20, 1 / Math.sqrt(H));
       const gi = rand(rng, 2 + B * GH, 1.5); // W_ih x + b_ih of this step
       const hPrev = rand(rng, B * H, 0.9), cPrev = rand(rng, B * H, 2);
       const offHin = 4, offHout = offHin + B * H + 3, offSaved = 5;
@@ -65,6 +69,7 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
 
       const got = await withRunner(async (r) => {
         const bufs = { params: r.storage(params), gi: r.storage(gi), h: r.storage(hBuf), c: r.storage(cBuf), saved: r.storage(offSaved + B * 4 * H) };
+        expect(cellEntryPoint(bufs.params, H, offWhh, cell)).toBe(v4 ? 'main_v4' : 'main');
         await r.run([cellForwardDispatch(r, cell, {
           B, H, offWhh, offBhh, offGi: 2, offHin, offHout, offSaved, offCin: offHin, offCout: offHout,
         }, bufs)]);
@@ -82,12 +87,12 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
 describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh', () => {
   // Tolerance: 1e-5 relative to each output's largest magnitude: an f32 sum of G*H products
   // (W_hh^T dgh_{t+1}) feeding algebraic pointwise formulas, as for the plain matmul.
-  for (const cell of cells) for (const { B, H } of shapes) for (const hasNext of [true, false]) {
-    it(`${cell} B=${B} H=${H}${hasNext ? '' : ' (last step)'}`, async () => {
+  for (const cell of cells) for (const { B, H, v4 } of shapes) for (const hasNext of [true, false]) {
+    it(`${cell} B=${B} H=${H}${hasNext ? '' : ' (last step)'}${v4 ? ' (main_v4)' : ''}`, async () => {
       const G = GATES[cell], GH = G * H, BH = B * H;
       const rng = new Rng(B * 300 + H + G + (hasNext ? 1 : 0));
-      const offWhh = 5;
-      const params = rand(rng, offWhh + GH * H + 3, 1 / Math.sqrt(H));
+      const offWhh = v4 ? 12 : 5;
+      const params = rand(rng, offWhh + GH * H + 16, 1 / Math.sqrt(H));
       const offNext = 2, offDG = offNext + B * GH + 1;
       const dGhBuf = new Float32Array(offDG + B * GH + 2);
       const dGhNext = rand(rng, B * GH);
@@ -128,6 +133,7 @@ describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh
           params: r.storage(params), dGh: r.storage(dGhBuf), dGi: r.storage(dGhBuf.length), dAbove: r.storage(dAbove),
           h: r.storage(hAll), c: r.storage(cAll), saved: r.storage(saved), dState: r.storage(dState),
         };
+        expect(cellEntryPoint(bufs.params, H, offWhh, cell)).toBe(v4 ? 'main_v4' : 'main');
         const step = { B, H, offWhh, offDG, offDAbove, offSaved, offHin, offHout, offCin: offHin, offCout: offHout, offDState };
         const list = [cellBackwardDispatch(r, cell, { ...step, offDGhNext: hasNext ? offNext : undefined }, bufs)];
         await r.run(list);

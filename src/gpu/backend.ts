@@ -31,7 +31,7 @@ import type { StackedConfig } from '../cpu/stacked.ts';
 import { checkStateShape } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import {
-  CELL_CODE, CELL_WG, Kernels, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
+  CELL_CODE, CELL_WG, Kernels, cellEntryPoint, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
   dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch,
 } from './kernels.ts';
 import { checkFits } from './memory.ts';
@@ -181,11 +181,11 @@ export class GpuBackend implements Backend {
         }));
       }
       for (let t = 0; t < T; t++) {
-        forward.push(this.cellStep('cell_forward', cellForwardUniforms({
+        forward.push(this.cellStep('cell_forward', cellForwardUniforms(cell, {
           B, H, offWhh: w.weightHh.offset, offBhh: w.biasHh.offset, offGi: t * B * GH,
           offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offSaved: (l * N + t * B) * S * H,
           offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
-        }), [b.params, b.gi, b.hAll, b.cAll, b.saved]));
+        }), [b.params, b.gi, b.hAll, b.cAll, b.saved], w.weightHh.offset));
       }
       if (dropout > 0) forward.push(this.dropout(b.hAll, b.xUp, { n: N * H, offSrc: hBase(l) + BH, offDst: l * N * H, maskBase: l * N * H }));
     }
@@ -216,9 +216,9 @@ export class GpuBackend implements Backend {
         offDState: l * 3 * BH,
       });
       for (let t = T - 1; t >= 0; t--) {
-        bw(this.cellStep('cell_backward', cellBackwardUniforms({ ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }), cellBuffers));
+        bw(this.cellStep('cell_backward', cellBackwardUniforms(cell, { ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }), cellBuffers, w.weightHh.offset));
       }
-      backward.push({ build: this.cellStep('cell_backward', cellBackwardUniforms({ ...step(0), offDGhNext: 0, tail: true }), cellBuffers), dh0Only: true });
+      backward.push({ build: this.cellStep('cell_backward', cellBackwardUniforms(cell, { ...step(0), offDGhNext: 0, tail: true }), cellBuffers, w.weightHh.offset), dh0Only: true });
       bw(this.matmul({
         M: GH, N: H, K: N, transA: true, A: b.dGh, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset, ldc: H,
       }));
@@ -310,12 +310,13 @@ export class GpuBackend implements Backend {
     };
   }
 
-  private cellStep(name: 'cell_forward' | 'cell_backward', u: Uint32Array, buffers: GPUBuffer[]): () => Dispatch {
+  private cellStep(name: 'cell_forward' | 'cell_backward', u: Uint32Array, buffers: GPUBuffer[], offWhh: number): () => Dispatch {
     const slot = this.uniforms.add(u.buffer as ArrayBuffer);
     const { hiddenSize: H, cell } = this.shape;
     return () => {
-      const pipeline = this.kernels.pipeline(name, { CELL: CELL_CODE[cell], WG: CELL_WG });
-      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x: cellGrid(this.train.batchSize, H).x, y: 1 };
+      const pipeline = this.kernels.pipeline(name, { CELL: CELL_CODE[cell], WG: CELL_WG }, cellEntryPoint(this.buf.params, H, offWhh, cell));
+      const x = cellGrid(name, cell, this.train.batchSize, H).x;
+      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x, y: 1 };
     };
   }
 

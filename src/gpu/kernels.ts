@@ -31,8 +31,25 @@ export const SHADERS = {
 
 /** cell_forward.wgsl / cell_backward.wgsl's CELL override, and the sequences x units each invocation owns. */
 export const CELL_CODE = { rnn: 0, lstm: 1, gru: 2 } as const;
-export const CELL_BLOCK = { rows: 4, units: 4 } as const;
 export const CELL_WG = 64;
+const GATE_COUNT = { rnn: 1, lstm: 4, gru: 3 } as const;
+
+/**
+ * Sequences x units each invocation of cell_forward / cell_backward owns: forward, 16 accumulators
+ * per sequence spread over the gates (rnn 16 units, gru 5, lstm 4); backward, 16 units.
+ */
+export function cellBlock(kernel: 'cell_forward' | 'cell_backward', cell: keyof typeof CELL_CODE): { rows: number; units: number } {
+  return { rows: 4, units: kernel === 'cell_forward' ? Math.floor(16 / GATE_COUNT[cell]) : 16 };
+}
+
+/**
+ * main_v4 (W_hh read as vec4s) when H and offWhh are multiples of 4 and the buffer holds W_hh plus
+ * the 16 floats past it that the backward kernel's edge block may read (and never stores).
+ */
+export function cellEntryPoint(params: GPUBuffer, H: number, offWhh: number, cell: keyof typeof CELL_CODE): 'main' | 'main_v4' {
+  const end = offWhh + GATE_COUNT[cell] * H * H + 16;
+  return H % 4 === 0 && offWhh % 4 === 0 && params.size >= 4 * end ? 'main_v4' : 'main';
+}
 
 export type KernelName = keyof typeof SHADERS;
 
@@ -423,10 +440,11 @@ export function optimizerDispatch(r: KernelRunner, a: OptimizerArgs): KernelDisp
 // The recurrent layers' kernels: uniforms packed here for both GpuBackend and the kernel tests.
 // ---------------------------------------------------------------------------------------------
 
-/** Invocations of cell_forward / cell_backward: one per block of 4 sequences x 4 units, in x only. */
-export function cellGrid(B: number, H: number): { x: number; unitBlocks: number } {
-  const unitBlocks = Math.ceil(H / CELL_BLOCK.units);
-  const blocks = unitBlocks * Math.ceil(B / CELL_BLOCK.rows);
+/** Invocations of cell_forward / cell_backward: one per block (cellBlock), in x only. */
+export function cellGrid(kernel: 'cell_forward' | 'cell_backward', cell: keyof typeof CELL_CODE, B: number, H: number): { x: number; unitBlocks: number } {
+  const { rows, units } = cellBlock(kernel, cell);
+  const unitBlocks = Math.ceil(H / units);
+  const blocks = unitBlocks * Math.ceil(B / rows);
   return { x: Math.ceil(blocks / CELL_WG), unitBlocks };
 }
 
@@ -437,10 +455,10 @@ export interface CellForwardStep {
   offHin: number; offHout: number; offSaved: number; offCin: number; offCout: number;
 }
 
-export function cellForwardUniforms(s: CellForwardStep): Uint32Array {
+export function cellForwardUniforms(cell: keyof typeof CELL_CODE, s: CellForwardStep): Uint32Array {
   return Uint32Array.from([
     s.B, s.H, s.offWhh, s.offBhh, s.offGi, s.offHin, s.offHout, s.offSaved,
-    s.offCin, s.offCout, cellGrid(s.B, s.H).unitBlocks, 0,
+    s.offCin, s.offCout, cellGrid('cell_forward', cell, s.B, s.H).unitBlocks, 0,
   ]);
 }
 
@@ -456,12 +474,12 @@ export interface CellBackwardStep {
   tail?: boolean;
 }
 
-export function cellBackwardUniforms(s: CellBackwardStep): Uint32Array {
+export function cellBackwardUniforms(cell: keyof typeof CELL_CODE, s: CellBackwardStep): Uint32Array {
   return Uint32Array.from([
     s.B, s.H, s.offWhh, s.offDGhNext === undefined ? 0 : 1,
     s.offDGhNext ?? 0, s.offDG, s.offDAbove, s.offSaved,
     s.offHin, s.offHout, s.offCin, s.offCout,
-    s.offDState, s.tail ? 1 : 0, cellGrid(s.B, s.H).unitBlocks, 0,
+    s.offDState, s.tail ? 1 : 0, cellGrid('cell_backward', cell, s.B, s.H).unitBlocks, 0,
   ]);
 }
 
@@ -488,16 +506,16 @@ export function cellForwardDispatch(
   r: KernelRunner, cell: keyof typeof CELL_CODE, s: CellForwardStep,
   b: { params: GPUBuffer; gi: GPUBuffer; h: GPUBuffer; c: GPUBuffer; saved: GPUBuffer },
 ): KernelDispatch {
-  const pipeline = r.kernels.pipeline('cell_forward', { CELL: CELL_CODE[cell], WG: CELL_WG });
-  return r.dispatch(pipeline, [b.params, b.gi, b.h, b.c, b.saved, r.uniform(cellForwardUniforms(s))], cellGrid(s.B, s.H).x);
+  const pipeline = r.kernels.pipeline('cell_forward', { CELL: CELL_CODE[cell], WG: CELL_WG }, cellEntryPoint(b.params, s.H, s.offWhh, cell));
+  return r.dispatch(pipeline, [b.params, b.gi, b.h, b.c, b.saved, r.uniform(cellForwardUniforms(cell, s))], cellGrid('cell_forward', cell, s.B, s.H).x);
 }
 
 export function cellBackwardDispatch(
   r: KernelRunner, cell: keyof typeof CELL_CODE, s: CellBackwardStep,
   b: { params: GPUBuffer; dGh: GPUBuffer; dGi: GPUBuffer; dAbove: GPUBuffer; h: GPUBuffer; c: GPUBuffer; saved: GPUBuffer; dState: GPUBuffer },
 ): KernelDispatch {
-  const pipeline = r.kernels.pipeline('cell_backward', { CELL: CELL_CODE[cell], WG: CELL_WG });
-  return r.dispatch(pipeline, [b.params, b.dGh, b.dGi, b.dAbove, b.h, b.c, b.saved, b.dState, r.uniform(cellBackwardUniforms(s))], cellGrid(s.B, s.H).x);
+  const pipeline = r.kernels.pipeline('cell_backward', { CELL: CELL_CODE[cell], WG: CELL_WG }, cellEntryPoint(b.params, s.H, s.offWhh, cell));
+  return r.dispatch(pipeline, [b.params, b.dGh, b.dGi, b.dAbove, b.h, b.c, b.saved, b.dState, r.uniform(cellBackwardUniforms(cell, s))], cellGrid('cell_backward', cell, s.B, s.H).x);
 }
 
 export function inputGatherDispatch(
