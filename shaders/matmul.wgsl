@@ -1,5 +1,7 @@
 // C = op(A) * op(B). CPU twin: a plain triple loop (test/kernels.test.ts); the RNN modes' twins are
-// rnnStep in src/cpu/rnn.ts and the BPTT step of forwardBackward.
+// the one-gate cell of src/cpu/cells.ts (with a single bias) and the formula in the test. GpuBackend
+// no longer uses the RNN modes (every cell runs on cell_forward / cell_backward.wgsl); they stay,
+// tested, for bench/kernels.ts.
 //
 // Entry points, all with the same bindings, uniforms and MODE semantics:
 //   main        register-blocked: each invocation computes an 8x8 block of C in registers, with no

@@ -12,7 +12,8 @@
 // temperature is 0.
 
 override WG: u32 = 256;
-override MAX_STATE: u32 = 256;      // layers x hidden size rounded up; sizes the workgroup arrays
+override MAX_STATE: u32 = 256;      // layers x hidden size rounded up; sizes the workgroup array h
+override MAX_CELLS: u32 = 1;        // MAX_STATE for the lstm's memory cells c, 1 for the other cells
 override RECORD_PROBS: bool = false; // write every step's distribution (parity tests)
 override CELL: u32 = 0u;             // 0 rnn, 1 lstm, 2 gru (as cell_forward.wgsl)
 const MAX_UNITS: u32 = 16u;          // hidden units per invocation: H <= 16 * WG
@@ -36,7 +37,7 @@ struct Uniforms {
 @group(0) @binding(5) var<uniform> u: Uniforms;
 
 var<workgroup> h: array<f32, MAX_STATE>;  // layer l's h at [l*H, (l+1)*H)
-var<workgroup> c: array<f32, MAX_STATE>;  // lstm only
+var<workgroup> c: array<f32, MAX_CELLS>;  // lstm only
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> partialIdx: array<u32, WG>;
 var<workgroup> token: u32;
@@ -126,7 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let stateBase = stream * 2u * LH;
   for (var i = lid; i < LH; i += WG) {
     h[i] = hState[stateBase + i];
-    c[i] = hState[stateBase + LH + i];
+    if (CELL == CELL_LSTM) { c[i] = hState[stateBase + LH + i]; }
   }
   // Each invocation owns a contiguous slice of the vocabulary, so the CDF can be scanned per slice.
   let chunk = (V + WG - 1u) / WG;
@@ -245,6 +246,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   for (var i = lid; i < LH; i += WG) {
     hState[stateBase + i] = h[i];
-    hState[stateBase + LH + i] = c[i];
+    if (CELL == CELL_LSTM) { hState[stateBase + LH + i] = c[i]; }
   }
 }

@@ -231,7 +231,7 @@ describe.skipIf(noGpu)('matmul.wgsl recurrent modes', () => {
     { H: 13, V: 7, B: 2, scale: 40 }, // saturating: |z| up to ~70
   ];
   for (const { H, V, B, scale } of cases) {
-    it(`MODE_RNN_FWD vs rnnStep: H=${H} V=${V} B=${B}${scale > 1 ? ' (saturated)' : ''}`, async () => {
+    it(`MODE_RNN_FWD vs the one-gate cell: H=${H} V=${V} B=${B}${scale > 1 ? ' (saturated)' : ''}`, async () => {
       const rng = new Rng(H * 1000 + V);
       const params = modelParams(H, V, H + V, scale);
       const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });

@@ -1,6 +1,6 @@
 /**
  * The recurrent cells of the CPU reference, one position (one sequence at one time step) at a
- * time: the vanilla RNN, PyTorch's nn.LSTM and PyTorch's nn.GRU. Like src/cpu/rnn.ts this is a
+ * time: the vanilla RNN, PyTorch's nn.LSTM and PyTorch's nn.GRU. Like src/cpu/stacked.ts this is a
  * specification to be read, so it favours plain loops over speed; it runs in float64 for the
  * finite-difference check or float32 to mirror the GPU (values round where they are stored in an
  * array of the caller's Float type; the pre-activation scratch below stays float64, as registers).

@@ -13,7 +13,7 @@
  * Dropout touches only what goes UP (and into the decoder), never the recurrent h or c carried
  * from step to step: PyTorch's nn.LSTM(dropout=p) between layers plus char-rnn's dropout before
  * the decoder. It is inverted dropout with an explicit mask (see dropoutMask): evaluation passes
- * no mask. Layout: position p = t*B + b (time-major), exactly like src/cpu/rnn.ts; states are
+ * no mask. Layout: position p = t*B + b (time-major), as in src/cpu/rnn.ts's Chunk; states are
  * [L*B*H], layer-major like PyTorch's h_0 / c_0 of shape [L, B, H].
  */
 import type { FloatArray, FloatArrayConstructor } from '../model/init.ts';

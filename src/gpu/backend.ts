@@ -549,15 +549,20 @@ export class GpuBackend implements Backend {
   /**
    * GPU sampling (shaders/sample.wgsl, every cell, up to SAMPLE_MAX_LAYERS layers); with
    * `recordProbs` also every step's distribution [seqLen * V] (parity tests). Past the kernel's
-   * limits (H > 16 x 256 units, more layers), it samples with the CPU reference from the current
-   * parameters instead: same tokens up to float rounding, just slower.
+   * limits (H > 16 x 256 units, more layers, or a state larger than the adapter's workgroup
+   * memory: layers x H floats, twice for the lstm) it samples with the CPU reference from the
+   * current parameters instead: the same distributions up to float rounding, just slower.
    */
   async sampleWithProbs(o: SampleOptions, recordProbs: boolean): Promise<{ tokens: Uint32Array; probs?: Float32Array }> {
     this.assertUsable();
     const { hiddenSize: H, vocabSize: V, layers: L, cell } = this.shape;
     if (o.prime.length < 1) throw new Error('sampling needs at least one priming token');
     const WG = 256;
-    if (H > 16 * WG || L > SAMPLE_MAX_LAYERS) {
+    const maxState = Math.max(WG, Math.ceil((L * H) / WG) * WG);
+    const maxCells = cell === 'lstm' ? maxState : 1;
+    // h, c, and the reductions' partial sums and indices (2 x WG) plus a few scalars.
+    const workgroupBytes = 4 * (maxState + maxCells + 2 * WG + 4);
+    if (H > 16 * WG || L > SAMPLE_MAX_LAYERS || workgroupBytes > this.ctx.limits.maxComputeWorkgroupStorageSize) {
       if (recordProbs) throw new Error(`GPU sampling supports hidden sizes up to ${16 * WG} and ${SAMPLE_MAX_LAYERS} layers`);
       return { tokens: sampleTokens(this.model, await this.read(this.buf.params), o) };
     }
@@ -571,7 +576,7 @@ export class GpuBackend implements Backend {
     seqInit.set(o.prime);
     this.device.queue.writeBuffer(seq, 0, seqInit);
     const pipeline = this.kernels.pipeline('sample', {
-      WG, MAX_STATE: Math.max(WG, Math.ceil((L * H) / WG) * WG), RECORD_PROBS: recordProbs ? 1 : 0, CELL: CELL_CODE[cell],
+      WG, MAX_STATE: maxState, MAX_CELLS: maxCells, RECORD_PROBS: recordProbs ? 1 : 0, CELL: CELL_CODE[cell],
     });
     // A few hundred steps per dispatch keeps each dispatch short (browsers reset long-running GPU work).
     const STEPS = 128;
