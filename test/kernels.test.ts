@@ -18,6 +18,7 @@ import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { gatePreactivations, rnnPointwise } from '../src/cpu/cells.ts';
 import { ADAGRAD_EPS, ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
+import { streamState } from '../src/engine/backend.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import { initParams } from '../src/model/init.ts';
 import type { ModelConfig, OptimizerName } from '../src/model/config.ts';
@@ -522,7 +523,7 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
 
 describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
   type Net = Pick<ModelConfig, 'cell' | 'layers'>;
-  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number, net: Net = { cell: 'rnn' }) {
+  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number, net: Net = { cell: 'rnn' }, carried = false) {
     const model: ModelConfig = { ...net, vocabSize: V, hiddenSize: H };
     const L = net.layers ?? 1;
     const params = initParams(model, seed) as Float32Array;
@@ -535,14 +536,22 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     for (let i = 0; i < primeLen; i++) prime[i] = Math.floor(rng.next() * V);
     const opts = { prime, length, temperature, seed };
 
+    // With `carried`, a training state of 3 streams: sampling must start from stream 0's slice of it.
+    const B = carried ? 3 : 1;
+    const state = (scale: number) => Float32Array.from({ length: L * B * H }, () => scale * (2 * rng.next() - 1));
+    const carriedState = { hidden: state(carried ? 0.9 : 0), ...(net.cell === 'lstm' ? { cellState: state(carried ? 2 : 0) } : {}) };
     const cpuProbs = new Map<number, Float64Array>();
-    const cpuTokens = sampleTokens(model, params, { ...opts, onProbs: (k, p) => cpuProbs.set(k, p.slice()) });
-    const backend = await GpuBackend.create(gpu!, model, { seqLength: 2, batchSize: 1, optimizer: 'adam', learningRate: 1e-3, clip: 5 }, seed);
+    const start = streamState(model, B, carriedState);
+    const cpuTokens = sampleTokens(model, params, { ...opts, start, onProbs: (k, p) => cpuProbs.set(k, p.slice()) });
+    if (carried) {
+      // The start state must matter: from zeros the first distribution differs.
+      const fromZero = new Map<number, Float64Array>();
+      sampleTokens(model, params, { ...opts, onProbs: (k, p) => fromZero.set(k, p.slice()) });
+      expect(maxAbsDiff(fromZero.get(primeLen - 1)!, cpuProbs.get(primeLen - 1)!)).toBeGreaterThan(1e-3);
+    }
+    const backend = await GpuBackend.create(gpu!, model, { seqLength: 2, batchSize: B, optimizer: 'adam', learningRate: 1e-3, clip: 5 }, seed);
     try {
-      backend.importState({
-        params, optM: new Float32Array(params.length), optV: new Float32Array(params.length), optStep: 0,
-        hidden: new Float32Array(L * H), ...(net.cell === 'lstm' ? { cellState: new Float32Array(L * H) } : {}),
-      });
+      backend.importState({ params, optM: new Float32Array(params.length), optV: new Float32Array(params.length), optStep: 0, ...carriedState });
       const { tokens, probs } = await backend.sampleWithProbs(opts, true);
       return { cpuTokens, cpuProbs, tokens, probs: probs!, primeLen, V };
     } finally {
@@ -584,7 +593,7 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
   // length H per unit) and the CPU in float64; after hundreds of steps h differs by ~1e-6, the
   // logits (dots of length H with weights scaled x6) by ~1e-5 * |Why| and the probabilities,
   // which move by at most p (1 - p) / 2 per unit of logit, by well under 2e-5.
-  const cases: { H: number; V: number; primeLen: number; length: number; temperature: number; seed: number; net?: Net }[] = [
+  const cases: { H: number; V: number; primeLen: number; length: number; temperature: number; seed: number; net?: Net; carried?: boolean }[] = [
     { H: 37, V: 11, primeLen: 1, length: 300, temperature: 1, seed: 7 },
     { H: 300, V: 300, primeLen: 200, length: 150, temperature: 0.7, seed: 8 }, // > WG units and classes per invocation; long prime
     { H: 16, V: 5, primeLen: 3, length: 140, temperature: 1.6, seed: 9 },
@@ -592,10 +601,13 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     { H: 29, V: 13, primeLen: 2, length: 200, temperature: 0.9, seed: 12, net: { cell: 'gru' } },
     { H: 300, V: 40, primeLen: 130, length: 60, temperature: 1, seed: 13, net: { cell: 'lstm', layers: 2 } }, // > WG units, two layers
     { H: 21, V: 9, primeLen: 3, length: 150, temperature: 1.2, seed: 14, net: { cell: 'gru', layers: 3 } },
+    // From stream 0 of a carried training state (Backend.sample), not from zeros.
+    { H: 19, V: 7, primeLen: 1, length: 100, temperature: 1, seed: 15, net: { cell: 'rnn', layers: 2 }, carried: true },
+    { H: 23, V: 10, primeLen: 2, length: 100, temperature: 1, seed: 16, net: { cell: 'lstm', layers: 2 }, carried: true },
   ];
   for (const c of cases) {
-    it(`${c.net ? `${c.net.cell} L=${c.net.layers ?? 1} ` : ''}H=${c.H} V=${c.V} prime ${c.primeLen} + ${c.length} steps, temperature ${c.temperature}`, async () => {
-      const s = await sampleBoth(c.H, c.V, c.primeLen, c.length, c.temperature, c.seed, c.net);
+    it(`${c.net ? `${c.net.cell} L=${c.net.layers ?? 1} ` : ''}H=${c.H} V=${c.V} prime ${c.primeLen} + ${c.length} steps, temperature ${c.temperature}${c.carried ? ', from a carried state' : ''}`, async () => {
+      const s = await sampleBoth(c.H, c.V, c.primeLen, c.length, c.temperature, c.seed, c.net, c.carried);
       const compared = compare(s, c.seed, 2e-5);
       // A boundary hit is rare (probability ~2e-5 per step): most steps must have been compared.
       expect(compared).toBeGreaterThan(c.length / 2);

@@ -1,5 +1,5 @@
 /** `sample`: text from a checkpoint, on either backend whichever one trained it. */
-import { zeroCarriedState } from '../engine/backend.ts';
+import { streamState } from '../engine/backend.ts';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
@@ -30,7 +30,8 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
   const train = { ...ck.train, batchSize: 1, seqLength: 1 };
   const opened = await openBackend(io, a.backend, ck.model, train, seed, (line) => io.stderr.write(`note: ${oneLine(line)}\n`));
   try {
-    opened.backend.importState({ ...ck.state, ...zeroCarriedState(ck.model, 1) });
+    // Stream 0 of the state training reached: sampling starts there (see Backend.sample).
+    opened.backend.importState({ ...ck.state, ...streamState(ck.model, ck.train.batchSize, ck.state) });
     const text = await generate(opened.backend, tokenizer, prime.ids, a.length, a.argmax ? 0 : a.temperature, seed);
     // The default prime (a newline) only starts the model off; a prime the user wrote is part of the text.
     io.stdout.write(`${a.prime ?? ''}${text}\n`);

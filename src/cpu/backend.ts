@@ -1,5 +1,5 @@
 /** The CPU reference as a Backend: plain TypeScript, float32 storage, one thread, every cell and depth. */
-import type { Backend, GradientResult, ModelState, SampleOptions, TokenChunk } from '../engine/backend.ts';
+import { streamState, type Backend, type GradientResult, type ModelState, type SampleOptions, type TokenChunk } from '../engine/backend.ts';
 import { dropoutSeed, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
 import { hasCellState } from './cells.ts';
@@ -74,7 +74,8 @@ export class CpuBackend implements Backend {
   }
 
   async sample(o: SampleOptions): Promise<Uint32Array> {
-    return sampleTokens(this.model, this.params, o);
+    const start = streamState(this.model, this.train.batchSize, { hidden: this.state.h as Float32Array, cellState: (this.state.c ?? undefined) as Float32Array | undefined });
+    return sampleTokens(this.model, this.params, { ...o, start });
   }
 
   async exportState(): Promise<ModelState> {

@@ -12,6 +12,8 @@ export interface CpuSampleOptions {
   temperature: number;
   seed: number;
   stream?: number;
+  /** The state to start from, [layers * H] each (zeros when absent). */
+  start?: { hidden: ArrayLike<number>; cellState?: ArrayLike<number> };
   /** Called with each step's distribution (parity tests). */
   onProbs?: (step: number, probs: Float64Array) => void;
 }
@@ -48,6 +50,10 @@ export function sampleTokens(config: ModelConfig, params: FloatArray, opts: CpuS
   // Per layer: state in, state out (swapped after each step), the cell's scratch.
   const h = Array.from({ length: L }, () => [new Float64Array(H), new Float64Array(H)]);
   const c = Array.from({ length: L }, () => [new Float64Array(H), new Float64Array(H)]);
+  for (let l = 0; l < L && opts.start; l++) {
+    for (let i = 0; i < H; i++) h[l][0][i] = opts.start.hidden[l * H + i];
+    if (opts.start.cellState) for (let i = 0; i < H; i++) c[l][0][i] = opts.start.cellState[l * H + i];
+  }
   const saved = new Float64Array(SAVED[cell] * H);
   const gi = new Float64Array(G * H), gh = new Float64Array(G * H);
   const wDec = view(params, layout.decoderWeight), bDec = view(params, layout.decoderBias);

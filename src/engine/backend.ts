@@ -60,6 +60,11 @@ export interface Backend {
   gradients(chunk: TokenChunk): Promise<GradientResult>;
   /** Zero the carried hidden state (the data wrapped around). */
   resetState(): void;
+  /**
+   * Generates from the carried state of stream 0 (min-char-rnn's habit): a model trained with its
+   * state carried between chunks has rarely seen a zero state, and from one its first characters
+   * are often junk. A fresh or reset backend carries zeros.
+   */
   sample(options: SampleOptions): Promise<Uint32Array>;
   exportState(): Promise<ModelState>;
   importState(state: ModelState): void;
@@ -72,4 +77,18 @@ export interface Backend {
 export function zeroCarriedState(model: ModelConfig, batchSize: number): Pick<ModelState, 'hidden' | 'cellState'> {
   const n = (model.layers ?? 1) * batchSize * model.hiddenSize;
   return { hidden: new Float32Array(n), ...(model.cell === 'lstm' ? { cellState: new Float32Array(n) } : {}) };
+}
+
+/**
+ * One stream's slice of a carried state [layers, batchSize, H] (layer-major, like PyTorch's h_0),
+ * as [layers, 1, H]: what sampling starts from, or a checkpoint's state reused at batch size 1.
+ */
+export function streamState(model: ModelConfig, batchSize: number, s: Pick<ModelState, 'hidden' | 'cellState'>, stream = 0): Pick<ModelState, 'hidden' | 'cellState'> {
+  const L = model.layers ?? 1, H = model.hiddenSize;
+  const pick = (a: Float32Array) => {
+    const out = new Float32Array(L * H);
+    for (let l = 0; l < L; l++) out.set(a.subarray((l * batchSize + stream) * H, (l * batchSize + stream + 1) * H), l * H);
+    return out;
+  };
+  return { hidden: pick(s.hidden), ...(model.cell === 'lstm' && s.cellState ? { cellState: pick(s.cellState) } : {}) };
 }

@@ -21,7 +21,7 @@
  * them. The loss travels back through a small ring of staging buffers, so the CPU never waits for
  * the GPU unless it runs a whole ring ahead.
  */
-import type { Backend, GradientResult, ModelState, SampleOptions, TokenChunk } from '../engine/backend.ts';
+import { streamState, type Backend, type GradientResult, type ModelState, type SampleOptions, type TokenChunk } from '../engine/backend.ts';
 import { dropoutSeed, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
@@ -564,7 +564,10 @@ export class GpuBackend implements Backend {
     const workgroupBytes = 4 * (maxState + maxCells + 2 * WG + 4);
     if (H > 16 * WG || L > SAMPLE_MAX_LAYERS || workgroupBytes > this.ctx.limits.maxComputeWorkgroupStorageSize) {
       if (recordProbs) throw new Error(`GPU sampling supports hidden sizes up to ${16 * WG} and ${SAMPLE_MAX_LAYERS} layers`);
-      return { tokens: sampleTokens(this.model, await this.read(this.buf.params), o) };
+      const [params, hidden, cellState] = await Promise.all([
+        this.read(this.buf.params), this.read(this.buf.hState), hasCellState(cell) ? this.read(this.buf.cState) : undefined,
+      ]);
+      return { tokens: sampleTokens(this.model, params, { ...o, start: streamState(this.model, this.train.batchSize, { hidden, cellState }) }) };
     }
     const seqLen = o.prime.length + o.length;
     const mk = (label: string, bytes: number) => this.device.createBuffer({ label, size: Math.max(16, bytes), usage: storageUsage() });
@@ -596,6 +599,12 @@ export class GpuBackend implements Backend {
     }
     arena.finish(this.device, 'sample uniforms');
     const enc = this.device.createCommandEncoder();
+    // Start from stream 0's carried state: sample.wgsl reads h (then the LSTM's c) per layer from `state`.
+    const BH = this.train.batchSize * H;
+    for (let l = 0; l < L; l++) {
+      enc.copyBufferToBuffer(this.buf.hState, l * BH * 4, state, l * H * 4, H * 4);
+      if (hasCellState(cell)) enc.copyBufferToBuffer(this.buf.cState, l * BH * 4, state, (L + l) * H * 4, H * 4);
+    }
     const pass = enc.beginComputePass();
     pass.setPipeline(pipeline);
     for (const slot of slots) {
