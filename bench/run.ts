@@ -10,7 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
-import { benchSampling, benchTraining, type BenchBackend, type Job, type SampleRow, type TrainRow } from './training.ts';
+import { benchSampling, benchTraining, jobLabel, type BenchBackend, type Job, type SampleRow, type TrainRow } from './training.ts';
 import { runKernelBench } from './kernels.ts';
 import { markdownTable, svgChart, table } from './report.ts';
 
@@ -23,7 +23,8 @@ interface Plan { job: Job; backends: BenchBackend[] }
 
 function plan(): Plan[] {
   const p: Plan[] = [];
-  if (mode === 'quick') return [{ job: { V, H: 64, T: 16, B: 8 }, backends: ALL }];
+  if (mode === 'quick') return [{ job: { V, H: 64, T: 16, B: 8 }, backends: ALL }, { job: { V, H: 64, T: 16, B: 8, cell: 'lstm' }, backends: ['ours-gpu', 'ours-cpu'] }];
+  for (const cell of ['lstm', 'gru'] as const) p.push({ job: { V, H: 256, T: 64, B: 32, cell }, backends: ['ours-gpu', 'ours-cpu'] });
   const hs = mode === 'full' ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512];
   for (const H of hs) p.push({ job: { V, H, T: 64, B: 32 }, backends: H > 1024 ? ['ours-gpu', 'tfjs-webgpu'] : ALL });
   const bs = mode === 'full' ? [1, 8, 128] : [1, 8, 128];
@@ -67,7 +68,7 @@ async function main() {
     const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget });
     training.push(...rows);
     for (const r of rows) {
-      console.log(`  H=${r.H} T=${r.T} B=${r.B} ${r.backend.padEnd(11)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s`);
+      console.log(`  ${jobLabel(r)} ${r.backend.padEnd(11)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s`);
     }
   }
 
@@ -79,15 +80,15 @@ async function main() {
   const kernels = ctx ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
 
   // Side-by-side ratios for each job.
-  const jobs = [...new Map(training.map((r) => [`${r.H}/${r.T}/${r.B}`, r])).values()];
-  const get = (j: TrainRow, b: BenchBackend) => training.find((r) => r.H === j.H && r.T === j.T && r.B === j.B && r.backend === b);
+  const jobs = [...new Map(training.map((r) => [jobLabel(r), r])).values()];
+  const get = (j: TrainRow, b: BenchBackend) => training.find((r) => jobLabel(r) === jobLabel(j) && r.backend === b);
   const ratio = (a?: TrainRow, b?: TrainRow) => (a && b ? b.msMedian / a.msMedian : NaN);
   const trainHeaders = ['job (V=87)', 'ours GPU tok/s', 'ours CPU tok/s', 'tfjs WebGPU tok/s', 'tfjs CPU tok/s', 'GPU/CPU', 'GPU/tfjs-webgpu', 'dispatches/iter'];
   const trainRows = jobs.map((j) => {
     const g = get(j, 'ours-gpu'), c = get(j, 'ours-cpu'), tw = get(j, 'tfjs-webgpu'), tc = get(j, 'tfjs-cpu');
     const cell = (r?: TrainRow) => (r ? fmt(r.tokensPerSecond) : '-');
     const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
-    return [`H=${j.H} T=${j.T} B=${j.B}`, cell(g), cell(c), cell(tw), cell(tc), x(ratio(g, c)), x(ratio(g, tw)), g?.dispatches ?? '-'];
+    return [jobLabel(j), cell(g), cell(c), cell(tw), cell(tc), x(ratio(g, c)), x(ratio(g, tw)), g?.dispatches ?? '-'];
   });
   const sampleHeaders = ['sampling', 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
   const sampleRows = [...new Set(sampling.map((s) => s.H))].map((H) => {
@@ -103,7 +104,7 @@ async function main() {
   const peakNote = `CPU peak (theoretical, ${cpus().length} cores x 256-bit FMA): ~${info.cpuPeakGflops} GFLOP/s`;
   if (kernelRows.length) console.log(`\nKernels vs their CPU twins; ${peakNote}\n${table(kernelHeaders, kernelRows)}`);
   const g0 = training.find((r) => r.backend === 'ours-gpu');
-  if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (2T + 10 at T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
+  if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (L(2T + 6) + 2dL + 6 for L layers, d = 1 with dropout; T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
 
   mkdirSync(args.out!, { recursive: true });
   const base = mode === 'default' ? 'latest' : mode;
@@ -115,7 +116,7 @@ async function main() {
   ].join('\n');
   writeFileSync(`${args.out}/${base}.md`, md + '\n');
   const colors: Record<BenchBackend, string> = { 'ours-gpu': '#d62728', 'ours-cpu': '#1f77b4', 'tfjs-webgpu': '#ff7f0e', 'tfjs-cpu': '#7f7f7f' };
-  const sweep = training.filter((r) => r.T === 64 && r.B === 32);
+  const sweep = training.filter((r) => r.T === 64 && r.B === 32 && (r.cell ?? 'rnn') === 'rnn');
   const svg = svgChart(
     'Training throughput vs hidden size (T=64, B=32, V=87)',
     `${info.adapter}; ${info.machine}; ${info.date.slice(0, 10)}`,

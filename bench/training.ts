@@ -3,13 +3,19 @@ import { CpuBackend } from '../src/cpu/backend.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import type { Backend } from '../src/engine/backend.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
-import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
+import type { CellType, ModelConfig, TrainConfig } from '../src/model/config.ts';
 import { Rng } from '../src/util/random.ts';
 import { median, runTfjsTraining } from './tfjs-rnn.ts';
 
 export type BenchBackend = 'ours-gpu' | 'ours-cpu' | 'tfjs-webgpu' | 'tfjs-cpu';
 
-export interface Job { V: number; H: number; T: number; B: number }
+export interface Job {
+  V: number; H: number; T: number; B: number;
+  /** rnn when absent; TensorFlow.js rows exist only for the rnn (its SimpleRNN). */
+  cell?: CellType;
+}
+
+export const jobLabel = (j: Job) => `${j.cell && j.cell !== 'rnn' ? `${j.cell} ` : ''}H=${j.H} T=${j.T} B=${j.B}`;
 
 export interface TrainRow extends Job {
   backend: BenchBackend;
@@ -32,7 +38,7 @@ export function randomChunk(j: Job, seed: number) {
 
 function configs(j: Job): { model: ModelConfig; train: TrainConfig } {
   return {
-    model: { cell: 'rnn', vocabSize: j.V, hiddenSize: j.H },
+    model: { cell: j.cell ?? 'rnn', vocabSize: j.V, hiddenSize: j.H },
     train: { seqLength: j.T, batchSize: j.B, optimizer: 'adam', learningRate: 2e-3, clip: 5 },
   };
 }
