@@ -32,7 +32,7 @@ import { checkStateShape } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import {
   CELL_CODE, CELL_WG, Kernels, cellEntryPoint, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
-  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch,
+  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
 } from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
@@ -83,17 +83,7 @@ function packFields(u32: number[], f32: number[]): ArrayBuffer {
   return buf;
 }
 
-interface MatmulSpec {
-  M: number; N: number; K: number;
-  transA?: boolean; transB?: boolean; mode?: number;
-  A: GPUBuffer; offA?: number; lda: number;
-  B: GPUBuffer; offB?: number; ldb: number;
-  C: GPUBuffer; offC?: number; ldc: number;
-  bias?: number;
-  gather?: { offset: number; stride: number; tokens: GPUBuffer; tokenOffset: number };
-  D?: { buffer: GPUBuffer; offset: number };
-  E?: { buffer: GPUBuffer; offset: number };
-}
+type MatmulSpec = MatmulArgs & { A: GPUBuffer };
 
 /** Dispatches per training iteration (see the header): the formula `perStep.dispatches` reports. */
 export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig): number {
