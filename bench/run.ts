@@ -36,6 +36,17 @@ function plan(): Plan[] {
   return p;
 }
 
+/** os.cpus() reports speed 0 on some VMs; /proc/cpuinfo still has the clock. */
+function cpuMHz(): number {
+  const speed = cpus()[0]?.speed ?? 0;
+  if (speed > 0) return speed;
+  try {
+    return Number(/cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 function stamp(ctx: GpuContext | undefined) {
   const pkg = (name: string) => JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
   return {
@@ -45,7 +56,7 @@ function stamp(ctx: GpuContext | undefined) {
     machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
     // A CPU adapter's ceiling: cores x clock x 8 float lanes (llvmpipe's 256-bit vectors) x 2 FMA
     // units x 2 flops. Only meaningful for software adapters; a real GPU's peak is not visible here.
-    cpuPeakGflops: Math.round((cpus().length * (cpus()[0]?.speed ?? 0) * 32) / 1000),
+    cpuPeakGflops: Math.round((cpus().length * cpuMHz() * 32) / 1000),
     versions: { node: process.version, webgpu: pkg('webgpu'), tfjs: pkg('@tensorflow/tfjs-core') },
   };
 }
