@@ -66,7 +66,7 @@ const data = prepareCorpus({ spec: TRAIN_DEFAULTS.corpus }, {
 const V = data.tokenizer.vocab.length;
 const train: TrainConfig = {
   seqLength: TRAIN_DEFAULTS.seqLength, batchSize: TRAIN_DEFAULTS.batchSize, optimizer: TRAIN_DEFAULTS.optimizer,
-  learningRate: TRAIN_DEFAULTS.lr, clip: TRAIN_DEFAULTS.clip,
+  learningRate: TRAIN_DEFAULTS.lr, clip: TRAIN_DEFAULTS.clip, stateReset: TRAIN_DEFAULTS.stateReset,
 };
 const target = parameters({ cell: 'rnn', vocabSize: V, hiddenSize: referenceHidden });
 const ctx = await acquireNodeGpu();
@@ -112,7 +112,7 @@ try {
 const command = `npx tsx --import ./src/node/register-raw.mjs bench/quality.ts --minutes ${minutes} --val-batches ${valBatches}`;
 const meta = {
   date: new Date().toISOString(), adapter: ctx.adapterName, corpus: 'reuters (lowercased, char level)', vocabulary: V,
-  seqLength: train.seqLength, batchSize: train.batchSize, optimizer: train.optimizer, learningRate: train.learningRate,
+  seqLength: train.seqLength, batchSize: train.batchSize, optimizer: train.optimizer, learningRate: train.learningRate, stateReset: train.stateReset,
   minutesPerCell: minutes, validationChars: valBatches * train.batchSize * train.seqLength, referenceParameters: target, command,
 };
 mkdirSync(opts.out!, { recursive: true });
@@ -121,8 +121,8 @@ const best = [...rows].sort((a, b) => a.valBits - b.valBits)[0];
 const md = [
   `Validation bits per character on Reuters (lowercased, char level, vocabulary ${V}), one layer, about ` +
   `${target.toLocaleString('en-US')} parameters each (the rnn at hidden ${referenceHidden}), ${minutes} minutes of training each on ` +
-  `${ctx.adapterName}; T=${train.seqLength}, B=${train.batchSize}, Adam ${train.learningRate}; ` +
-  `scored on the first ${valBatches} held-out batches (${meta.validationChars.toLocaleString('en-US')} chars).`,
+  `${ctx.adapterName}; T=${train.seqLength}, B=${train.batchSize}, Adam ${train.learningRate}, each stream's state zeroed every ${train.stateReset} iterations; ` +
+  `scored on the first ${valBatches} held-out batches (${meta.validationChars.toLocaleString('en-US')} chars) from a zero state.`,
   '',
   '| cell | hidden | parameters | iterations | ms/iteration | train loss (nats, last 50) | validation bits/char |',
   '|---|---:|---:|---:|---:|---:|---:|',

@@ -51,6 +51,7 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('--lr <rate>', 'learning rate', positiveNumber, D.lr)
     .addOption(new Option('--optimizer <name>', 'adam or adagrad').choices(['adam', 'adagrad']).default(D.optimizer))
     .option('--clip <value>', 'clip each gradient element to [-value, value]', positiveNumber, D.clip)
+    .option('--state-reset <n>', 'zero each sequence\'s carried state every n iterations, staggered, so the model also learns to start from zero (0: only when the data wraps)', countInt, D.stateReset)
     .option('--iterations <n>', `total iterations (default: ${D.iterations}, or the resumed run's own)`, positiveInt)
     .option('--epochs <x>', 'train for this many passes over the training text instead of --iterations', positiveNumber)
     .option('--seed <n>', 'seed for the initial weights and the samples', seedValue, D.seed)
@@ -92,6 +93,7 @@ Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl
         lr: o.lr as number,
         optimizer: o.optimizer as TrainArgs['optimizer'],
         clip: o.clip as number,
+        stateReset: o.stateReset as number,
         iterations: o.iterations as number | undefined,
         epochs: o.epochs as number | undefined,
         seed: o.seed as number,

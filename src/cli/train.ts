@@ -43,6 +43,7 @@ export const TRAIN_DEFAULTS = {
   lr: 3e-3,
   optimizer: 'adam' as OptimizerName,
   clip: 5,
+  stateReset: 16,
   iterations: 3000,
   seed: 1,
   backend: 'auto' as BackendChoice,
@@ -71,6 +72,7 @@ export interface TrainArgs {
   lr: number;
   optimizer: OptimizerName;
   clip: number;
+  stateReset: number;
   iterations?: number;
   epochs?: number;
   seed: number;
@@ -150,6 +152,10 @@ function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Se
     notes.push(`gradient clip changed from ${train.clip} to ${a.clip}`);
     train.clip = a.clip;
   }
+  if (a.given.has('stateReset') && a.stateReset !== (train.stateReset ?? 0)) {
+    notes.push(`state reset changed from every ${train.stateReset ?? 0} to every ${a.stateReset} iterations`);
+    train.stateReset = a.stateReset;
+  }
   return {
     model: ck.model,
     train,
@@ -192,7 +198,7 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
     s = resumeSettings(a, ck, notes);
   } else {
     s = {
-      train: { seqLength: a.seqLength, batchSize: a.batchSize, optimizer: a.optimizer, learningRate: a.lr, clip: a.clip },
+      train: { seqLength: a.seqLength, batchSize: a.batchSize, optimizer: a.optimizer, learningRate: a.lr, clip: a.clip, stateReset: a.stateReset },
       seed: a.seed,
       corpus: a.corpus,
       lowercase: a.lowercase,
@@ -267,7 +273,8 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
     const epochs = target / stream.batchesPerEpoch;
     say(
       `training: ${int(target)} iterations of ${train.batchSize} x ${train.seqLength} ${unit}s (${epochs.toFixed(2)} epochs), ` +
-      `${train.optimizer === 'adam' ? 'Adam' : 'Adagrad'} lr ${train.learningRate}, clip ${train.clip}, seed ${s.seed}`,
+      `${train.optimizer === 'adam' ? 'Adam' : 'Adagrad'} lr ${train.learningRate}, clip ${train.clip}, ` +
+      `${train.stateReset ? `state reset every ${train.stateReset}` : 'state carried'}, seed ${s.seed}`,
     );
     say(
       `checkpoint: ${ckPath} (${a.checkpointEvery > 0 ? `every ${a.checkpointEvery} iterations, ` : ''}at the end and on Ctrl-C)`,

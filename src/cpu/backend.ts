@@ -69,8 +69,17 @@ export class CpuBackend implements Backend {
     };
   }
 
-  resetState(): void {
-    this.state = zeroState(this.shape, this.train.batchSize, Float32Array);
+  resetState(streams?: readonly number[]): void {
+    if (!streams) {
+      this.state = zeroState(this.shape, this.train.batchSize, Float32Array);
+      return;
+    }
+    const { layers: L, hiddenSize: H } = this.shape;
+    const B = this.train.batchSize;
+    for (const a of [this.state.h, this.state.c]) {
+      if (!a) continue;
+      for (let l = 0; l < L; l++) for (const b of streams) a.fill(0, (l * B + b) * H, (l * B + b + 1) * H);
+    }
   }
 
   async sample(o: SampleOptions): Promise<Uint32Array> {

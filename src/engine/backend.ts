@@ -58,8 +58,11 @@ export interface Backend {
    * the mask is the one the next trainStep will use (iteration = the optimizer step count).
    */
   gradients(chunk: TokenChunk): Promise<GradientResult>;
-  /** Zero the carried hidden state (the data wrapped around). */
-  resetState(): void;
+  /**
+   * Zeroes the carried state of the given streams (all of them when omitted: the data wrapped
+   * around), in every layer. Ordered with the iterations around it.
+   */
+  resetState(streams?: readonly number[]): void;
   /**
    * Generates from the carried state of stream 0 (min-char-rnn's habit): a model trained with its
    * state carried between chunks has rarely seen a zero state, and from one its first characters

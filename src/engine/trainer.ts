@@ -34,6 +34,10 @@ export class Trainer {
   async step(): Promise<{ iteration: number; loss: Promise<number> }> {
     const batch = this.stream.next();
     if (batch.wrapped) this.backend.resetState();
+    else {
+      const due = streamsToReset(this.iteration, this.backend.train.batchSize, this.backend.train.stateReset ?? 0);
+      if (due.length) this.backend.resetState(due);
+    }
     const { loss } = await this.backend.trainStep(batch);
     const iteration = ++this.iteration;
     const checked = loss.then((l) => {
@@ -77,6 +81,20 @@ export class Trainer {
     this.iteration = p.iteration;
     this.stream.restore(p.stream);
   }
+}
+
+/**
+ * The streams whose carried state is zeroed before iteration `iteration` (0-based), when each is
+ * reset once every `every` iterations: stream b at the iterations i > 0 with
+ * (i + floor(b * every / B)) % every == 0, so the resets spread evenly over the iterations (two
+ * streams each for B = 32, every = 16) rather than all landing on one. Depends on the iteration
+ * alone, so a resumed run resets exactly where the uninterrupted one would have.
+ */
+export function streamsToReset(iteration: number, batchSize: number, every: number): number[] {
+  if (!(every > 0) || iteration === 0) return [];
+  const due: number[] = [];
+  for (let b = 0; b < batchSize; b++) if ((iteration + Math.floor((b * every) / batchSize)) % every === 0) due.push(b);
+  return due;
 }
 
 export const LN2 = Math.log(2);

@@ -506,10 +506,20 @@ export class GpuBackend implements Backend {
     return result;
   }
 
-  resetState(): void {
-    const zeros = new Float32Array(this.shape.layers * this.train.batchSize * this.shape.hiddenSize);
-    this.device.queue.writeBuffer(this.buf.hState, 0, zeros);
-    if (hasCellState(this.shape.cell)) this.device.queue.writeBuffer(this.buf.cState, 0, zeros);
+  resetState(streams?: readonly number[]): void {
+    const { layers: L, hiddenSize: H } = this.shape;
+    const B = this.train.batchSize;
+    // Queue writes run in order between submits, so this lands between the iterations around it.
+    const buffers = hasCellState(this.shape.cell) ? [this.buf.hState, this.buf.cState] : [this.buf.hState];
+    if (!streams) {
+      const zeros = new Float32Array(L * B * H);
+      for (const buf of buffers) this.device.queue.writeBuffer(buf, 0, zeros);
+      return;
+    }
+    const zeros = new Float32Array(H);
+    for (const buf of buffers) {
+      for (let l = 0; l < L; l++) for (const b of streams) this.device.queue.writeBuffer(buf, (l * B + b) * H * 4, zeros);
+    }
   }
 
   /** Copies `count` floats from `offset` (in floats) of a buffer back to the CPU. */

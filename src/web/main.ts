@@ -11,7 +11,7 @@ import type {
   AdapterOption, BackendKind, BenchResult, DataInfo, DataOptions, DataSource, ErrorArea, ModelForm, Placement, Reply, Request,
   SamplingSettings, SavedModelInfo, Status,
 } from './protocol.ts';
-import { adapterTitle, parameterCount } from './shared.ts';
+import { adapterTitle, configsFromForm, parameterCount } from './shared.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Choices offered by the form. Cells are listed from data so LSTM and GRU are one line each.
@@ -73,7 +73,7 @@ const ui = {
   level: $<HTMLSelectElement>('level'), maxVocabField: $('max-vocab-field'), maxVocab: $<HTMLInputElement>('max-vocab'),
   lowercase: $<HTMLInputElement>('lowercase'), dataInfo: $('data-info'), preview: $('preview'),
   cell: $<HTMLSelectElement>('cell'), layers: $<HTMLSelectElement>('layers'), dropout: $<HTMLInputElement>('dropout'), hidden: $<HTMLSelectElement>('hidden'), seq: $<HTMLInputElement>('seq'), batch: $<HTMLInputElement>('batch'),
-  optimizer: $<HTMLSelectElement>('optimizer'), lr: $<HTMLInputElement>('lr'), clip: $<HTMLInputElement>('clip'), seed: $<HTMLInputElement>('seed'),
+  optimizer: $<HTMLSelectElement>('optimizer'), lr: $<HTMLInputElement>('lr'), clip: $<HTMLInputElement>('clip'), stateReset: $<HTMLInputElement>('state-reset'), seed: $<HTMLInputElement>('seed'),
   fit: $('fit'),
   backend: [...document.querySelectorAll<HTMLInputElement>('input[name="backend"]')],
   adapterField: $('adapter-field'), adapter: $<HTMLSelectElement>('adapter'), adapterInfo: $('adapter-info'),
@@ -173,6 +173,7 @@ function readForm(): ModelForm {
     optimizer: ui.optimizer.value as OptimizerName,
     learningRate: Number(ui.lr.value),
     clip: Number(ui.clip.value),
+    stateReset: Number(ui.stateReset.value),
     seed: Number(ui.seed.value),
   };
 }
@@ -192,6 +193,7 @@ function writeForm(f: ModelForm): void {
   ui.optimizer.value = f.optimizer;
   ui.lr.value = String(f.learningRate);
   ui.clip.value = String(f.clip);
+  ui.stateReset.value = String(f.stateReset ?? 0);
   ui.seed.value = String(f.seed);
 }
 
@@ -212,23 +214,17 @@ function selectedAdapter(): AdapterOption | undefined {
   return adapters.find((a) => a.id === Number(ui.adapter.value)) ?? adapters[0];
 }
 
-function modelOf(f: ModelForm, vocabSize: number): { model: ModelConfig; train: TrainConfig } {
-  return {
-    model: { cell: f.cell, vocabSize, hiddenSize: f.hiddenSize, layers: f.layers ?? 1, dropout: f.dropout ?? 0 },
-    train: { seqLength: f.seqLength, batchSize: f.batchSize, optimizer: f.optimizer, learningRate: f.learningRate, clip: f.clip },
-  };
-}
-
 /** What does not fit, in a sentence; undefined when it all fits. Checked before anything is allocated. */
 function fitProblem(f: ModelForm, limits: GPUSupportedLimits | undefined, vocabSize: number): string | undefined {
   if (!Number.isInteger(f.seqLength) || f.seqLength < 1) return 'the sequence length must be a whole number of at least 1';
   if (!Number.isInteger(f.batchSize) || f.batchSize < 1) return 'the batch size must be a whole number of at least 1';
   if (!(f.learningRate > 0)) return 'the learning rate must be above 0';
   if (!(f.clip > 0)) return 'the gradient clip must be above 0';
+  if (!Number.isInteger(f.stateReset ?? 0) || (f.stateReset ?? 0) < 0) return 'the state reset must be a whole number of iterations, 0 for never';
   if (!((f.dropout ?? 0) >= 0 && (f.dropout ?? 0) < 1)) return 'the dropout must be from 0 up to (not including) 1';
   if (f.hiddenSize > MAX_HIDDEN) return `hidden sizes above ${MAX_HIDDEN} are not supported (the GPU sampler holds the hidden state in one workgroup)`;
   if (!limits) return undefined;
-  const { model, train } = modelOf(f, vocabSize);
+  const { model, train } = configsFromForm(f, vocabSize);
   try {
     checkFits(model, train, limits);
   } catch (e) {
@@ -259,7 +255,7 @@ function refreshFit(): void {
     showError('model', `Does not fit: ${problem}.`);
   } else {
     if (ui.errors.model.textContent?.startsWith('Does not fit')) clearError('model');
-    const { model, train } = modelOf(f, V);
+    const { model, train } = configsFromForm(f, V);
     const plans = trainingBuffers(model, train);
     const total = plans.reduce((a, p) => a + p.bytes, 0);
     const largest = plans.reduce((a, p) => (p.bytes > a.bytes ? p : a));
@@ -291,7 +287,7 @@ function corpusNameOf(d: DataInfo): string {
   return d.name;
 }
 
-for (const input of [ui.cell, ui.layers, ui.dropout, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.seed]) {
+for (const input of [ui.cell, ui.layers, ui.dropout, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.stateReset, ui.seed]) {
   input.addEventListener('input', refreshFit);
   input.addEventListener('change', refreshFit);
 }

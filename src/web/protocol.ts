@@ -66,6 +66,8 @@ export interface ModelForm {
   optimizer: OptimizerName;
   learningRate: number;
   clip: number;
+  /** TrainConfig.stateReset (absent: 0, state carried). */
+  stateReset?: number;
   seed: number;
 }
 

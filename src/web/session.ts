@@ -20,7 +20,7 @@ import { BatchStream, splitTrainVal } from '../data/split.ts';
 import { DataError, decodeUtf8 } from '../data/text.ts';
 import { CharTokenizer, WordTokenizer, type Tokenizer } from '../data/tokenizer.ts';
 import { CELL_TYPES, type ModelConfig, type TrainConfig } from '../model/config.ts';
-import { adapterTitle, parameterCount } from './shared.ts';
+import { adapterTitle, configsFromForm, parameterCount } from './shared.ts';
 import type {
   AdapterOption, BenchResult, DataInfo, DataOptions, DataSource, ErrorArea, ModelForm, ModelSummary, Placement, Reply,
   Request, SamplingSettings, SavedModelInfo, Status,
@@ -285,7 +285,7 @@ export class Session {
     return {
       cell: r.model.cell, layers: r.model.layers ?? 1, dropout: r.model.dropout ?? 0, hiddenSize: r.model.hiddenSize, vocabSize: r.model.vocabSize,
       seqLength: r.train.seqLength, batchSize: r.train.batchSize, optimizer: r.train.optimizer,
-      learningRate: r.train.learningRate, clip: r.train.clip, seed: r.seed,
+      learningRate: r.train.learningRate, clip: r.train.clip, stateReset: r.train.stateReset ?? 0, seed: r.seed,
       level: r.tokenizer.level, lowercase: r.lowercase, corpus: r.corpus, parameters: parameterCount(r.model),
     };
   }
@@ -411,10 +411,7 @@ export class Session {
     checkForm(form);
     await this.stop();
     const d = this.data;
-    const model = modelFromForm(form, d.tokenizer.vocab.length);
-    const train: TrainConfig = {
-      seqLength: form.seqLength, batchSize: form.batchSize, optimizer: form.optimizer, learningRate: form.learningRate, clip: form.clip,
-    };
+    const { model, train } = configsFromForm(form, d.tokenizer.vocab.length);
     // The text must hold B streams of T+1 tokens: checked before the old model goes.
     new BatchStream(splitTrainVal(d.ids, VAL_FRACTION).train, train.batchSize, train.seqLength);
     this.busy('setting up the model');
@@ -876,8 +873,7 @@ export class Session {
     await this.stop();
     this.busy('benchmarking');
     const d = this.data;
-    const model = modelFromForm(form, d.tokenizer.vocab.length);
-    const train: TrainConfig = { seqLength: form.seqLength, batchSize: form.batchSize, optimizer: form.optimizer, learningRate: form.learningRate, clip: form.clip };
+    const { model, train } = configsFromForm(form, d.tokenizer.vocab.length);
     const { train: trainIds } = splitTrainVal(d.ids, VAL_FRACTION);
     const results: BenchResult[] = [];
     const placements: Placement[] = [];
@@ -948,10 +944,6 @@ function countChars(s: string): number {
   return n;
 }
 
-function modelFromForm(f: ModelForm, vocabSize: number): ModelConfig {
-  return { cell: f.cell, vocabSize, hiddenSize: f.hiddenSize, layers: f.layers ?? 1, dropout: f.dropout ?? 0 };
-}
-
 function checkForm(f: ModelForm): void {
   const int = (v: number, lo: number, hi: number, what: string) => {
     if (!Number.isInteger(v) || v < lo || v > hi) throw new UserError('model', `${what} must be a whole number from ${lo} to ${hi}, got ${v}`);
@@ -965,5 +957,6 @@ function checkForm(f: ModelForm): void {
   int(f.seed, 0, 2 ** 32 - 1, 'the seed');
   if (!(f.learningRate > 0 && f.learningRate < 10)) throw new UserError('model', `the learning rate must be above 0 and below 10, got ${f.learningRate}`);
   if (!(f.clip > 0)) throw new UserError('model', `the gradient clip must be above 0, got ${f.clip}`);
+  int(f.stateReset ?? 0, 0, 2 ** 31 - 1, 'the state reset (iterations, 0 for never)');
   if (f.optimizer !== 'adam' && f.optimizer !== 'adagrad') throw new UserError('model', `unknown optimizer ${f.optimizer}`);
 }

@@ -27,7 +27,7 @@ describe('train', () => {
     expect(out).toMatch(/^backend: CPU, CPU reference/m);
     expect(out).toMatch(/^corpus: .*tiny\.txt, [\d,]+ chars, vocabulary \d+; [\d,]+ for training, [\d,]+ held out/m);
     expect(out).toMatch(/^model: RNN, hidden 16, [\d,]+ parameters, memory [\d.]+ KiB/m);
-    expect(out).toMatch(/^training: 40 iterations of 4 x 8 chars \([\d.]+ epochs\), Adam lr 0\.003, clip 5, seed 1/m);
+    expect(out).toMatch(/^training: 40 iterations of 4 x 8 chars \([\d.]+ epochs\), Adam lr 0\.003, clip 5, state reset every 16, seed 1/m);
     expect(out).toMatch(/^iter 10\/40 \| 25\.0% \| \S+ tok\/s \| train [\d.]+ nats \([\d.]+ bits\/char\) \| val n\/a \| ETA/m);
     expect(out).toMatch(/^iter 40\/40 .* val [\d.]+ nats \([\d.]+ bits\/char\)/m);
     expect(out).toMatch(/^iteration 20: validation loss [\d.]+ nats \([\d.]+ bits\/char\), best so far -> .*model-val[\d.]+\.safetensors/m);
@@ -135,15 +135,20 @@ describe('resume', () => {
     expect(wc.optM).toEqual(wa.optM);
     expect(wc.hidden).toEqual(wa.hidden);
     expect(readCheckpoint(part).progress.stream).toEqual(readCheckpoint(full).progress.stream);
+    // Streams' states were zeroed on both sides of the interruption (B = 4, every 16: iterations 4, 8, 12, 16, ...).
+    expect(readCheckpoint(full).train.stateReset).toBe(16);
   });
 
-  it('--resume with a lower --lr is allowed and noted', async () => {
+  it('--resume with a lower --lr or another --state-reset is allowed and noted', async () => {
     const p = join(dir, 'lr.safetensors');
     await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', p, '--quiet']);
-    const r = await cli(['train', '--resume', p, '--lr', '0.001', '--iterations', '8', '--backend', 'cpu']);
+    const r = await cli(['train', '--resume', p, '--lr', '0.001', '--state-reset', '0', '--iterations', '8', '--backend', 'cpu']);
     expect(r.code).toBe(0);
     expect(r.err).toContain('note: learning rate changed from 0.003 to 0.001');
+    expect(r.err).toContain('note: state reset changed from every 16 to every 0 iterations');
+    expect(r.out).toMatch(/clip 5, state carried, seed/);
     expect(readCheckpoint(p).train.learningRate).toBe(0.001);
+    expect(readCheckpoint(p).train.stateReset).toBe(0);
   });
 
   it('a second Ctrl-C quits at once', async () => {
