@@ -78,8 +78,9 @@ describe('web session (CPU backend, no browser)', () => {
     expect(data.info.preview.startsWith('the quick')).toBe(true);
 
     await h.send({ type: 'sampling', settings: { prime: 'the ', temperature: 0.5, length: 40, every: 0.05 } });
-    await h.send({ type: 'build', form: FORM, placement: CPU });
+    await h.send({ type: 'build', form: { ...FORM, stateReset: 3 }, placement: CPU });
     expect(h.lastStatus().status.phase).toBe('ready');
+    expect(h.lastStatus().status.model?.stateReset).toBe(3);
     // weight_ih, weight_hh, bias_ih, bias_hh (nn.RNN's two biases), decoder weight and bias.
     expect(h.lastStatus().status.model?.parameters).toBe(24 * 28 + 24 * 24 + 24 + 24 + 28 * 24 + 28);
 
@@ -119,6 +120,7 @@ describe('web session (CPU backend, no browser)', () => {
     expect(decoded.progress.iteration).toBe(paused.iteration);
     expect(decoded.progress.corpus).toBe('fox-text');
     expect(decoded.model.hiddenSize).toBe(24);
+    expect(decoded.train.stateReset).toBe(3);
 
     await h.send({ type: 'build', form: { ...FORM, seed: 8 }, placement: CPU });
     expect(h.lastStatus().status.iteration).toBe(0);
@@ -145,6 +147,9 @@ describe('web session (CPU backend, no browser)', () => {
     const e = h.errors().at(-1)!;
     expect(e.area).toBe('model');
     expect(e.message).toMatch(/^corpus too short: .* \(lower the batch size or the sequence length\)$/);
+
+    await h.send({ type: 'build', form: { ...FORM, stateReset: -1 }, placement: CPU });
+    expect(h.errors().at(-1)).toEqual({ type: 'error', area: 'model', message: 'the state reset (iterations, 0 for never) must be a whole number from 0 to 2147483647, got -1' });
 
     await h.send({ type: 'load', name: 'junk.safetensors', bytes: new Uint8Array([1, 2, 3]).buffer, placement: CPU });
     expect(h.errors().at(-1)?.area).toBe('file');
