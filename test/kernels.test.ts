@@ -111,8 +111,8 @@ const ODD_SHAPES: Case[] = [
   { M: 1, N: 37, K: 5 }, // one row
   { M: 37, N: 1, K: 5 }, // one column
   { M: 13, N: 17, K: 19 },
-  { M: 67, N: 70, K: 3 }, // more than one 64 x 64 workgroup tile each way
-  { M: 3, N: 130, K: 66 },
+  { M: 67, N: 70, K: 3 }, // more than one 64-row workgroup tile, and main's 64 columns
+  { M: 3, N: 130, K: 66 }, // more than main_vb's 128 columns
   { M: 21, N: 9, K: 513 }, // long K
   { M: 5, N: 6, K: 0 }, // K = 0: the result is the bias alone (the backward recurrence uses it)
 ];

@@ -31,8 +31,8 @@ import type { StackedConfig } from '../cpu/stacked.ts';
 import { checkStateShape } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import {
-  CELL_CODE, CELL_WG, Kernels, cellEntryPoint, MATMUL_BLOCK, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
-  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
+  CELL_CODE, CELL_WG, Kernels, cellEntryPoint, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
+  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
 } from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
@@ -279,16 +279,15 @@ export class GpuBackend implements Backend {
       ],
     });
     return () => {
-      const pipeline = this.kernels.pipeline('matmul', {
-        WG_X: MATMUL_WG, WG_Y: MATMUL_WG, TRANS_A: s.transA ? 1 : 0, TRANS_B: s.transB ? 1 : 0, MODE: mode,
-      }, MATMUL_VARIANTS[matmulVariantFor(s)].entryPoint);
+      const variant = matmulVariantFor(s);
+      const tiling = { variant, wgX: MATMUL_WG, wgY: MATMUL_WG };
+      const pipeline = this.kernels.pipeline('matmul', matmulConstants(tiling, !!s.transA, !!s.transB, mode), MATMUL_VARIANTS[variant].entryPoint);
       // Bindings a mode does not read still need a buffer; any read-only one that is not written here will do.
       const spare = this.buf.embPos;
       const bindGroup = this.kernels.bindGroup(pipeline, [
         mode === MATMUL_MODE.plain ? s.A : spare, s.B, s.C, s.D?.buffer ?? spare, s.E?.buffer ?? spare, s.gather?.tokens ?? this.buf.inputs, this.uniforms.binding(slot),
       ], 'matmul');
-      const span = MATMUL_BLOCK * MATMUL_WG;
-      return { pipeline, bindGroup, x: Math.ceil(s.N / span), y: Math.ceil(s.M / span) };
+      return { pipeline, bindGroup, ...matmulGrid(s.M, s.N, variant, MATMUL_WG, MATMUL_WG) };
     };
   }
 

@@ -61,18 +61,15 @@ export const MATMUL_MODE = { plain: 0, rnnForward: 1, rnnBackward: 2 } as const;
  */
 export const MATMUL_VARIANTS = {
   /** Register-blocked 8x8, scalar loads: any layout. */
-  main: { entryPoint: 'main', block: 8 },
-  /** main with op(B) read as vec4s: row-major B, offB and ldb multiples of 4. */
-  main_vb: { entryPoint: 'main_vb', block: 8 },
+  main: { entryPoint: 'main', rows: 8, cols: 8 },
+  /** 8x16 with op(B) read and accumulated as vec4s: row-major B, offB and ldb multiples of 4. */
+  main_vb: { entryPoint: 'main_vb', rows: 8, cols: 16 },
   /** main_vb with op(A) read as vec4s too: transposed A in MODE_PLAIN, offA and lda multiples of 4. */
-  main_vab: { entryPoint: 'main_vab', block: 8 },
+  main_vab: { entryPoint: 'main_vab', rows: 8, cols: 16 },
   /** Workgroup-memory tiles + barriers, 4x4 per invocation: the classic design for real GPUs. */
-  main_tiled: { entryPoint: 'main_tiled', block: 4 },
+  main_tiled: { entryPoint: 'main_tiled', rows: 4, cols: 4 },
 } as const;
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
-
-/** Outputs per invocation along each axis in matmul.wgsl's register-blocked entry points. */
-export const MATMUL_BLOCK = MATMUL_VARIANTS.main.block;
 
 /** Launch parameters of one matmul: entry point ('auto': matmulVariantFor), workgroup shape, main_tiled's tile depth. */
 export interface MatmulTiling {
@@ -317,8 +314,8 @@ export function matmulConstants(t: MatmulTiling, transA: boolean, transB: boolea
 
 /** Workgroups covering an M x N result. */
 export function matmulGrid(M: number, N: number, variant: MatmulVariant, wgX: number, wgY: number): { x: number; y: number } {
-  const block = MATMUL_VARIANTS[variant].block;
-  return { x: Math.max(1, Math.ceil(N / (block * wgX))), y: Math.max(1, Math.ceil(M / (block * wgY))) };
+  const block = MATMUL_VARIANTS[variant];
+  return { x: Math.max(1, Math.ceil(N / (block.cols * wgX))), y: Math.max(1, Math.ceil(M / (block.rows * wgY))) };
 }
 
 /** The entry point a tiling selects for this product; throws if a forced vec4 variant does not fit its layout. */
