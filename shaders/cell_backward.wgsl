@@ -10,7 +10,7 @@
 //   then the cell's formulas (cells.ts) give dgi_t, dgh_t [B, G*H], direct_t (the part of dL/dh_{t-1}
 //   that bypasses W_hh: z*dh for the gru, 0 otherwise) and, for the lstm, dL/dc_{t-1}.
 //
-// Each invocation owns 4 sequences x 16 units: reading dgh_{t+1} of every gate, it produces all
+// Each invocation owns ROWS sequences x 16 units: reading dgh_{t+1} of every gate, it produces all
 // gates of its units, so no other invocation's output of this step is needed. main_v4 reads the
 // 16 units' W_hh values of row j as four vec4s (H and offWhh multiples of 4), main one by one. dState holds, per
 // layer, [direct | dc | dh0] each [B, H]; an invocation reads and overwrites only its own
@@ -23,7 +23,11 @@ override WG: u32 = 64;
 const CELL_RNN: u32 = 0u;
 const CELL_LSTM: u32 = 1u;
 const CELL_GRU: u32 = 2u;
-const BR: u32 = 4u;
+// Sequences per invocation: MAX_ROWS, or 4 when the batch is that small (the host picks; see
+// cellBlock in src/gpu/kernels.ts). Arrays are sized MAX_ROWS; loops run to ROWS, a constant once
+// the pipeline is specialized, so the unused rows compile away.
+override ROWS: u32 = 8u;
+const MAX_ROWS: u32 = 8u;
 const BU: u32 = 16u;
 
 struct Uniforms {
@@ -52,19 +56,19 @@ fn gates() -> u32 {
 
 fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
-alias Acc = array<array<f32, BU>, BR>;
+alias Acc = array<array<f32, BU>, MAX_ROWS>;
 
 struct Block { b0: u32, k0: u32, ok: bool }
 
 fn block(gid: vec3<u32>) -> Block {
-  let rowBlocks = (u.B + BR - 1u) / BR;
-  return Block((gid.x / u.unitBlocks) * BR, (gid.x % u.unitBlocks) * BU, gid.x < u.unitBlocks * rowBlocks);
+  let rowBlocks = (u.B + ROWS - 1u) / ROWS;
+  return Block((gid.x / u.unitBlocks) * ROWS, (gid.x % u.unitBlocks) * BU, gid.x < u.unitBlocks * rowBlocks);
 }
 
 // Rows b0.. of dgh_{t+1}, clamped to the last row past the edge (computed, never stored).
-fn gRows(b0: u32) -> array<u32, BR> {
-  var g: array<u32, BR>;
-  for (var r = 0u; r < BR; r++) { g[r] = u.offDGhNext + min(b0 + r, u.B - 1u) * gates() * u.H; }
+fn gRows(b0: u32) -> array<u32, MAX_ROWS> {
+  var g: array<u32, MAX_ROWS>;
+  for (var r = 0u; r < ROWS; r++) { g[r] = u.offDGhNext + min(b0 + r, u.B - 1u) * gates() * u.H; }
   return g;
 }
 
@@ -79,12 +83,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var kc: array<u32, BU>;
     for (var c = 0u; c < BU; c++) { kc[c] = min(blk.k0 + c, u.H - 1u); }
     for (var j = 0u; j < gates() * u.H; j++) {
-      var a: array<f32, BR>;
-      for (var r = 0u; r < BR; r++) { a[r] = dGh[gr[r] + j]; }
+      var a: array<f32, MAX_ROWS>;
+      for (var r = 0u; r < ROWS; r++) { a[r] = dGh[gr[r] + j]; }
       let wj = u.offWhh + j * u.H;
       for (var c = 0u; c < BU; c++) {
         let w = params[wj + kc[c]];
-        for (var r = 0u; r < BR; r++) { acc[r][c] += a[r] * w; }
+        for (var r = 0u; r < ROWS; r++) { acc[r][c] += a[r] * w; }
       }
     }
   }
@@ -101,12 +105,12 @@ fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Units past H read the next row's first values (past the last row: whatever follows W_hh in
     // the buffer, which the host checks exists); they are never stored.
     for (var j = 0u; j < gates() * u.H; j++) {
-      var a: array<f32, BR>;
-      for (var r = 0u; r < BR; r++) { a[r] = dGh[gr[r] + j]; }
+      var a: array<f32, MAX_ROWS>;
+      for (var r = 0u; r < ROWS; r++) { a[r] = dGh[gr[r] + j]; }
       let w4 = (u.offWhh + j * u.H + blk.k0) / 4u;
       for (var v = 0u; v < BU / 4u; v++) {
         let w = params4[w4 + v];
-        for (var r = 0u; r < BR; r++) {
+        for (var r = 0u; r < ROWS; r++) {
           acc[r][4u * v] += a[r] * w.x;
           acc[r][4u * v + 1u] += a[r] * w.y;
           acc[r][4u * v + 2u] += a[r] * w.z;
@@ -127,7 +131,7 @@ fn finish(b0: u32, k0: u32, acc: Acc) {
   let dcAt = u.offDState + BH;
   let dh0At = u.offDState + 2u * BH;
   var sum = acc;
-  for (var r = 0u; r < BR; r++) {
+  for (var r = 0u; r < ROWS; r++) {
     let b = b0 + r;
     if (b >= B) { break; }
     for (var c = 0u; c < BU; c++) {

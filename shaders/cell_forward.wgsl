@@ -8,11 +8,12 @@
 //   lstm (G=4, i f g o): c = f*c_{t-1} + i*g,  h = o*tanh(c)
 //   gru  (G=3, r z n):   n = tanh(gi_n + r*gh_n),  h = (1-z)*n + z*h_{t-1}
 //
-// Each invocation owns 4 sequences x BU hidden units and computes every gate of those units, so
+// Each invocation owns ROWS sequences x BU hidden units and computes every gate of those units, so
 // the pointwise part needs no other invocation's result: unit k's gates are rows k, H+k, 2H+k,
 // 3H+k of W_hh. BU x G = 16 (or 15) accumulators per sequence whatever the cell: on CPU drivers
-// loads, not multiply-adds, set the speed, and each h value loaded serves all of them. lstm and gru also save what the backward step needs (cells.ts: SAVED), per
-// position [4][H]: lstm i, f, g, o; gru r, z, n, gh_n.
+// loads, not multiply-adds, set the speed, and each h value loaded serves all 16 of them, each
+// weight loaded all ROWS sequences. lstm and gru also save what the backward step needs
+// (cells.ts: SAVED), per position [4][H]: lstm i, f, g, o; gru r, z, n, gh_n.
 // h_{t-1} and h_t live in one buffer at disjoint offsets (as in matmul.wgsl's recurrent modes):
 // WebGPU forbids binding overlapping ranges of one buffer twice when one of them is writable.
 
@@ -22,7 +23,11 @@ override WG: u32 = 64;
 const CELL_RNN: u32 = 0u;
 const CELL_LSTM: u32 = 1u;
 const CELL_GRU: u32 = 2u;
-const BR: u32 = 4u;      // sequences per invocation
+// Sequences per invocation: MAX_ROWS, or 4 when the batch is that small (the host picks; see
+// cellBlock in src/gpu/kernels.ts). Arrays are sized MAX_ROWS; loops run to ROWS, a constant once
+// the pipeline is specialized, so the unused rows compile away.
+override ROWS: u32 = 8u;
+const MAX_ROWS: u32 = 8u;
 const SLOTS: u32 = 16u;  // accumulators per sequence: gates x units, so BU = 16 / G units (rnn 16, gru 5, lstm 4)
 
 struct Uniforms {
@@ -53,21 +58,21 @@ fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 // tanh(15) already rounds to 1.0 in f32.
 fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
-alias Acc = array<array<f32, SLOTS>, BR>;
+alias Acc = array<array<f32, SLOTS>, MAX_ROWS>;
 
 struct Block { b0: u32, k0: u32, ok: bool }
 
 fn block(gid: vec3<u32>) -> Block {
-  let rowBlocks = (u.B + BR - 1u) / BR;
+  let rowBlocks = (u.B + ROWS - 1u) / ROWS;
   let ok = gid.x < u.unitBlocks * rowBlocks;
-  return Block((gid.x / u.unitBlocks) * BR, (gid.x % u.unitBlocks) * units(), ok);
+  return Block((gid.x / u.unitBlocks) * ROWS, (gid.x % u.unitBlocks) * units(), ok);
 }
 
 // Where rows b0.. of h_{t-1} start, and slot q*BU + c's row of W_hh (gate q, unit k0 + c); rows
 // and units past the edge are clamped to the last one: computed, never stored.
-fn hRows(b0: u32) -> array<u32, BR> {
-  var r: array<u32, BR>;
-  for (var i = 0u; i < BR; i++) { r[i] = u.offHin + min(b0 + i, u.B - 1u) * u.H; }
+fn hRows(b0: u32) -> array<u32, MAX_ROWS> {
+  var r: array<u32, MAX_ROWS>;
+  for (var i = 0u; i < ROWS; i++) { r[i] = u.offHin + min(b0 + i, u.B - 1u) * u.H; }
   return r;
 }
 fn wRows(k0: u32) -> array<u32, SLOTS> {
@@ -89,11 +94,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: Acc;
   var bias: array<f32, SLOTS>;
   for (var j = 0u; j < u.H; j++) {
-    var a: array<f32, BR>;
-    for (var r = 0u; r < BR; r++) { a[r] = hAll[hr[r] + j]; }
+    var a: array<f32, MAX_ROWS>;
+    for (var r = 0u; r < ROWS; r++) { a[r] = hAll[hr[r] + j]; }
     for (var s = 0u; s < n; s++) {
       let w = params[wr[s] + j];
-      for (var r = 0u; r < BR; r++) { acc[r][s] += a[r] * w; }
+      for (var r = 0u; r < ROWS; r++) { acc[r][s] += a[r] * w; }
     }
   }
   let BU = units();
@@ -111,14 +116,14 @@ fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: Acc;
   var bias: array<f32, SLOTS>;
   for (var j = 0u; j < u.H; j += 4u) {
-    var a: array<vec4<f32>, BR>;
-    for (var r = 0u; r < BR; r++) {
+    var a: array<vec4<f32>, MAX_ROWS>;
+    for (var r = 0u; r < ROWS; r++) {
       let i = hr[r] + j;
       a[r] = vec4<f32>(hAll[i], hAll[i + 1u], hAll[i + 2u], hAll[i + 3u]);
     }
     for (var s = 0u; s < n; s++) {
       let w = params4[(wr[s] + j) / 4u];
-      for (var r = 0u; r < BR; r++) { acc[r][s] += dot(a[r], w); }
+      for (var r = 0u; r < ROWS; r++) { acc[r][s] += dot(a[r], w); }
     }
   }
   let BU = units();
@@ -138,7 +143,7 @@ fn finish(b0: u32, k0: u32, acc: Acc, bias: array<f32, SLOTS>) {
   let BU = units();
   var out = acc;
   var bh = bias;
-  for (var r = 0u; r < BR; r++) {
+  for (var r = 0u; r < ROWS; r++) {
     let b = b0 + r;
     if (b >= B) { break; }
     for (var c = 0u; c < BU; c++) {

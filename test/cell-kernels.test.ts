@@ -33,6 +33,8 @@ const cells: StackedCell[] = ['rnn', 'lstm', 'gru'];
 const shapes = [
   { B: 3, H: 37, v4: false }, { B: 1, H: 5, v4: false }, { B: 6, H: 9, v4: false }, { B: 5, H: 1, v4: false },
   { B: 6, H: 36, v4: true }, { B: 1, H: 20, v4: true }, { B: 5, H: 4, v4: true }, { B: 2, H: 68, v4: true },
+  // Past one block of 8 sequences (cellBlock's rows for B >= 5), with a ragged last block.
+  { B: 11, H: 37, v4: false }, { B: 13, H: 20, v4: true },
 ];
 
 describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise', () => {

@@ -31,7 +31,7 @@ import type { StackedConfig } from '../cpu/stacked.ts';
 import { checkStateShape } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import {
-  CELL_CODE, CELL_WG, Kernels, cellEntryPoint, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
+  CELL_CODE, Kernels, cellConstants, cellEntryPoint, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
   dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
 } from './kernels.ts';
 import { checkFits } from './memory.ts';
@@ -303,7 +303,7 @@ export class GpuBackend implements Backend {
     const slot = this.uniforms.add(u.buffer as ArrayBuffer);
     const { hiddenSize: H, cell } = this.shape;
     return () => {
-      const pipeline = this.kernels.pipeline(name, { CELL: CELL_CODE[cell], WG: CELL_WG }, cellEntryPoint(this.buf.params, H, offWhh, cell));
+      const pipeline = this.kernels.pipeline(name, cellConstants(cell, this.train.batchSize), cellEntryPoint(this.buf.params, H, offWhh, cell));
       const x = cellGrid(name, cell, this.train.batchSize, H).x;
       return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x, y: 1 };
     };
