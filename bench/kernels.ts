@@ -16,11 +16,12 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/device.ts';
 import {
-  DEFAULT_MATMUL_TILING, KernelRunner, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
+  DEFAULT_MATMUL_TILING, KernelRunner, cellBackwardDispatch, cellBlock, cellEntryPoint, cellForwardDispatch, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
   optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxVariantFor, softmaxXentDispatch, type KernelDispatch, type SoftmaxVariant, type MatmulTiling,
 } from '../src/gpu/kernels.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
+import { GATES, cellPointwise, gatePreactivations, type LayerTensors, type StackedCell } from '../src/cpu/cells.ts';
 import { ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { initParams } from '../src/model/init.ts';
@@ -125,8 +126,8 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
   try {
     // --- matmul -------------------------------------------------------------------------------
     // Training shapes for H = 512, T*B = 2048 (T = 64, B = 32), V = 87: the output projection
-    // (T*B x V from H), dL/dh from the outputs, the weight gradients (A transposed, K = T*B), and
-    // one recurrent step (B x H from H).
+    // (T*B x V from H), dL/dh from the outputs, the weight gradients (A transposed, K = T*B). The
+    // recurrent steps run on cell_forward / cell_backward (below).
     const H = 512, N = 2048, V = 87, Bt = 32;
     const square = quick ? 512 : 1024;
     const shapes: MatmulShape[] = [
@@ -136,7 +137,6 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         { label: 'logits = h Why^T', M: N, N: V, K: H, transA: false, transB: true },
         { label: 'dWhy = dy^T h', M: V, N: H, K: N, transA: true, transB: false },
         { label: 'dh = dy Why', M: N, N: H, K: V, transA: false, transB: false },
-        { label: 'rnn step h Whh^T', M: Bt, N: H, K: H, transA: false, transB: true },
         { label: 'square A^T B^T', M: 512, N: 512, K: 512, transA: true, transB: true },
       ]),
     ];
@@ -167,6 +167,48 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         const variant = tilingName({ ...t, variant: resolveMatmulVariant(args, t) }) + (t.variant === 'auto' ? ' (auto)' : '');
         push({
           kernel: 'matmul', shape: `${s.label} ${s.M}x${s.N}x${s.K} ${layout}`, variant, gpuMs, cpuMs,
+          gflops: flops / gpuMs / 1e6, gflopsMedian: flops / medianMs / 1e6,
+        });
+      }
+    }
+
+    // --- cell_forward, cell_backward: one timestep of one layer, the 2T sequential dispatches ------
+    // of an iteration (a B x G*H by H product with the cell's pointwise math fused in). The CPU twin
+    // of the forward step is the reference's gatePreactivations + cellPointwise per sequence; the
+    // backward one has none to time alone (the reference accumulates dW_hh in the same loop).
+    const cellShapes: { cell: StackedCell; B: number; H: number }[] = quick
+      ? [{ cell: 'rnn', B: 8, H: 64 }]
+      : [{ cell: 'rnn', B: Bt, H }, { cell: 'lstm', B: Bt, H: 256 }, { cell: 'gru', B: Bt, H: 256 }];
+    for (const { cell, B, H: Hc } of cellShapes) {
+      const GH = GATES[cell] * Hc, BH = B * Hc;
+      const p = randomArray(rng, GH * Hc + GH + 16, 1 / Math.sqrt(Hc));
+      const h = randomArray(rng, 2 * BH, 0.9), cState = randomArray(rng, 2 * BH), savedAll = randomArray(rng, B * 4 * Hc, 0.5);
+      const params = r.storage(p), hBuf = r.storage(h), cBuf = r.storage(cState), saved = r.storage(savedAll);
+      const gi = r.storage(randomArray(rng, B * GH)), dGh = r.storage(randomArray(rng, 2 * B * GH, 0.1));
+      const dGi = r.storage(B * GH), dAbove = r.storage(randomArray(rng, BH, 0.1)), dState = r.storage(3 * BH);
+      const offs = { B, H: Hc, offWhh: 0, offHin: 0, offHout: BH, offSaved: 0, offCin: 0, offCout: BH };
+      const fwd = cellForwardDispatch(r, cell, { ...offs, offBhh: GH * Hc, offGi: 0 }, { params, gi, h: hBuf, c: cBuf, saved });
+      const bwd = cellBackwardDispatch(r, cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 },
+        { params, dGh, dGi, dAbove, h: hBuf, c: cBuf, saved, dState });
+      const w: LayerTensors = {
+        wIh: new Float64Array(GH), wHh: Float64Array.from(p.subarray(0, GH * Hc)),
+        bIh: new Float64Array(GH), bHh: Float64Array.from(p.subarray(GH * Hc, GH * Hc + GH)), inputSize: 1,
+      };
+      const giRow = new Float64Array(GH), ghRow = new Float64Array(GH);
+      const hOut = new Float32Array(Hc), cOut = new Float32Array(Hc), savedRow = new Float32Array(4 * Hc);
+      const cpuMs = timeCpu(() => {
+        for (let b = 0; b < B; b++) {
+          const hb = h.subarray(b * Hc, (b + 1) * Hc), cb = cState.subarray(b * Hc, (b + 1) * Hc);
+          gatePreactivations(w, GH, Hc, { tokens: [0] }, 0, hb, giRow, ghRow);
+          cellPointwise(cell, Hc, giRow, ghRow, hb, cb, hOut, cOut, savedRow);
+        }
+      }, target);
+      const flops = 2 * B * GH * Hc;
+      const variant = `${cellEntryPoint(params, Hc, 0, cell)}, ${cellBlock('cell_forward', cell, B).rows} sequences per invocation`;
+      for (const [kernel, d] of [['cell_forward', fwd], ['cell_backward', bwd]] as const) {
+        const { ms: gpuMs, medianMs } = await timeGpu(r, [d], target);
+        push({
+          kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant, gpuMs, cpuMs: kernel === 'cell_forward' ? cpuMs : undefined,
           gflops: flops / gpuMs / 1e6, gflopsMedian: flops / medianMs / 1e6,
         });
       }
