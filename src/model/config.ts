@@ -54,12 +54,3 @@ export interface TrainConfig {
    */
   stateReset?: number;
 }
-
-export const defaultTrainConfig: TrainConfig = {
-  seqLength: 64,
-  batchSize: 32,
-  optimizer: 'adam',
-  learningRate: 2e-3,
-  clip: 5,
-  stateReset: 16,
-};
