@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/device.ts';
 import {
   DEFAULT_MATMUL_TILING, KernelRunner, cellBackwardDispatch, cellBlock, cellEntryPoint, cellForwardDispatch, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
-  optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxVariantFor, softmaxXentDispatch, type KernelDispatch, type SoftmaxVariant, type MatmulTiling,
+  optimizerDispatch, positionsByToken, transposedWhh, resolveMatmulVariant, softmaxVariantFor, softmaxXentDispatch, type KernelDispatch, type SoftmaxVariant, type MatmulTiling,
 } from '../src/gpu/kernels.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
@@ -187,7 +187,8 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const gi = r.storage(randomArray(rng, B * GH)), dGh = r.storage(randomArray(rng, 2 * B * GH, 0.1));
       const dGi = r.storage(B * GH), dAbove = r.storage(randomArray(rng, BH, 0.1)), dState = r.storage(3 * BH);
       const offs = { B, H: Hc, offWhh: 0, offHin: 0, offHout: BH, offSaved: 0, offCin: 0, offCout: BH };
-      const fwd = cellForwardDispatch(r, cell, { ...offs, offBhh: GH * Hc, offGi: 0 }, { params, gi, h: hBuf, c: cBuf, saved });
+      const whhT = r.storage(transposedWhh(p, [0], GH, Hc));
+      const fwd = cellForwardDispatch(r, cell, { ...offs, offWhhT: 0, offBhh: GH * Hc, offGi: 0 }, { params, gi, h: hBuf, c: cBuf, saved, whhT });
       const bwd = cellBackwardDispatch(r, cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 },
         { params, dGh, dGi, dAbove, h: hBuf, c: cBuf, saved, dState });
       const w: LayerTensors = {

@@ -1,5 +1,8 @@
 // Gradient clipping and the optimizer update over the whole flat parameter buffer in one pass
 // (CPU twin: src/cpu/optim.ts). OPTIMIZER 0 = Adagrad, 1 = Adam.
+// It also keeps the transposed copy of each layer's W_hh that cell_forward.wgsl reads (whhT) in
+// step with the parameters, so the copy costs no dispatch of its own: layer l's W_hh
+// [rows = G*H, cols = H] at params[whhAt[l]] goes to whhT[l * rows * cols ..] as [cols, rows].
 
 override WG: u32 = 256;
 override OPTIMIZER: u32 = 1;
@@ -9,7 +12,8 @@ struct Uniforms {
   // Adam's bias corrections 1 - beta^step, computed on the host in f64.
   c1: f32, c2: f32, beta1: f32, beta2: f32,
   // 1 - beta from the host too: 1 - 0.999 in f32 arithmetic is off by 1.3e-5 relative.
-  eps: f32, oneMinusBeta1: f32, oneMinusBeta2: f32,
+  eps: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, whhLayers: u32,
+  whhRows: u32, whhCols: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
@@ -17,6 +21,8 @@ struct Uniforms {
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<uniform> u: Uniforms;
+@group(0) @binding(5) var<storage, read_write> whhT: array<f32>;
+@group(0) @binding(6) var<storage, read> whhAt: array<u32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -30,5 +36,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     m[i] = u.beta1 * m[i] + u.oneMinusBeta1 * g;
     v[i] = u.beta2 * v[i] + u.oneMinusBeta2 * g * g;
     params[i] -= u.lr * (m[i] / u.c1) / (sqrt(v[i] / u.c2) + u.eps);
+  }
+  let size = u.whhRows * u.whhCols;
+  for (var l = 0u; l < u.whhLayers; l++) {
+    let e = i - whhAt[l];  // wraps past size when i is below the layer's W_hh
+    if (e < size) { whhT[l * size + (e % u.whhCols) * u.whhRows + e / u.whhCols] = params[i]; }
   }
 }

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
 import {
-  KernelRunner, cellBackwardDispatch, cellEntryPoint, cellForwardDispatch, dropoutDispatch, inputGatherDispatch,
+  KernelRunner, cellBackwardDispatch, cellEntryPoint, cellForwardDispatch, dropoutDispatch, inputGatherDispatch, transposedWhh,
 } from '../src/gpu/kernels.ts';
 import { GATES, cellPointwise, cellPointwiseBackward, gatePreactivations, type LayerTensors, type StackedCell } from '../src/cpu/cells.ts';
 import { dropoutMask } from '../src/cpu/stacked.ts';
@@ -70,10 +70,17 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
       }
 
       const got = await withRunner(async (r) => {
-        const bufs = { params: r.storage(params), gi: r.storage(gi), h: r.storage(hBuf), c: r.storage(cBuf), saved: r.storage(offSaved + B * 4 * H) };
-        expect(cellEntryPoint(bufs.params, H, offWhh, cell)).toBe(v4 ? 'main_v4' : 'main');
+        // The kernel reads W_hh from its transposed copy (as the optimizer keeps it), here at an offset.
+        const offWhhT = v4 ? 8 : 3;
+        const whhT = new Float32Array(offWhhT + GH * H + 16);
+        whhT.set(transposedWhh(params, [offWhh], GH, H), offWhhT);
+        const bufs = {
+          params: r.storage(params), gi: r.storage(gi), h: r.storage(hBuf), c: r.storage(cBuf), saved: r.storage(offSaved + B * 4 * H),
+          whhT: r.storage(whhT),
+        };
+        expect(cellEntryPoint(bufs.whhT, H, offWhhT, cell)).toBe(v4 ? 'main_v4' : 'main');
         await r.run([cellForwardDispatch(r, cell, {
-          B, H, offWhh, offBhh, offGi: 2, offHin, offHout, offSaved, offCin: offHin, offCout: offHout,
+          B, H, offWhhT, offBhh, offGi: 2, offHin, offHout, offSaved, offCin: offHin, offCout: offHout,
         }, bufs)]);
         return { h: await r.read(bufs.h), c: await r.read(bufs.c), saved: await r.read(bufs.saved) };
       });

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
 import {
   Kernels, KernelRunner, MATMUL_MODE, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
-  matmulVariantFor, optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxXentDispatch, type MatmulTiling,
+  matmulVariantFor, optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxXentDispatch, transposedWhh, type MatmulTiling,
 } from '../src/gpu/kernels.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
@@ -515,6 +515,30 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
       });
     });
   }
+});
+
+describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward reads', () => {
+  // Exact: each copy is the updated parameter itself, moved. Two layers' W_hh [rows, cols] at odd
+  // offsets; everything past the copies (the spare floats) must stay as it was.
+  it('match transposedWhh of the updated parameters after each of 3 steps, and nothing else is written', async () => {
+    const n = 301, rows = 12, cols = 7, offsets = [5, 140];
+    const rng = new Rng(9);
+    await withRunner(async (r) => {
+      const P = r.storage(randomArray(rng, n)), G = r.storage(n), Mb = r.storage(n), Vb = r.storage(n);
+      const sentinel = new Float32Array(offsets.length * rows * cols + 16).fill(7);
+      const whhT = r.storage(sentinel), whhAt = r.storage(Uint32Array.from(offsets));
+      for (let step = 1; step <= 3; step++) {
+        r.write(G, randomArray(rng, n));
+        await r.run([optimizerDispatch(r, {
+          params: P, grads: G, m: Mb, v: Vb, n, kind: 'adam', lr: 0.01, clip: 5, step, eps: ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2,
+          whh: { layers: offsets.length, rows, cols }, whhT, whhAt,
+        })]);
+        const want = transposedWhh(await r.read(P, 0, n), offsets, rows, cols);
+        want.fill(7, offsets.length * rows * cols);
+        expect(Array.from(await r.read(whhT)), `step ${step}`).toEqual(Array.from(want));
+      }
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import { checkStateShape } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import {
   CELL_CODE, Kernels, cellConstants, cellEntryPoint, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
-  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulVariantFor, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
+  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulVariantFor, optimizerUniforms, transposedWhh, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
 } from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
@@ -143,12 +143,15 @@ export class GpuBackend implements Backend {
     f32('gi', N * GH); f32('dGi', N * GH); f32('dGh', N * GH);
     f32('xUp', dropout > 0 ? L * N * H : 4); f32('dAbove', N * H); f32('dAboveRaw', dropout > 0 ? N * H : 4);
     f32('dState', L * 3 * BH);
+    // W_hh^T per layer for cell_forward, kept in step by the optimizer (transposedWhh's layout).
+    f32('whhT', L * GH * H + 16); this.createBuffer('whhAt', 4 * L);
     f32('logits', N * V); f32('rowLoss', N); f32('lossOut', 4);
     f32('inputs', N); f32('targets', N); f32('embStart', V + 1); f32('embPos', N);
     for (let i = 0; i < LOSS_RING; i++) {
       this.staging.push(this.device.createBuffer({ label: `loss staging ${i}`, size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
     }
-    this.device.queue.writeBuffer(this.buf.params, 0, initParams(model, seed, Float32Array) as Float32Array);
+    this.device.queue.writeBuffer(this.buf.whhAt, 0, Uint32Array.from(this.layout.layers, (w) => w.weightHh.offset));
+    this.writeParams(initParams(model, seed, Float32Array) as Float32Array);
     this.maskUniform = this.device.createBuffer({ label: 'dropout mask', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
 
     // Build every dispatch of an iteration once; bind groups refer to uniform slots filled below.
@@ -172,10 +175,10 @@ export class GpuBackend implements Backend {
       }
       for (let t = 0; t < T; t++) {
         forward.push(this.cellStep('cell_forward', cellForwardUniforms(cell, {
-          B, H, offWhh: w.weightHh.offset, offBhh: w.biasHh.offset, offGi: t * B * GH,
+          B, H, offWhhT: l * GH * H, offBhh: w.biasHh.offset, offGi: t * B * GH,
           offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offSaved: (l * N + t * B) * S * H,
           offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
-        }), [b.params, b.gi, b.hAll, b.cAll, b.saved], w.weightHh.offset));
+        }), [b.params, b.gi, b.hAll, b.cAll, b.saved], { buffer: b.whhT, offset: l * GH * H }));
       }
       if (dropout > 0) forward.push(this.dropout(b.hAll, b.xUp, { n: N * H, offSrc: hBase(l) + BH, offDst: l * N * H, maskBase: l * N * H }));
     }
@@ -206,9 +209,9 @@ export class GpuBackend implements Backend {
         offDState: l * 3 * BH,
       });
       for (let t = T - 1; t >= 0; t--) {
-        bw(this.cellStep('cell_backward', cellBackwardUniforms(cell, { ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }), cellBuffers, w.weightHh.offset));
+        bw(this.cellStep('cell_backward', cellBackwardUniforms(cell, { ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }), cellBuffers, { buffer: b.params, offset: w.weightHh.offset }));
       }
-      backward.push({ build: this.cellStep('cell_backward', cellBackwardUniforms(cell, { ...step(0), offDGhNext: 0, tail: true }), cellBuffers, w.weightHh.offset), dh0Only: true });
+      backward.push({ build: this.cellStep('cell_backward', cellBackwardUniforms(cell, { ...step(0), offDGhNext: 0, tail: true }), cellBuffers, { buffer: b.params, offset: w.weightHh.offset }), dh0Only: true });
       bw(this.matmul({
         M: GH, N: H, K: N, transA: true, A: b.dGh, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset, ldc: H,
       }));
@@ -231,12 +234,12 @@ export class GpuBackend implements Backend {
     this.backward = built.filter((e) => !e.dh0Only).map((e) => e.dispatch);
     this.backwardWithDh0 = built.map((e) => e.dispatch);
 
-    this.optUniform = this.device.createBuffer({ label: 'optimizer uniforms', size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.optUniform = this.device.createBuffer({ label: 'optimizer uniforms', size: 64, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     const opt = grid1D(P, 256, ctx.limits.maxComputeWorkgroupsPerDimension);
     const optPipeline = this.kernels.pipeline('optimizer', { OPTIMIZER: train.optimizer === 'adagrad' ? 0 : 1 });
     this.update = {
       pipeline: optPipeline,
-      bindGroup: this.kernels.bindGroup(optPipeline, [b.params, b.grads, b.optM, b.optV, this.optUniform], 'optimizer'),
+      bindGroup: this.kernels.bindGroup(optPipeline, [b.params, b.grads, b.optM, b.optV, this.optUniform, b.whhT, b.whhAt], 'optimizer'),
       x: opt.x, y: opt.y,
     };
     this.optGrid = opt;
@@ -299,13 +302,15 @@ export class GpuBackend implements Backend {
     };
   }
 
-  private cellStep(name: 'cell_forward' | 'cell_backward', u: Uint32Array, buffers: GPUBuffer[], offWhh: number): () => Dispatch {
+  /** `whh`: where the step reads W_hh, in params (cell_backward) or transposed in whhT (cell_forward, bound after the uniforms). */
+  private cellStep(name: 'cell_forward' | 'cell_backward', u: Uint32Array, buffers: GPUBuffer[], whh: { buffer: GPUBuffer; offset: number }): () => Dispatch {
     const slot = this.uniforms.add(u.buffer as ArrayBuffer);
     const { hiddenSize: H, cell } = this.shape;
     return () => {
-      const pipeline = this.kernels.pipeline(name, cellConstants(cell, this.train.batchSize), cellEntryPoint(this.buf.params, H, offWhh, cell));
+      const pipeline = this.kernels.pipeline(name, cellConstants(cell, this.train.batchSize), cellEntryPoint(whh.buffer, H, whh.offset, cell));
       const x = cellGrid(name, cell, this.train.batchSize, H).x;
-      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, [...buffers, this.uniforms.binding(slot)], name), x, y: 1 };
+      const bindings = [...buffers, this.uniforms.binding(slot), ...(name === 'cell_forward' ? [whh.buffer] : [])];
+      return { pipeline, bindGroup: this.kernels.bindGroup(pipeline, bindings, name), x, y: 1 };
     };
   }
 
@@ -370,16 +375,20 @@ export class GpuBackend implements Backend {
   }
 
   private writeOptimizerUniforms(): void {
-    const step = this.optStep;
-    const data = new ArrayBuffer(48);
-    new Uint32Array(data, 0, 2).set([this.layout.length, this.optGrid.perRow]);
     const adagrad = this.train.optimizer === 'adagrad';
-    new Float32Array(data, 8, 9).set([
-      this.train.learningRate, this.train.clip,
-      1 - Math.pow(ADAM.beta1, step), 1 - Math.pow(ADAM.beta2, step), ADAM.beta1, ADAM.beta2,
-      adagrad ? ADAGRAD_EPS : ADAM.eps, 1 - ADAM.beta1, 1 - ADAM.beta2,
-    ]);
-    this.device.queue.writeBuffer(this.optUniform, 0, data);
+    const { cell, hiddenSize: H, layers } = this.shape;
+    this.device.queue.writeBuffer(this.optUniform, 0, optimizerUniforms({
+      n: this.layout.length, kind: this.train.optimizer, lr: this.train.learningRate, clip: this.train.clip, step: this.optStep,
+      eps: adagrad ? ADAGRAD_EPS : ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh: { layers, rows: GATES[cell] * H, cols: H },
+    }, this.optGrid.perRow));
+  }
+
+  /** The parameters, and the transposed W_hh copies cell_forward reads (the optimizer keeps them after). */
+  private writeParams(params: Float32Array): void {
+    const { cell, hiddenSize: H } = this.shape;
+    const q = this.device.queue;
+    q.writeBuffer(this.buf.params, 0, params);
+    q.writeBuffer(this.buf.whhT, 0, transposedWhh(params, this.layout.layers.map((w) => w.weightHh.offset), GATES[cell] * H, H));
   }
 
   private encode(enc: GPUCommandEncoder, list: Dispatch[]): void {
@@ -633,7 +642,7 @@ export class GpuBackend implements Backend {
     this.assertUsable();
     checkStateShape(this.model, this.train, this.layout.length, s);
     const q = this.device.queue;
-    q.writeBuffer(this.buf.params, 0, s.params);
+    this.writeParams(s.params);
     q.writeBuffer(this.buf.optM, 0, s.optM);
     q.writeBuffer(this.buf.optV, 0, s.optV);
     q.writeBuffer(this.buf.hState, 0, s.hidden);

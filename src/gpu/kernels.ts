@@ -35,14 +35,15 @@ export const CELL_WG = 64;
 const GATE_COUNT = { rnn: 1, lstm: 4, gru: 3 } as const;
 
 /**
- * Sequences x units each invocation of cell_forward / cell_backward owns: forward, 16 accumulators
- * per sequence spread over the gates (rnn 16 units, gru 5, lstm 4); backward, 16 units. Rows: 8
+ * Sequences x units each invocation of cell_forward / cell_backward owns: forward, up to 16
+ * accumulators per sequence spread over the gates in whole vec4s of units (rnn 16 units, lstm 4,
+ * gru 4); backward, 16 units. Rows: 8
  * sequences (each weight loaded serves 8; 23-37% faster per step than 4 at B = 32 on lavapipe), or
  * the batch rounded up to a power of two below that, so a small batch computes no clamped copies.
  */
 export function cellBlock(kernel: 'cell_forward' | 'cell_backward', cell: keyof typeof CELL_CODE, B: number): { rows: number; units: number } {
   const rows = B >= 5 ? 8 : B >= 3 ? 4 : Math.max(1, B);
-  return { rows, units: kernel === 'cell_forward' ? Math.floor(16 / GATE_COUNT[cell]) : 16 };
+  return { rows, units: kernel === 'cell_forward' ? Math.floor(16 / GATE_COUNT[cell] / 4) * 4 : 16 };
 }
 
 /** The pipeline constants of cell_forward / cell_backward for a cell and batch size. */
@@ -51,12 +52,13 @@ export function cellConstants(cell: keyof typeof CELL_CODE, B: number): Record<s
 }
 
 /**
- * main_v4 (W_hh read as vec4s) when H and offWhh are multiples of 4 and the buffer holds W_hh plus
- * the 16 floats past it that the backward kernel's edge block may read (and never stores).
+ * main_v4 (W_hh read as vec4s) when H and the offset of W_hh (in params for cell_backward, of W_hh^T
+ * in whhT for cell_forward) are multiples of 4 and the buffer holds it plus the 16 floats past it
+ * that an edge block may read (and never stores).
  */
-export function cellEntryPoint(params: GPUBuffer, H: number, offWhh: number, cell: keyof typeof CELL_CODE): 'main' | 'main_v4' {
+export function cellEntryPoint(buffer: GPUBuffer, H: number, offWhh: number, cell: keyof typeof CELL_CODE): 'main' | 'main_v4' {
   const end = offWhh + GATE_COUNT[cell] * H * H + 16;
-  return H % 4 === 0 && offWhh % 4 === 0 && params.size >= 4 * end ? 'main_v4' : 'main';
+  return H % 4 === 0 && offWhh % 4 === 0 && buffer.size >= 4 * end ? 'main_v4' : 'main';
 }
 
 export type KernelName = keyof typeof SHADERS;
@@ -411,34 +413,57 @@ export function embeddingGradDispatch(r: KernelRunner, a: { dZ: GPUBuffer; start
   return r.dispatch(r.kernels.pipeline('embedding_grad'), [a.dZ, a.start, a.positions, a.out, r.uniform(u)], g.x, g.y);
 }
 
-export interface OptimizerArgs {
-  params: GPUBuffer; grads: GPUBuffer; m: GPUBuffer; v: GPUBuffer;
+/** One optimizer step's settings (optimizer.wgsl's uniforms). */
+export interface OptimizerSettings {
   n: number;
   kind: 'adagrad' | 'adam';
   lr: number; clip: number;
   /** This update's 1-based step number (Adam's bias correction). */
   step: number;
   eps: number; beta1: number; beta2: number;
+  /** The W_hh blocks mirrored transposed into whhT: one per layer, each [rows, cols]. */
+  whh?: { layers: number; rows: number; cols: number };
+}
+
+export interface OptimizerArgs extends OptimizerSettings {
+  params: GPUBuffer; grads: GPUBuffer; m: GPUBuffer; v: GPUBuffer;
+  /** With `whh`: the transposed copies, and each layer's W_hh offset in params (u32). */
+  whhT?: GPUBuffer; whhAt?: GPUBuffer;
 }
 
 /**
- * optimizer.wgsl's uniforms for one step, packed as GpuBackend does: the bias corrections
+ * optimizer.wgsl's uniforms for one step, as GpuBackend packs them: the bias corrections
  * 1 - beta^step and 1 - beta itself computed in f64 on the host.
  */
-export function optimizerUniforms(a: OptimizerArgs, perRow: number): ArrayBuffer {
-  const data = new ArrayBuffer(48);
+export function optimizerUniforms(a: OptimizerSettings, perRow: number): ArrayBuffer {
+  const data = new ArrayBuffer(64);
   new Uint32Array(data, 0, 2).set([a.n, perRow]);
   new Float32Array(data, 8, 9).set([
     a.lr, a.clip, 1 - Math.pow(a.beta1, a.step), 1 - Math.pow(a.beta2, a.step), a.beta1, a.beta2, a.eps,
     1 - a.beta1, 1 - a.beta2,
   ]);
+  new Uint32Array(data, 44, 3).set([a.whh?.layers ?? 0, a.whh?.rows ?? 0, a.whh?.cols ?? 0]);
   return data;
 }
 
 export function optimizerDispatch(r: KernelRunner, a: OptimizerArgs): KernelDispatch {
   const g = grid1D(a.n, 256, r.maxPerDim);
   const pipeline = r.kernels.pipeline('optimizer', { OPTIMIZER: a.kind === 'adagrad' ? 0 : 1 });
-  return r.dispatch(pipeline, [a.params, a.grads, a.m, a.v, r.uniform(optimizerUniforms(a, g.perRow))], g.x, g.y);
+  // Without a mirror the two bindings still need buffers: distinct ones, as whhT is writable.
+  return r.dispatch(pipeline, [
+    a.params, a.grads, a.m, a.v, r.uniform(optimizerUniforms(a, g.perRow)), a.whhT ?? r.storage(4, 'no whhT'), a.whhAt ?? r.spare(),
+  ], g.x, g.y);
+}
+
+/** W_hh^T of every layer, as optimizer.wgsl keeps it in whhT (for writing it from the host). */
+export function transposedWhh(params: Float32Array, offsets: readonly number[], rows: number, cols: number): Float32Array {
+  const size = rows * cols;
+  // 16 spare floats: cell_forward's vec4 loads for units past H read into them (never stored).
+  const out = new Float32Array(offsets.length * size + 16);
+  offsets.forEach((off, l) => {
+    for (let e = 0; e < size; e++) out[l * size + (e % cols) * rows + Math.floor(e / cols)] = params[off + e];
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -453,16 +478,16 @@ export function cellGrid(kernel: 'cell_forward' | 'cell_backward', cell: keyof t
   return { x: Math.ceil(blocks / CELL_WG), unitBlocks };
 }
 
-/** Offsets (in floats) of one forward step; see cell_forward.wgsl. */
+/** Offsets (in floats) of one forward step; see cell_forward.wgsl. offWhhT: in whhT (layer x G*H*H). */
 export interface CellForwardStep {
   B: number; H: number;
-  offWhh: number; offBhh: number; offGi: number;
+  offWhhT: number; offBhh: number; offGi: number;
   offHin: number; offHout: number; offSaved: number; offCin: number; offCout: number;
 }
 
 export function cellForwardUniforms(cell: keyof typeof CELL_CODE, s: CellForwardStep): Uint32Array {
   return Uint32Array.from([
-    s.B, s.H, s.offWhh, s.offBhh, s.offGi, s.offHin, s.offHout, s.offSaved,
+    s.B, s.H, s.offWhhT, s.offBhh, s.offGi, s.offHin, s.offHout, s.offSaved,
     s.offCin, s.offCout, cellGrid('cell_forward', cell, s.B, s.H).unitBlocks, 0,
   ]);
 }
@@ -509,10 +534,10 @@ export function dropoutMaskUniform(seed: number, iteration: number, p: number): 
 
 export function cellForwardDispatch(
   r: KernelRunner, cell: keyof typeof CELL_CODE, s: CellForwardStep,
-  b: { params: GPUBuffer; gi: GPUBuffer; h: GPUBuffer; c: GPUBuffer; saved: GPUBuffer },
+  b: { params: GPUBuffer; gi: GPUBuffer; h: GPUBuffer; c: GPUBuffer; saved: GPUBuffer; whhT: GPUBuffer },
 ): KernelDispatch {
-  const pipeline = r.kernels.pipeline('cell_forward', cellConstants(cell, s.B), cellEntryPoint(b.params, s.H, s.offWhh, cell));
-  return r.dispatch(pipeline, [b.params, b.gi, b.h, b.c, b.saved, r.uniform(cellForwardUniforms(cell, s))], cellGrid('cell_forward', cell, s.B, s.H).x);
+  const pipeline = r.kernels.pipeline('cell_forward', cellConstants(cell, s.B), cellEntryPoint(b.whhT, s.H, s.offWhhT, cell));
+  return r.dispatch(pipeline, [b.params, b.gi, b.h, b.c, b.saved, r.uniform(cellForwardUniforms(cell, s)), b.whhT], cellGrid('cell_forward', cell, s.B, s.H).x);
 }
 
 export function cellBackwardDispatch(
