@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { benchSampling, benchTraining, jobLabel, type BenchBackend, type Job, type SampleRow, type TrainRow } from './training.ts';
-import { gflopsText, runKernelBench } from './kernels.ts';
+import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
 import { markdownTable, svgChart, table } from './report.ts';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' } } });
@@ -107,7 +107,7 @@ async function main() {
     const c = sampling.find((s) => s.H === H && s.backend === 'ours-cpu');
     return [`H=${H}`, g ? fmt(g.tokensPerSecond) : '-', c ? fmt(c.tokensPerSecond) : '-', g && c ? `${(g.tokensPerSecond / c.tokensPerSecond).toFixed(2)}x` : '-'];
   });
-  const kernelHeaders = ['kernel', 'shape', 'variant', 'GPU ms (fastest of 3 batches)', 'CPU ms', 'GFLOP/s fastest (median)', 'GB/s'];
+  const kernelHeaders = ['kernel', 'shape', 'variant', `GPU ms (fastest of ${BATCHES} batches)`, 'CPU ms', 'GFLOP/s fastest (median)', 'GB/s'];
   const kernelRows = kernels.map((k) => [k.kernel, k.shape, k.variant, fmt(k.gpuMs, 3), k.cpuMs === undefined ? '-' : fmt(k.cpuMs, 3), gflopsText(k), k.gbps === undefined ? '-' : fmt(k.gbps, 2)]);
 
   console.log(`\nTraining throughput (tokens/s, median; ratios from this run)\n${table(trainHeaders, trainRows)}`);
