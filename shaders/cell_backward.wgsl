@@ -23,8 +23,8 @@ override WG: u32 = 64;
 const CELL_RNN: u32 = 0u;
 const CELL_LSTM: u32 = 1u;
 const CELL_GRU: u32 = 2u;
-// Sequences per invocation: MAX_ROWS, or 4 when the batch is that small (the host picks; see
-// cellBlock in src/gpu/kernels.ts). Arrays are sized MAX_ROWS; loops run to ROWS, a constant once
+// Sequences per invocation: MAX_ROWS, or 1, 2 or 4 for batches that small (the host picks; see
+// cellRows in src/gpu/kernels.ts). Arrays are sized MAX_ROWS; loops run to ROWS, a constant once
 // the pipeline is specialized, so the unused rows compile away.
 override ROWS: u32 = 8u;
 const MAX_ROWS: u32 = 8u;

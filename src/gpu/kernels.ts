@@ -35,20 +35,25 @@ export const CELL_WG = 64;
 const GATE_COUNT = { rnn: 1, lstm: 4, gru: 3 } as const;
 
 /**
- * Sequences x units each invocation of cell_forward / cell_backward owns: forward, up to 16
- * accumulators per sequence spread over the gates in whole vec4s of units (rnn 16 units, lstm 4,
- * gru 4); backward, 16 units. Rows: 8
- * sequences (each weight loaded serves 8; 23-37% faster per step than 4 at B = 32 on lavapipe), or
- * the batch rounded up to a power of two below that, so a small batch computes no clamped copies.
+ * Sequences each invocation of cell_forward / cell_backward owns: 8 (each weight loaded serves 8;
+ * 23-37% faster per step than 4 at B = 32 on lavapipe), or for smaller batches the batch rounded
+ * up to 1, 2 or 4, so that no invocation computes clamped copies of the last sequence.
+ */
+export function cellRows(B: number): number {
+  return B >= 5 ? 8 : B >= 3 ? 4 : Math.max(1, B);
+}
+
+/**
+ * Sequences x units each invocation owns: forward, up to 16 accumulators per sequence spread over
+ * the gates in whole vec4s of units (rnn 16 units, lstm 4, gru 4); backward, 16 units.
  */
 export function cellBlock(kernel: 'cell_forward' | 'cell_backward', cell: keyof typeof CELL_CODE, B: number): { rows: number; units: number } {
-  const rows = B >= 5 ? 8 : B >= 3 ? 4 : Math.max(1, B);
-  return { rows, units: kernel === 'cell_forward' ? Math.floor(16 / GATE_COUNT[cell] / 4) * 4 : 16 };
+  return { rows: cellRows(B), units: kernel === 'cell_forward' ? Math.floor(16 / GATE_COUNT[cell] / 4) * 4 : 16 };
 }
 
 /** The pipeline constants of cell_forward / cell_backward for a cell and batch size. */
 export function cellConstants(cell: keyof typeof CELL_CODE, B: number): Record<string, number> {
-  return { CELL: CELL_CODE[cell], WG: CELL_WG, ROWS: cellBlock('cell_forward', cell, B).rows };
+  return { CELL: CELL_CODE[cell], WG: CELL_WG, ROWS: cellRows(B) };
 }
 
 /**

@@ -33,7 +33,7 @@ export function trainingBuffers(model: ModelConfig, train: TrainConfig): BufferP
     { name: 'recurrent-projection gradient TxBx(G*H)', bytes: N * G * H * f },
     { name: 'gradient from above TxBxH', bytes: N * H * f },
     { name: 'backward state Lx3xBxH', bytes: L * 3 * B * H * f },
-    { name: 'recurrent weights transposed Lx(G*H)xH', bytes: (L * G * H * H + 16) * f + L * 4 },
+    { name: 'W_hh transposed, Lx H x(G*H)', bytes: (L * G * H * H + 16) * f + L * 4 },
     { name: 'logits TxBxV', bytes: N * V * f },
     { name: 'tokens', bytes: (4 * N + V + 1) * 4 },
   ];
