@@ -21,8 +21,10 @@ import {
 } from '../src/gpu/kernels.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
-import { GATES, cellPointwise, gatePreactivations, type LayerTensors, type StackedCell } from '../src/cpu/cells.ts';
-import { ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
+import { cellPointwise, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
+import { type CellType, GATES } from '../src/model/cells.ts';
+import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
+import { ADAM } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { initParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
@@ -176,7 +178,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
     // of an iteration (a B x G*H by H product with the cell's pointwise math fused in). The CPU twin
     // of the forward step is the reference's gatePreactivations + cellPointwise per sequence; the
     // backward one has none to time alone (the reference accumulates dW_hh in the same loop).
-    const cellShapes: { cell: StackedCell; B: number; H: number }[] = quick
+    const cellShapes: { cell: CellType; B: number; H: number }[] = quick
       ? [{ cell: 'rnn', B: 8, H: 64 }]
       : [{ cell: 'rnn', B: Bt, H }, { cell: 'lstm', B: Bt, H: 256 }, { cell: 'gru', B: Bt, H: 256 }];
     for (const { cell, B, H: Hc } of cellShapes) {

@@ -19,7 +19,8 @@ import { GpuBackend } from '../src/gpu/backend.ts';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import { Trainer, bits } from '../src/engine/trainer.ts';
 import { paramLayout } from '../src/model/layout.ts';
-import type { CellType, ModelConfig, TrainConfig } from '../src/model/config.ts';
+import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
+import type { CellType } from '../src/model/cells.ts';
 
 const { values: opts } = parseArgs({
   options: {

@@ -1,9 +1,10 @@
 /** Training and sampling throughput of our backends and of TensorFlow.js on the same job. */
 import { CpuBackend } from '../src/cpu/backend.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
-import type { Backend } from '../src/engine/backend.ts';
+import type { Backend } from '../src/model/backend.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
-import type { CellType, ModelConfig, TrainConfig } from '../src/model/config.ts';
+import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
+import type { CellType } from '../src/model/cells.ts';
 import { Rng } from '../src/util/random.ts';
 import { median, runTfjsTraining } from './tfjs-rnn.ts';
 

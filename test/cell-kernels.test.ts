@@ -12,8 +12,9 @@ import { gpu, noGpu, relError } from './gpu.ts';
 import {
   KernelRunner, cellBackwardDispatch, cellEntryPoint, cellForwardDispatch, dropoutDispatch, inputGatherDispatch, transposedWhh,
 } from '../src/gpu/kernels.ts';
-import { GATES, cellPointwise, cellPointwiseBackward, gatePreactivations, type LayerTensors, type StackedCell } from '../src/cpu/cells.ts';
-import { dropoutMask } from '../src/cpu/stacked.ts';
+import { cellPointwise, cellPointwiseBackward, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
+import { type CellType, GATES } from '../src/model/cells.ts';
+import { dropoutMask } from '../src/model/dropout.ts';
 import { GpuBackend, dispatchesPerIteration } from '../src/gpu/backend.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import { Rng } from '../src/util/random.ts';
@@ -28,7 +29,7 @@ async function withRunner<T>(fn: (r: KernelRunner) => Promise<T>): Promise<T> {
 }
 
 const rand = (rng: Rng, n: number, scale = 1) => Float32Array.from({ length: n }, () => (2 * rng.next() - 1) * scale);
-const cells: StackedCell[] = ['rnn', 'lstm', 'gru'];
+const cells: CellType[] = ['rnn', 'lstm', 'gru'];
 // v4: H and the W_hh offset multiples of 4, so the kernels take their vec4 entry point (main_v4).
 const shapes = [
   { B: 3, H: 37, v4: false }, { B: 1, H: 5, v4: false }, { B: 6, H: 9, v4: false }, { B: 5, H: 1, v4: false },

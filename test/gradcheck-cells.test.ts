@@ -8,13 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Chunk } from '../src/cpu/rnn.ts';
-import {
-  dropoutMask, initStackedParams, stackedForwardBackward, stackedLayout, stackedLoss,
-  type StackedConfig, type StackedState,
-} from '../src/cpu/stacked.ts';
+import { stackedForwardBackward, stackedLoss, type StackedState } from '../src/cpu/stacked.ts';
+import { dropoutMask } from '../src/model/dropout.ts';
+import { initParams } from '../src/model/init.ts';
+import { paramLayout } from '../src/model/layout.ts';
+import type { FullModelConfig } from '../src/model/config.ts';
 import { uniformAt, Rng } from '../src/util/random.ts';
 
-interface Case { cell: StackedConfig['cell']; layers: number; V: number; H: number; T: number; B: number; dropout: number }
+interface Case { cell: FullModelConfig['cell']; layers: number; V: number; H: number; T: number; B: number; dropout: number }
 
 const cases: Case[] = [
   { cell: 'lstm', layers: 1, V: 7, H: 5, T: 4, B: 3, dropout: 0 },
@@ -38,8 +39,8 @@ const cases: Case[] = [
 const name = (c: Case) => `${c.cell} L=${c.layers} V=${c.V} H=${c.H} T=${c.T} B=${c.B} dropout=${c.dropout}`;
 
 function setup(c: Case, seed: number) {
-  const config: StackedConfig = { cell: c.cell, vocabSize: c.V, hiddenSize: c.H, layers: c.layers, dropout: c.dropout };
-  const layout = stackedLayout(config);
+  const config: FullModelConfig = { cell: c.cell, vocabSize: c.V, hiddenSize: c.H, layers: c.layers, dropout: c.dropout };
+  const layout = paramLayout(config);
   const rng = new Rng(seed);
   const params = new Float64Array(layout.length);
   // Weights large enough that the nonlinearities are far from linear, so a wrong derivative cannot hide.
@@ -126,7 +127,7 @@ describe('stacked CPU reference vs finite differences (float64)', () => {
 
 describe('stacked CPU reference: layout, initialisation, dropout mask', () => {
   it('uses PyTorch names, shapes and 64-aligned offsets', () => {
-    const layout = stackedLayout({ cell: 'lstm', vocabSize: 10, hiddenSize: 6, layers: 2, dropout: 0 });
+    const layout = paramLayout({ cell: 'lstm', vocabSize: 10, hiddenSize: 6, layers: 2, dropout: 0 });
     expect(layout.slots.map((s) => [s.name, s.shape, s.offset])).toEqual([
       ['rnn.weight_ih_l0', [24, 10], 0],
       ['rnn.weight_hh_l0', [24, 6], 256],
@@ -140,17 +141,17 @@ describe('stacked CPU reference: layout, initialisation, dropout mask', () => {
       ['decoder.bias', [10], 1152],
     ]);
     expect(layout.length).toBe(1216);
-    const gru = stackedLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 3, dropout: 0 });
+    const gru = paramLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 3, dropout: 0 });
     expect(gru.byName['rnn.weight_ih_l2'].shape).toEqual([18, 6]);
-    expect(() => stackedLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 0, dropout: 0 })).toThrow(/layers/);
-    expect(() => stackedLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 1, dropout: 1 })).toThrow(/dropout/);
+    expect(() => paramLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 0, dropout: 0 })).toThrow(/layers/);
+    expect(() => paramLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 1, dropout: 1 })).toThrow(/dropout/);
   });
 
   it('initialises like PyTorch, with the LSTM forget-gate bias at 1', () => {
     const H = 16;
-    const config: StackedConfig = { cell: 'lstm', vocabSize: 9, hiddenSize: H, layers: 2, dropout: 0.2 };
-    const layout = stackedLayout(config);
-    const params = initStackedParams(config, 5, Float64Array);
+    const config: FullModelConfig = { cell: 'lstm', vocabSize: 9, hiddenSize: H, layers: 2, dropout: 0.2 };
+    const layout = paramLayout(config);
+    const params = initParams(config, 5, Float64Array);
     const k = 1 / Math.sqrt(H);
     for (const s of layout.slots) {
       const v = params.subarray(s.offset, s.offset + s.size);
@@ -175,14 +176,14 @@ describe('stacked CPU reference: layout, initialisation, dropout mask', () => {
     // Padding zero; deterministic in the seed; the GRU has no forget gate to set.
     const inSlot = new Set(layout.slots.flatMap((s) => Array.from({ length: s.size }, (_, j) => s.offset + j)));
     for (let i = 0; i < layout.length; i++) if (!inSlot.has(i)) expect(params[i]).toBe(0);
-    expect(initStackedParams(config, 5, Float64Array)).toEqual(params);
-    const gru = initStackedParams({ ...config, cell: 'gru' }, 5, Float64Array);
-    const gl = stackedLayout({ ...config, cell: 'gru' });
+    expect(initParams(config, 5, Float64Array)).toEqual(params);
+    const gru = initParams({ ...config, cell: 'gru' }, 5, Float64Array);
+    const gl = paramLayout({ ...config, cell: 'gru' });
     expect(gru.subarray(gl.layers[0].biasIh.offset, gl.layers[0].biasIh.offset + 3 * H).some((x) => x === 1)).toBe(false);
   });
 
   it('generates the dropout mask from uniformAt(seed, iteration, element)', () => {
-    const config: StackedConfig = { cell: 'gru', vocabSize: 5, hiddenSize: 8, layers: 2, dropout: 0.3 };
+    const config: FullModelConfig = { cell: 'gru', vocabSize: 5, hiddenSize: 8, layers: 2, dropout: 0.3 };
     const T = 16, B = 4, H = 8;
     const mask = dropoutMask(config, T, B, 42, 9, Float64Array);
     expect(mask.length).toBe(2 * T * B * H);
@@ -199,7 +200,7 @@ describe('stacked CPU reference: layout, initialisation, dropout mask', () => {
     expect(kept / mask.length).toBeLessThan(0.8);
     expect(dropoutMask(config, T, B, 42, 10, Float64Array)).not.toEqual(mask);
     // The mask is an input: with p > 0 and no mask, forward is evaluation (no dropout, no scaling).
-    const params = initStackedParams(config, 1, Float64Array);
+    const params = initParams(config, 1, Float64Array);
     const chunk: Chunk = { inputs: new Uint32Array(T * B), targets: new Uint32Array(T * B).fill(1), seqLength: T, batchSize: B };
     const state0 = { h: new Float64Array(2 * B * H), c: null };
     const ones = new Float64Array(mask.length).fill(1);
@@ -225,8 +226,8 @@ describe('stacked CPU reference: layout, initialisation, dropout mask', () => {
 
   it('carries the state across chunks: two chunks equal one long chunk', () => {
     for (const cell of ['rnn', 'lstm', 'gru'] as const) {
-      const config: StackedConfig = { cell, vocabSize: 6, hiddenSize: 4, layers: 2, dropout: 0 };
-      const params = initStackedParams(config, 3, Float64Array);
+      const config: FullModelConfig = { cell, vocabSize: 6, hiddenSize: 4, layers: 2, dropout: 0 };
+      const params = initParams(config, 3, Float64Array);
       const B = 2, T = 6;
       const rng = new Rng(4);
       const tok = (k: number) => Uint32Array.from({ length: k }, () => Math.floor(rng.next() * 6));

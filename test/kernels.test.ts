@@ -16,12 +16,14 @@ import {
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { gatePreactivations, rnnPointwise } from '../src/cpu/cells.ts';
-import { ADAGRAD_EPS, ADAM, newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
+import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
+import { ADAGRAD_EPS, ADAM } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
-import { streamState } from '../src/engine/backend.ts';
+import { streamState } from '../src/model/backend.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import { initParams } from '../src/model/init.ts';
-import type { ModelConfig, OptimizerName } from '../src/model/config.ts';
+import type { ModelConfig } from '../src/model/config.ts';
+import type { OptimizerName } from '../src/model/optimizer.ts';
 import { Rng, uniformAt } from '../src/util/random.ts';
 
 const kernels = gpu ? new Kernels(gpu.device) : undefined;

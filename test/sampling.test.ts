@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/cpu/backend.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
-import { streamState } from '../src/engine/backend.ts';
+import { streamState } from '../src/model/backend.ts';
 import type { ModelConfig } from '../src/model/config.ts';
 import { Rng } from '../src/util/random.ts';
 

@@ -11,13 +11,20 @@
  * whose bias_hh_l0 was stored as zeros.
  */
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.ts';
-import { CELL_TYPES, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import { CELL_TYPES } from '../model/cells.ts';
 import { paramLayout } from '../model/layout.ts';
-import type { ModelState } from '../engine/backend.ts';
-import type { TrainerProgress } from '../engine/trainer.ts';
+import type { ModelState } from '../model/backend.ts';
+import type { StreamState } from '../data/split.ts';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../data/tokenizer.ts';
 
 export const CHECKPOINT_FORMAT = 'webgpu-rnn/1';
+
+/** Where training stands: what a resumed run needs to continue exactly (src/engine/trainer.ts). */
+export interface TrainerProgress {
+  iteration: number;
+  stream: StreamState;
+}
 
 export interface CheckpointData {
   model: ModelConfig;

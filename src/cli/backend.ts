@@ -1,6 +1,6 @@
 /** Building a backend for a command, and giving the GPU back however the command ends. */
 import { totalmem } from 'node:os';
-import type { Backend } from '../engine/backend.ts';
+import type { Backend } from '../model/backend.ts';
 import { createBackend, type BackendChoice } from '../engine/create-backend.ts';
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
 import type { GpuContext } from '../gpu/device.ts';

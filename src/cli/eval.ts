@@ -1,5 +1,5 @@
 /** `eval`: a checkpoint's loss on the held-out split it was validated on, or on any text file. */
-import { zeroCarriedState } from '../engine/backend.ts';
+import { zeroCarriedState } from '../model/backend.ts';
 import { resolve } from 'node:path';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { Trainer, bits } from '../engine/trainer.ts';

@@ -1,5 +1,5 @@
 /** `sample`: text from a checkpoint, on either backend whichever one trained it. */
-import { streamState } from '../engine/backend.ts';
+import { streamState } from '../model/backend.ts';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';

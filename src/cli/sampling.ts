@@ -1,5 +1,5 @@
 /** Priming text and generation, shared by `train` (periodic samples) and `sample`. */
-import type { Backend } from '../engine/backend.ts';
+import type { Backend } from '../model/backend.ts';
 import { DataError } from '../data/text.ts';
 import { UNK, wordTokens, type Tokenizer } from '../data/tokenizer.ts';
 import { CliError } from './errors.ts';

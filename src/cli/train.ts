@@ -11,7 +11,9 @@ import { DataError } from '../data/text.ts';
 import type { Tokenizer, TokenizerLevel } from '../data/tokenizer.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
 import { formatBytes } from '../gpu/memory.ts';
-import { fullModelConfig, type CellType, type ModelConfig, type OptimizerName, type TrainConfig } from '../model/config.ts';
+import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import type { CellType } from '../model/cells.ts';
+import type { OptimizerName } from '../model/optimizer.ts';
 import { paramLayout } from '../model/layout.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
 import {

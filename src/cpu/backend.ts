@@ -1,10 +1,13 @@
 /** The CPU reference as a Backend: plain TypeScript, float32 storage, one thread, every cell and depth. */
-import { streamState, type Backend, type GradientResult, type ModelState, type SampleOptions, type TokenChunk } from '../engine/backend.ts';
-import { dropoutSeed, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import {
+  checkStateShape, streamState, type Backend, type GradientResult, type ModelState, type SampleOptions, type TokenChunk,
+} from '../model/backend.ts';
+import { hasCellState } from '../model/cells.ts';
+import { fullModelConfig, type FullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import { dropoutMask, dropoutSeed } from '../model/dropout.ts';
 import { initParams } from '../model/init.ts';
-import { hasCellState } from './cells.ts';
 import type { Chunk } from './rnn.ts';
-import { dropoutMask, stackedForwardBackward, stackedLoss, zeroState, type StackedConfig, type StackedState } from './stacked.ts';
+import { stackedForwardBackward, stackedLoss, zeroState, type StackedState } from './stacked.ts';
 import { newOptimizerState, optimizerUpdate, type OptimizerState } from './optim.ts';
 import { sampleTokens } from './sample.ts';
 
@@ -12,7 +15,7 @@ export class CpuBackend implements Backend {
   readonly kind = 'cpu';
   readonly description = 'CPU reference (TypeScript, float32, one thread)';
   readonly perStep = { dispatches: 0, readbacks: 0, submits: 0 };
-  private readonly shape: StackedConfig;
+  private readonly shape: FullModelConfig;
   private readonly maskSeed: number;
   private params: Float32Array;
   private opt: OptimizerState;
@@ -103,15 +106,4 @@ export class CpuBackend implements Backend {
   }
 
   destroy(): void {}
-}
-
-/** Throws a one-line error when a state does not fit this model (both backends call it). */
-export function checkStateShape(model: ModelConfig, train: TrainConfig, paramCount: number, s: ModelState): void {
-  const shape = fullModelConfig(model);
-  if (s.params.length !== paramCount || s.optM.length !== paramCount || s.optV.length !== paramCount) {
-    throw new Error(`state has ${s.params.length} parameters, this model has ${paramCount}`);
-  }
-  const n = shape.layers * train.batchSize * shape.hiddenSize;
-  if (s.hidden.length !== n) throw new Error(`state has a hidden state of ${s.hidden.length} values, this model needs layers x batch x hidden = ${n}`);
-  if (hasCellState(shape.cell) && s.cellState?.length !== n) throw new Error(`an lstm state needs its ${n} memory cells`);
 }

@@ -28,25 +28,9 @@
  * (z*dh' for the GRU, f*dc' for the LSTM); the linear backward accumulates the four tensors'
  * gradients and adds W_hh^T dgh to dL/dh and, for a dense input, forms dL/dx = W_ih^T dgi.
  */
-import type { FloatArray } from '../model/init.ts';
+import type { CellType } from '../model/cells.ts';
+import type { FloatArray } from '../model/layout.ts';
 import { axpy, dot } from './rnn.ts';
-
-export type StackedCell = 'rnn' | 'lstm' | 'gru';
-
-/** Gates per hidden unit: W_ih is [G*H, In], W_hh [G*H, H], both biases [G*H]. */
-export const GATES: Record<StackedCell, number> = { rnn: 1, lstm: 4, gru: 3 };
-
-/**
- * Floats per hidden unit that the forward step saves for the backward step, [SAVED*H] per position:
- * lstm: the activated gates i, f, g, o; gru: r, z, n and gh_n = W_hn h + b_hn (needed for dL/dr).
- * The RNN needs nothing beyond h' itself.
- */
-export const SAVED: Record<StackedCell, number> = { rnn: 0, lstm: 4, gru: 4 };
-
-/** Whether the cell carries a memory cell c besides h (only the LSTM). */
-export function hasCellState(cell: StackedCell): boolean {
-  return cell === 'lstm';
-}
 
 export function sigmoid(x: number): number {
   return 1 / (1 + Math.exp(-x));
@@ -209,7 +193,7 @@ export function gruPointwiseBackward(
 // c arrays are ignored (and may be empty) for the cells without a memory cell.
 
 export function cellPointwise(
-  cell: StackedCell, H: number, gi: Float64Array, gh: Float64Array,
+  cell: CellType, H: number, gi: Float64Array, gh: Float64Array,
   hIn: FloatArray, cIn: FloatArray, hOut: FloatArray, cOut: FloatArray, saved: FloatArray,
 ): void {
   if (cell === 'rnn') rnnPointwise(H, gi, gh, hOut);
@@ -222,7 +206,7 @@ export function cellPointwise(
  * for the LSTM, dcIn = dL/dc entering this step, given dhOut = dL/dh' and dcOut = dL/dc'.
  */
 export function cellPointwiseBackward(
-  cell: StackedCell, H: number, saved: FloatArray,
+  cell: CellType, H: number, saved: FloatArray,
   hIn: FloatArray, cIn: FloatArray, hOut: FloatArray, cOut: FloatArray,
   dhOut: Float64Array, dcOut: FloatArray, dgi: FloatArray, dgh: FloatArray, dhDirect: FloatArray, dcIn: FloatArray,
 ): void {

@@ -2,11 +2,8 @@
  * Clipping and the optimizers, over the flat parameter array (CPU twin of shaders/optimizer.wgsl).
  * Each gradient element is clipped to [-clip, clip] first (min-char-rnn's rule).
  */
-import type { OptimizerName } from '../model/config.ts';
-import type { FloatArray } from '../model/init.ts';
-
-export const ADAGRAD_EPS = 1e-8;
-export const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+import type { FloatArray } from '../model/layout.ts';
+import { ADAGRAD_EPS, ADAM, type OptimizerName } from '../model/optimizer.ts';
 
 export interface OptimizerState {
   /** Adagrad: sum of squared gradients. Adam: first moment. */

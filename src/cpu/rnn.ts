@@ -4,7 +4,7 @@
  * itself, for every cell (the vanilla RNN is the one-gate case), is in src/cpu/stacked.ts.
  * Layout: position p = t*B + b (time-major), so the B states of one step are contiguous.
  */
-import type { FloatArray } from '../model/init.ts';
+import type { FloatArray } from '../model/layout.ts';
 
 export interface Chunk {
   /** Token ids, time-major [T*B]. */

@@ -1,19 +1,15 @@
 /** Text generation on the CPU, for every cell and depth: the twin of shaders/sample.wgsl, drawing the same uniforms. */
+import type { StreamSampleOptions } from '../model/backend.ts';
+import { GATES, SAVED } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
-import type { FloatArray } from '../model/init.ts';
+import { paramLayout, view, type FloatArray } from '../model/layout.ts';
 import { uniformAt } from '../util/random.ts';
-import { GATES, SAVED, cellPointwise, gatePreactivations } from './cells.ts';
+import { cellPointwise, gatePreactivations } from './cells.ts';
 import { dot } from './rnn.ts';
-import { layerTensors, stackedLayout, view } from './stacked.ts';
+import { layerTensors } from './stacked.ts';
 
-export interface CpuSampleOptions {
-  prime: Uint32Array;
-  length: number;
-  temperature: number;
-  seed: number;
+export interface CpuSampleOptions extends StreamSampleOptions {
   stream?: number;
-  /** The state to start from, [layers * H] each (zeros when absent). */
-  start?: { hidden: ArrayLike<number>; cellState?: ArrayLike<number> };
   /** Called with each step's distribution (parity tests). */
   onProbs?: (step: number, probs: Float64Array) => void;
 }
@@ -41,7 +37,7 @@ export function drawIndex(w: ArrayLike<number>, u: number): number {
 export function sampleTokens(config: ModelConfig, params: FloatArray, opts: CpuSampleOptions): Uint32Array {
   const shape = fullModelConfig(config);
   const { cell, hiddenSize: H, vocabSize: V, layers: L } = shape;
-  const layout = stackedLayout(shape);
+  const layout = paramLayout(shape);
   if (opts.prime.length < 1) throw new Error('sampling needs at least one priming token');
   const G = GATES[cell];
   const seq = new Uint32Array(opts.prime.length + opts.length);

@@ -2,7 +2,8 @@
  * The CPU reference for stacked recurrent networks (rnn, lstm, gru; `layers` >= 1) with dropout
  * between layers, trained with full backpropagation through time over a chunk of T steps for B
  * sequences side by side. The cells themselves are in src/cpu/cells.ts; this file is the layer
- * and time loops, the parameter layout, the dropout mask, the output layer and the loss.
+ * and time loops, the output layer and the loss. The parameter layout, the initialisation and the
+ * dropout mask rule are the model's (src/model/).
  *
  *   x^0_t = onehot(token_t)                       (so W_ih x is a column gather)
  *   h^l_t = cell_l(x^l_t, h^l_{t-1} [, c^l_{t-1}])
@@ -12,150 +13,22 @@
  *
  * Dropout touches only what goes UP (and into the decoder), never the recurrent h or c carried
  * from step to step: PyTorch's nn.LSTM(dropout=p) between layers plus char-rnn's dropout before
- * the decoder. It is inverted dropout with an explicit mask (see dropoutMask): evaluation passes
+ * the decoder. It is inverted dropout with an explicit mask (src/model/dropout.ts): evaluation passes
  * no mask. Layout: position p = t*B + b (time-major), as in src/cpu/rnn.ts's Chunk; states are
  * [L*B*H], layer-major like PyTorch's h_0 / c_0 of shape [L, B, H].
  */
-import type { FloatArray, FloatArrayConstructor } from '../model/init.ts';
-import { ALIGN, alignUp } from '../model/align.ts';
-import { Rng, uniformAt } from '../util/random.ts';
-import {
-  GATES, SAVED, cellPointwise, cellPointwiseBackward, gatePreactivations, gatePreactivationsBackward, hasCellState,
-  type LayerInput, type LayerTensors, type StackedCell,
-} from './cells.ts';
+import { GATES, SAVED, hasCellState } from '../model/cells.ts';
+import type { FullModelConfig } from '../model/config.ts';
+import { dropoutMaskLength } from '../model/dropout.ts';
+import { paramLayout, view, type FloatArray, type FloatArrayConstructor, type ParamLayout } from '../model/layout.ts';
+import { cellPointwise, cellPointwiseBackward, gatePreactivations, gatePreactivationsBackward, type LayerInput, type LayerTensors } from './cells.ts';
 import { axpy, dot, softmaxNorm, type Chunk } from './rnn.ts';
 
-export type { StackedCell } from './cells.ts';
-
-export interface StackedConfig {
-  cell: StackedCell;
-  /** Number of tokens (characters or words). */
-  vocabSize: number;
-  hiddenSize: number;
-  /** Recurrent layers stacked (>= 1). */
-  layers: number;
-  /** Dropout probability in [0, 1) between layers and before the decoder; training only. */
-  dropout: number;
-}
-
-export function validateStackedConfig(config: StackedConfig): void {
-  const { cell, vocabSize: V, hiddenSize: H, layers: L, dropout: p } = config;
-  if (!(cell in GATES)) throw new Error(`unknown cell '${cell}'`);
-  for (const [name, n] of [['vocabSize', V], ['hiddenSize', H], ['layers', L]] as const) {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be an integer >= 1, got ${n}`);
-  }
-  if (!(p >= 0 && p < 1)) throw new Error(`dropout must be in [0, 1), got ${p}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parameter layout: PyTorch's names and shapes, one flat array, 64-element aligned offsets.
-
-export interface StackedSlot {
-  /** PyTorch's state_dict name: rnn.weight_ih_l0, ..., decoder.weight, decoder.bias. */
-  name: string;
-  shape: number[];
-  offset: number;
-  size: number;
-}
-
-export interface StackedLayerSlots {
-  weightIh: StackedSlot;
-  weightHh: StackedSlot;
-  biasIh: StackedSlot;
-  biasHh: StackedSlot;
-  /** Columns of weight_ih: V for layer 0, H above. */
-  inputSize: number;
-}
-
-export interface StackedLayout {
-  /** In order: for each layer l, weight_ih_l, weight_hh_l, bias_ih_l, bias_hh_l; then decoder.weight, decoder.bias. */
-  slots: StackedSlot[];
-  byName: Record<string, StackedSlot>;
-  layers: StackedLayerSlots[];
-  decoderWeight: StackedSlot;
-  decoderBias: StackedSlot;
-  /** Total length of the flat array, padding included (padding stays zero, its gradient is zero). */
-  length: number;
-}
-
-/**
- * Row-major tensors with PyTorch's shapes, each starting on a 64-element (256-byte) boundary as in
- * src/model/layout.ts (WebGPU's minimum storage-buffer offset alignment):
- *   rnn.weight_ih_l{k} [G*H, In_k]   (In_0 = V, In_k = H for k > 0; G = 1 rnn, 4 lstm, 3 gru)
- *   rnn.weight_hh_l{k} [G*H, H]
- *   rnn.bias_ih_l{k}   [G*H]
- *   rnn.bias_hh_l{k}   [G*H]
- *   decoder.weight     [V, H]
- *   decoder.bias       [V]
- * Gate blocks within the G*H rows are in PyTorch's order: lstm i, f, g, o; gru r, z, n.
- */
-export function stackedLayout(config: StackedConfig): StackedLayout {
-  validateStackedConfig(config);
-  const { vocabSize: V, hiddenSize: H, layers: L } = config;
-  const G = GATES[config.cell];
-  const slots: StackedSlot[] = [];
-  let offset = 0;
-  const add = (name: string, shape: number[]): StackedSlot => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const slot = { name, shape, offset, size };
-    slots.push(slot);
-    offset = alignUp(offset + size, ALIGN);
-    return slot;
-  };
-  const layers: StackedLayerSlots[] = [];
-  for (let l = 0; l < L; l++) {
-    const inputSize = l === 0 ? V : H;
-    layers.push({
-      weightIh: add(`rnn.weight_ih_l${l}`, [G * H, inputSize]),
-      weightHh: add(`rnn.weight_hh_l${l}`, [G * H, H]),
-      biasIh: add(`rnn.bias_ih_l${l}`, [G * H]),
-      biasHh: add(`rnn.bias_hh_l${l}`, [G * H]),
-      inputSize,
-    });
-  }
-  const decoderWeight = add('decoder.weight', [V, H]);
-  const decoderBias = add('decoder.bias', [V]);
-  const byName = Object.fromEntries(slots.map((s) => [s.name, s]));
-  return { slots, byName, layers, decoderWeight, decoderBias, length: offset };
-}
-
-export function view(array: FloatArray, slot: StackedSlot): FloatArray {
-  return array.subarray(slot.offset, slot.offset + slot.size);
-}
-
 /** A layer's four tensors as views into `array` (the parameters or a gradient of the same layout). */
-export function layerTensors(layout: StackedLayout, l: number, array: FloatArray): LayerTensors {
+export function layerTensors(layout: ParamLayout, l: number, array: FloatArray): LayerTensors {
   const s = layout.layers[l];
   return { wIh: view(array, s.weightIh), wHh: view(array, s.weightHh), bIh: view(array, s.biasIh), bHh: view(array, s.biasHh), inputSize: s.inputSize };
 }
-
-/**
- * PyTorch's initialisation of nn.RNN / nn.LSTM / nn.GRU and nn.Linear(H, V): EVERY tensor,
- * biases included, uniform in [-1/sqrt(H), 1/sqrt(H)] (nn.Linear's bound is 1/sqrt(fan_in) =
- * 1/sqrt(H) too), drawn slot by slot in layout order from Rng(seed). Then, for the LSTM, the
- * forget gate's bias is set to 1 (Gers et al.; Jozefowicz et al. 2015): bias_ih's f block = 1 and
- * bias_hh's f block = 0, so the gate's total bias is exactly 1.
- */
-export function initStackedParams(config: StackedConfig, seed: number, Float: FloatArrayConstructor = Float32Array): FloatArray {
-  const layout = stackedLayout(config);
-  const H = config.hiddenSize;
-  const params = new Float(layout.length);
-  const rng = new Rng(seed);
-  const k = 1 / Math.sqrt(H);
-  for (const slot of layout.slots) {
-    for (let i = 0; i < slot.size; i++) params[slot.offset + i] = (2 * rng.next() - 1) * k;
-  }
-  if (config.cell === 'lstm') {
-    for (const s of layout.layers) {
-      view(params, s.biasIh).fill(1, H, 2 * H);
-      view(params, s.biasHh).fill(0, H, 2 * H);
-    }
-  }
-  return params;
-}
-
-// ---------------------------------------------------------------------------------------------
-// States and the dropout mask.
 
 export interface StackedState {
   /** [L*B*H], layer-major: h[(l*B + b)*H + k]. */
@@ -164,41 +37,9 @@ export interface StackedState {
   c: FloatArray | null;
 }
 
-export function zeroState(config: StackedConfig, batchSize: number, Float: FloatArrayConstructor = Float32Array): StackedState {
+export function zeroState(config: FullModelConfig, batchSize: number, Float: FloatArrayConstructor = Float32Array): StackedState {
   const n = config.layers * batchSize * config.hiddenSize;
   return { h: new Float(n), c: hasCellState(config.cell) ? new Float(n) : null };
-}
-
-/** Elements of a dropout mask: L sites (the output of each layer, as seen from above) x T x B x H. */
-export function dropoutMaskLength(config: StackedConfig, seqLength: number, batchSize: number): number {
-  return config.layers * seqLength * batchSize * config.hiddenSize;
-}
-
-/**
- * The inverted-dropout mask for one training iteration, [L][T][B][H]: element
- *   m = ((s*T + t)*B + b)*H + k
- * multiplies unit k of layer s's output h^s_t of sequence b on its way up (into layer s+1, or into
- * the decoder for s = L-1). Each element is 0 or 1/(1-p):
- *
- *   u = uniformAt(seed, iteration, m)     (src/util/random.ts: 24-bit u = j / 2^24)
- *   keep  <=>  u >= p                     (so P(keep) = 1 - p, up to 2^-24)
- *
- * For a GPU twin: u >= p  <=>  j >= ceil(p * 2^24) with j = pcgHash(...) >>> 8, an integer
- * comparison that the host can hand over as a u32, so both sides keep the same elements without
- * any float rounding question; the kept value is 1/(1-p) rounded to the array's type. `seed`
- * should be the run's dropout seed (not the sampler's), `iteration` the training step (u32);
- * m must stay below 2^32.
- */
-export function dropoutMask(
-  config: StackedConfig, seqLength: number, batchSize: number, seed: number, iteration: number, Float: FloatArrayConstructor = Float32Array,
-): FloatArray {
-  const n = dropoutMaskLength(config, seqLength, batchSize);
-  if (n > 2 ** 32) throw new Error('dropout mask has more than 2^32 elements');
-  const p = config.dropout;
-  const scale = 1 / (1 - p);
-  const mask = new Float(n);
-  for (let m = 0; m < n; m++) mask[m] = uniformAt(seed, iteration, m) >= p ? scale : 0;
-  return mask;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +48,7 @@ export function dropoutMask(
 export interface StackedResult {
   /** Mean cross-entropy over the chunk, nats per token. */
   loss: number;
-  /** Same flat layout as the parameters (stackedLayout). */
+  /** Same flat layout as the parameters (paramLayout). */
   grads: FloatArray;
   /** State after the last step [L*B*H]: the next chunk's initial state. */
   hLast: FloatArray;
@@ -219,8 +60,8 @@ export interface StackedResult {
 
 /** What the forward pass keeps for the backward pass, per layer l. */
 interface Tape {
-  config: StackedConfig;
-  layout: StackedLayout;
+  config: FullModelConfig;
+  layout: ParamLayout;
   chunk: Chunk;
   mask: FloatArray | null;
   Float: FloatArrayConstructor;
@@ -236,7 +77,7 @@ interface Tape {
   top: FloatArray;
 }
 
-function checkShapes(config: StackedConfig, layout: StackedLayout, params: FloatArray, state0: StackedState, chunk: Chunk, mask: FloatArray | null): void {
+function checkShapes(config: FullModelConfig, layout: ParamLayout, params: FloatArray, state0: StackedState, chunk: Chunk, mask: FloatArray | null): void {
   const { seqLength: T, batchSize: B } = chunk;
   const n = config.layers * B * config.hiddenSize;
   if (params.length !== layout.length) throw new Error(`params has ${params.length} elements, layout ${layout.length}`);
@@ -248,9 +89,9 @@ function checkShapes(config: StackedConfig, layout: StackedLayout, params: Float
 
 /** The forward pass; `mask` null means no dropout (evaluation). */
 function forward(
-  config: StackedConfig, params: FloatArray, state0: StackedState, chunk: Chunk, mask: FloatArray | null, Float: FloatArrayConstructor,
+  config: FullModelConfig, params: FloatArray, state0: StackedState, chunk: Chunk, mask: FloatArray | null, Float: FloatArrayConstructor,
 ): { loss: number; tape: Tape } {
-  const layout = stackedLayout(config);
+  const layout = paramLayout(config);
   checkShapes(config, layout, params, state0, chunk, mask);
   const { cell, vocabSize: V, hiddenSize: H, layers: L } = config;
   const { inputs: tokens, targets, seqLength: T, batchSize: B } = chunk;
@@ -373,12 +214,12 @@ function backward(tape: Tape, params: FloatArray): { grads: FloatArray; dh0: Flo
 }
 
 /**
- * Loss, gradients for every tensor (stackedLayout's flat array), the final state and the gradient
- * with respect to the initial state, for one chunk. `dropoutMask` is [L*T*B*H] (see dropoutMask)
+ * Loss, gradients for every tensor (paramLayout's flat array), the final state and the gradient
+ * with respect to the initial state, for one chunk. `dropoutMask` is [L*T*B*H] (src/model/dropout.ts)
  * for training with dropout, or null for none.
  */
 export function stackedForwardBackward(
-  config: StackedConfig, params: FloatArray, state0: StackedState, chunk: Chunk,
+  config: FullModelConfig, params: FloatArray, state0: StackedState, chunk: Chunk,
   dropoutMask: FloatArray | null = null, Float: FloatArrayConstructor = Float32Array,
 ): StackedResult {
   const { loss, tape } = forward(config, params, state0, chunk, dropoutMask, Float);
@@ -388,7 +229,7 @@ export function stackedForwardBackward(
 
 /** Loss and final state only (validation, finite differences): the forward half. */
 export function stackedLoss(
-  config: StackedConfig, params: FloatArray, state0: StackedState, chunk: Chunk,
+  config: FullModelConfig, params: FloatArray, state0: StackedState, chunk: Chunk,
   dropoutMask: FloatArray | null = null, Float: FloatArrayConstructor = Float32Array,
 ): { loss: number; hLast: FloatArray; cLast: FloatArray | null } {
   const { loss, tape } = forward(config, params, state0, chunk, dropoutMask, Float);

@@ -1,7 +1,8 @@
 /** Chooses and builds a backend: the GPU when asked for (or on 'auto' when an adapter exists), else the CPU reference. */
-import type { Backend } from './backend.ts';
+import type { Backend } from '../model/backend.ts';
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
 import { CpuBackend } from '../cpu/backend.ts';
+import { sampleTokens } from '../cpu/sample.ts';
 import { GpuBackend } from '../gpu/backend.ts';
 import { NoAdapterError, type GpuContext } from '../gpu/device.ts';
 
@@ -30,7 +31,7 @@ export async function createBackend(o: CreateBackendOptions): Promise<{ backend:
     throw e;
   }
   try {
-    return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed), gpu: ctx };
+    return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed, sampleTokens), gpu: ctx };
   } catch (e) {
     // A model that does not fit must not leave a device (and dawn's threads) behind.
     ctx.device.destroy();

@@ -3,15 +3,12 @@
  * training split, the backend, validation over the held-out tail, and divergence detection.
  * Browser-safe (no Node imports).
  */
-import type { Backend } from './backend.ts';
-import { BatchStream, evalBatches, type StreamState } from '../data/split.ts';
+import type { Backend } from '../model/backend.ts';
+import type { TrainerProgress } from '../checkpoint/model-checkpoint.ts';
+import { BatchStream, evalBatches } from '../data/split.ts';
 
 export class DivergedError extends Error {}
 
-export interface TrainerProgress {
-  iteration: number;
-  stream: StreamState;
-}
 
 export class Trainer {
   readonly stream: BatchStream;

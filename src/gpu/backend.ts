@@ -21,15 +21,15 @@
  * them. The loss travels back through a small ring of staging buffers, so the CPU never waits for
  * the GPU unless it runs a whole ring ahead.
  */
-import { streamState, type Backend, type GradientResult, type ModelState, type SampleOptions, type TokenChunk } from '../engine/backend.ts';
-import { dropoutSeed, fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import {
+  checkStateShape, streamState, type Backend, type GradientResult, type HostSampler, type ModelState, type SampleOptions, type TokenChunk,
+} from '../model/backend.ts';
+import { GATES, hasCellState, SAVED } from '../model/cells.ts';
+import { fullModelConfig, type FullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import { dropoutSeed } from '../model/dropout.ts';
 import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
-import { ADAGRAD_EPS, ADAM } from '../cpu/optim.ts';
-import { GATES, SAVED, hasCellState } from '../cpu/cells.ts';
-import type { StackedConfig } from '../cpu/stacked.ts';
-import { checkStateShape } from '../cpu/backend.ts';
-import { sampleTokens } from '../cpu/sample.ts';
+import { ADAGRAD_EPS, ADAM } from '../model/optimizer.ts';
 import {
   CELL_CODE, Kernels, cellConstants, cellEntryPoint, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
   dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulVariantFor, optimizerUniforms, transposedWhh, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
@@ -100,7 +100,7 @@ export class GpuBackend implements Backend {
   readonly memoryBytes: number;
   private readonly device: GPUDevice;
   private readonly kernels: Kernels;
-  private readonly shape: StackedConfig;
+  private readonly shape: FullModelConfig;
   private readonly layout: ParamLayout;
   private readonly maskSeed: number;
   private readonly buf: Record<string, GPUBuffer> = {};
@@ -119,7 +119,10 @@ export class GpuBackend implements Backend {
   private lostReason: string | undefined;
   private destroyed = false;
 
-  constructor(private readonly ctx: GpuContext, readonly model: ModelConfig, readonly train: TrainConfig, seed: number) {
+  constructor(
+    private readonly ctx: GpuContext, readonly model: ModelConfig, readonly train: TrainConfig, seed: number,
+    private readonly hostSampler?: HostSampler,
+  ) {
     this.memoryBytes = checkFits(model, train, ctx.limits).totalBytes;
     this.device = ctx.device;
     this.description = ctx.adapterName;
@@ -251,10 +254,11 @@ export class GpuBackend implements Backend {
 
   private optGrid: { perRow: number };
 
-  static async create(ctx: GpuContext, model: ModelConfig, train: TrainConfig, seed: number): Promise<GpuBackend> {
+  /** `hostSampler` samples past the GPU sampler's limits (the engine passes the CPU reference's). */
+  static async create(ctx: GpuContext, model: ModelConfig, train: TrainConfig, seed: number, hostSampler?: HostSampler): Promise<GpuBackend> {
     ctx.device.pushErrorScope('validation');
     ctx.device.pushErrorScope('out-of-memory');
-    const backend = new GpuBackend(ctx, model, train, seed);
+    const backend = new GpuBackend(ctx, model, train, seed, hostSampler);
     const oom = await ctx.device.popErrorScope();
     const invalid = await ctx.device.popErrorScope();
     if (oom || invalid) {
@@ -558,8 +562,9 @@ export class GpuBackend implements Backend {
    * GPU sampling (shaders/sample.wgsl, every cell, up to SAMPLE_MAX_LAYERS layers); with
    * `recordProbs` also every step's distribution [seqLen * V] (parity tests). Past the kernel's
    * limits (H > 16 x 256 units, more layers, or a state larger than the adapter's workgroup
-   * memory: layers x H floats, twice for the lstm) it samples with the CPU reference from the
-   * current parameters instead: the same distributions up to float rounding, just slower.
+   * memory: layers x H floats, twice for the lstm) it samples from the current parameters with the
+   * host sampler it was given (the engine's is the CPU reference): the same distributions up to
+   * float rounding, just slower.
    */
   async sampleWithProbs(o: SampleOptions, recordProbs: boolean): Promise<{ tokens: Uint32Array; probs?: Float32Array }> {
     this.assertUsable();
@@ -571,11 +576,13 @@ export class GpuBackend implements Backend {
     // h, c, and the reductions' partial sums and indices (2 x WG) plus a few scalars.
     const workgroupBytes = 4 * (maxState + maxCells + 2 * WG + 4);
     if (H > 16 * WG || L > SAMPLE_MAX_LAYERS || workgroupBytes > this.ctx.limits.maxComputeWorkgroupStorageSize) {
-      if (recordProbs) throw new Error(`GPU sampling supports hidden sizes up to ${16 * WG} and ${SAMPLE_MAX_LAYERS} layers`);
+      if (recordProbs || !this.hostSampler) {
+        throw new Error(`GPU sampling supports hidden sizes up to ${16 * WG} and ${SAMPLE_MAX_LAYERS} layers${recordProbs ? '' : ', and no host sampler was given'}`);
+      }
       const [params, hidden, cellState] = await Promise.all([
         this.read(this.buf.params), this.read(this.buf.hState), hasCellState(cell) ? this.read(this.buf.cState) : undefined,
       ]);
-      return { tokens: sampleTokens(this.model, params, { ...o, start: streamState(this.model, this.train.batchSize, { hidden, cellState }) }) };
+      return { tokens: this.hostSampler(this.model, params, { ...o, start: streamState(this.model, this.train.batchSize, { hidden, cellState }) }) };
     }
     const seqLen = o.prime.length + o.length;
     const mk = (label: string, bytes: number) => this.device.createBuffer({ label, size: Math.max(16, bytes), usage: storageUsage() });

@@ -4,7 +4,7 @@
  */
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
-import { GATES, SAVED, hasCellState } from '../cpu/cells.ts';
+import { GATES, hasCellState, SAVED } from '../model/cells.ts';
 
 export interface BufferPlan {
   name: string;

@@ -1,10 +1,6 @@
 /** Shapes and hyperparameters shared by every backend, the CLI, the web page and the benchmarks. */
-import type { StackedConfig } from '../cpu/stacked.ts';
-
-export type CellType = 'rnn' | 'lstm' | 'gru';
-export type OptimizerName = 'adam' | 'adagrad';
-
-export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
+import { GATES, type CellType } from './cells.ts';
+import type { OptimizerName } from './optimizer.ts';
 
 export interface ModelConfig {
   cell: CellType;
@@ -21,19 +17,25 @@ export interface ModelConfig {
 }
 
 /** The model with its defaults filled in: the shape every backend actually builds. */
-export function fullModelConfig(model: ModelConfig): StackedConfig {
-  return {
+export type FullModelConfig = Required<ModelConfig>;
+
+/** Fills in the defaults and checks the shape; throws a one-line error for an impossible one. */
+export function fullModelConfig(model: ModelConfig): FullModelConfig {
+  const full = {
     cell: model.cell, vocabSize: model.vocabSize, hiddenSize: model.hiddenSize,
     layers: model.layers ?? 1, dropout: model.dropout ?? 0,
   };
+  validateModel(full);
+  return full;
 }
 
-/**
- * Seed of the dropout masks, derived from the run's seed so that a run is reproducible from one
- * number while the masks stay independent of the initialisation (Rng) and sampling streams.
- */
-export function dropoutSeed(seed: number): number {
-  return (seed ^ 0x5eed_d0d0) >>> 0;
+export function validateModel(config: FullModelConfig): void {
+  const { cell, vocabSize: V, hiddenSize: H, layers: L, dropout: p } = config;
+  if (!(cell in GATES)) throw new Error(`unknown cell '${cell}'`);
+  for (const [name, n] of [['vocabSize', V], ['hiddenSize', H], ['layers', L]] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be an integer >= 1, got ${n}`);
+  }
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout must be in [0, 1), got ${p}`);
 }
 
 export interface TrainConfig {

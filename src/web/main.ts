@@ -5,7 +5,8 @@
  */
 import corpora from 'virtual:corpora';
 import { checkFits, DeviceLimitError, formatBytes, trainingBuffers } from '../gpu/memory.ts';
-import type { CellType, OptimizerName } from '../model/config.ts';
+import type { CellType } from '../model/cells.ts';
+import type { OptimizerName } from '../model/optimizer.ts';
 import { LossChart } from './chart.ts';
 import type {
   AdapterOption, BackendKind, BenchResult, DataInfo, DataOptions, DataSource, ErrorArea, ModelForm, Placement, Reply, Request,

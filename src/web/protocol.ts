@@ -3,7 +3,8 @@
  * The worker owns the Backend and the Trainer; the page only sends commands and draws what
  * comes back. Everything here is structured-clone data.
  */
-import type { CellType, OptimizerName } from '../model/config.ts';
+import type { CellType } from '../model/cells.ts';
+import type { OptimizerName } from '../model/optimizer.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
 
 export type BackendKind = 'gpu' | 'cpu';

@@ -8,9 +8,10 @@
  * readbacks is full. Everything that must see a consistent model (validation, samples,
  * snapshots, checkpoints, moving to another backend) runs between two steps, at a "safe point".
  */
-import type { Backend, ModelState } from '../engine/backend.ts';
+import type { Backend, ModelState } from '../model/backend.ts';
 import { createBackend } from '../engine/create-backend.ts';
-import { DivergedError, Trainer, type TrainerProgress } from '../engine/trainer.ts';
+import { DivergedError, Trainer } from '../engine/trainer.ts';
+import type { TrainerProgress } from '../checkpoint/model-checkpoint.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { DeviceLostError, GpuBackend } from '../gpu/backend.ts';
 import { checkFits, DeviceLimitError } from '../gpu/memory.ts';
@@ -19,7 +20,8 @@ import { CheckpointError } from '../checkpoint/safetensors.ts';
 import { BatchStream, splitTrainVal } from '../data/split.ts';
 import { DataError, decodeUtf8 } from '../data/text.ts';
 import { CharTokenizer, WordTokenizer, type Tokenizer } from '../data/tokenizer.ts';
-import { CELL_TYPES, type ModelConfig, type TrainConfig } from '../model/config.ts';
+import { type ModelConfig, type TrainConfig } from '../model/config.ts';
+import { CELL_TYPES } from '../model/cells.ts';
 import { adapterTitle, configsFromForm, parameterCount } from './shared.ts';
 import type {
   AdapterOption, BenchResult, DataInfo, DataOptions, DataSource, ErrorArea, ModelForm, ModelSummary, Placement, Reply,

@@ -14,7 +14,7 @@ import { CharTokenizer } from '../../src/data/tokenizer.ts';
 import { BatchStream } from '../../src/data/split.ts';
 import { paramLayout } from '../../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../../src/model/config.ts';
-import type { ModelState } from '../../src/engine/backend.ts';
+import type { ModelState } from '../../src/model/backend.ts';
 
 const text = 'the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. '.repeat(6);
 const tokenizer = CharTokenizer.fromText(text);

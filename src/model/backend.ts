@@ -1,4 +1,9 @@
-import type { ModelConfig, TrainConfig } from '../model/config.ts';
+/**
+ * The Backend interface that the CPU reference and the GPU implement, and the types it speaks:
+ * what the engine, the CLI, the web page and the benchmarks see of a model.
+ */
+import { hasCellState } from './cells.ts';
+import { fullModelConfig, type ModelConfig, type TrainConfig } from './config.ts';
 
 /** A chunk of training data: token ids in time-major layout (index t * batchSize + b). */
 export interface TokenChunk {
@@ -74,6 +79,29 @@ export interface Backend {
   /** GPU work per training iteration (zero on the CPU). */
   readonly perStep: { dispatches: number; readbacks: number; submits: number };
   destroy(): void;
+}
+
+/** Sampling options for one stream from a given start state (a backend's sampler, or a fallback one). */
+export interface StreamSampleOptions extends SampleOptions {
+  /** The state to start from, [layers * H] each (zeros when absent). */
+  start?: { hidden: ArrayLike<number>; cellState?: ArrayLike<number> };
+}
+
+/**
+ * Samples on the host from a flat parameter array: what the GPU backend falls back to past its
+ * sampler's limits. The engine passes the CPU reference's sampler in, so gpu/ never imports cpu/.
+ */
+export type HostSampler = (model: ModelConfig, params: Float32Array, options: StreamSampleOptions) => Uint32Array;
+
+/** Throws a one-line error when a state does not fit this model (both backends call it). */
+export function checkStateShape(model: ModelConfig, train: TrainConfig, paramCount: number, s: ModelState): void {
+  const shape = fullModelConfig(model);
+  if (s.params.length !== paramCount || s.optM.length !== paramCount || s.optV.length !== paramCount) {
+    throw new Error(`state has ${s.params.length} parameters, this model has ${paramCount}`);
+  }
+  const n = shape.layers * train.batchSize * shape.hiddenSize;
+  if (s.hidden.length !== n) throw new Error(`state has a hidden state of ${s.hidden.length} values, this model needs layers x batch x hidden = ${n}`);
+  if (hasCellState(shape.cell) && s.cellState?.length !== n) throw new Error(`an lstm state needs its ${n} memory cells`);
 }
 
 /** A zero carried state for `batchSize` sequences: what a state needs when a checkpoint is reused at another batch size. */
