@@ -1,6 +1,6 @@
 /**
- * The training loop's state, shared by the CLI and the web page: the batch stream over the
- * training split, the backend, validation over the held-out tail, and divergence detection.
+ * What the training loop (training-loop.ts) steps: the batch stream over the training split, the
+ * backend, state resets, validation over the held-out tail, and divergence detection.
  * Browser-safe (no Node imports).
  */
 import type { Backend } from '../model/backend.ts';
@@ -9,12 +9,15 @@ import { BatchStream, evalBatches } from '../data/split.ts';
 
 export class DivergedError extends Error {}
 
+/** What to change when training diverges, in the CLI's words (the page rewords the flags). */
+export function divergence(trainer: Trainer, what: string): DivergedError {
+  const { learningRate, clip } = trainer.backend.train;
+  return new DivergedError(`${what}: lower --lr (now ${learningRate}) or --clip (now ${clip})`);
+}
 
 export class Trainer {
   readonly stream: BatchStream;
   iteration = 0;
-  /** Losses that came back, by iteration (NaN until known). */
-  private lastLoss = NaN;
 
   constructor(readonly backend: Backend, readonly trainIds: Uint32Array, readonly valIds: Uint32Array) {
     this.stream = new BatchStream(trainIds, backend.train.batchSize, backend.train.seqLength);
@@ -38,20 +41,16 @@ export class Trainer {
     const { loss } = await this.backend.trainStep(batch);
     const iteration = ++this.iteration;
     const checked = loss.then((l) => {
-      if (!Number.isFinite(l)) {
-        const { learningRate, clip } = this.backend.train;
-        throw new DivergedError(
-          `the training loss became ${l} at iteration ${iteration}: lower --lr (now ${learningRate}) or --clip (now ${clip})`,
-        );
-      }
-      this.lastLoss = l;
+      if (!Number.isFinite(l)) throw divergence(this, `the training loss became ${l} at iteration ${iteration}`);
       return l;
     });
     return { iteration, loss: checked };
   }
 
-  get latestLoss(): number {
-    return this.lastLoss;
+  /** The held-out split holds at least one full batch of B x T (plus the targets' one token). */
+  get canValidate(): boolean {
+    const { batchSize: B, seqLength: T } = this.backend.train;
+    return this.valIds.length >= B * (T + 1);
   }
 
   /**
@@ -61,7 +60,7 @@ export class Trainer {
    */
   async validate(maxBatches = Infinity): Promise<number> {
     const { batchSize: B, seqLength: T } = this.backend.train;
-    if (this.valIds.length < B * (T + 1)) return NaN;
+    if (!this.canValidate) return NaN;
     const chunks = [];
     for (const c of evalBatches(this.valIds, B, T)) {
       if (c.steps !== T || chunks.length >= maxBatches) break;
