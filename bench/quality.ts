@@ -14,11 +14,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareCorpus } from '../src/cli/corpus.ts';
-import { TRAIN_DEFAULTS } from '../src/cli/train.ts';
+import { TRAIN_DEFAULTS } from '../src/cli/train-settings.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import { Trainer, bits } from '../src/engine/trainer.ts';
-import { paramLayout } from '../src/model/layout.ts';
+import { TrainingLoop } from '../src/engine/training-loop.ts';
+import { parameterCount as parameters } from '../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import type { CellType } from '../src/model/cells.ts';
 
@@ -35,9 +36,6 @@ const minutes = Number(opts.minutes);
 const valBatches = Number(opts['val-batches']);
 const referenceHidden = Number(opts['reference-hidden']);
 const cells = opts.cells!.split(',') as CellType[];
-
-/** Trainable numbers (the flat layout's alignment padding not counted). */
-const parameters = (m: ModelConfig) => paramLayout(m).slots.reduce((a, s) => a + s.size, 0);
 
 /** The hidden size whose parameter count is closest to `target` for this cell. */
 function matchedHidden(cell: CellType, vocabSize: number, target: number): number {
@@ -80,15 +78,17 @@ try {
       const trainer = new Trainer(backend, data.train, data.val);
       const budget = minutes * 60_000;
       const losses: number[] = [];
-      const inFlight: Promise<number>[] = [];
       const t0 = performance.now();
-      // Keep three iterations queued, as the CLI does, so the GPU never waits on a readback.
-      while (performance.now() - t0 < budget) {
-        const { loss } = await trainer.step();
-        inFlight.push(loss);
-        if (inFlight.length >= 3) losses.push(await inFlight.shift()!);
-      }
-      for (const l of inFlight) losses.push(await l);
+      const loop: TrainingLoop = new TrainingLoop({
+        trainer,
+        events: {
+          onLoss: (_, l) => losses.push(l),
+          onStep: () => {
+            if (performance.now() - t0 >= budget) loop.stop();
+          },
+        },
+      });
+      await loop.run();
       const seconds = (performance.now() - t0) / 1000;
       const valNats = await trainer.validate(valBatches);
       const last = losses.slice(-50);

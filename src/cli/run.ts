@@ -10,7 +10,8 @@ import type { CliIO } from './io.ts';
 import { countInt, dropoutValue, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
 import { runEval } from './eval.ts';
 import { runSample } from './sample.ts';
-import { runTrain, TRAIN_DEFAULTS as D, type TrainArgs } from './train.ts';
+import { runTrain } from './train.ts';
+import { TRAIN_DEFAULTS as D, type TrainArgs } from './train-settings.ts';
 
 const backendOption = () =>
   new Option('--backend <backend>', 'gpu, cpu, or auto (the GPU when a WebGPU adapter exists, else the CPU)')

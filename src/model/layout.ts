@@ -86,6 +86,11 @@ export function paramLayout(model: ModelConfig): ParamLayout {
   return { slots, byName, layers, decoderWeight, decoderBias, length: offset };
 }
 
+/** Trainable numbers in the model (the flat layout's alignment padding not counted). */
+export function parameterCount(model: ModelConfig): number {
+  return paramLayout(model).slots.reduce((n, s) => n + s.size, 0);
+}
+
 /** One tensor of a flat array (the parameters, a gradient or an optimizer moment). */
 export function view<A extends FloatArray>(array: A, slot: TensorSlot): A {
   return array.subarray(slot.offset, slot.offset + slot.size) as A;
