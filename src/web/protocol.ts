@@ -1,5 +1,5 @@
 /**
- * Messages between the page (main.ts) and the engine's worker (worker.ts / session.ts).
+ * Messages between the page (main.ts) and the engine's worker (worker.ts, worker/session.ts).
  * The worker owns the Backend and the Trainer; the page only sends commands and draws what
  * comes back. Everything here is structured-clone data.
  */

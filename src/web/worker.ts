@@ -2,10 +2,11 @@
  * The engine's home in the browser: a dedicated worker (WebGPU works there) that owns the
  * Backend and the Trainer, so the page stays responsive while a large model trains.
  */
-import { BrowserGpu } from './gpu.ts';
+import { BrowserGpu } from './worker/browser-gpu.ts';
 import type { Reply, Request } from './protocol.ts';
-import { Session, type BuiltinCorpus } from './session.ts';
-import { IdbStore } from './store.ts';
+import { IdbStore } from './worker/idb-store.ts';
+import { Session } from './worker/session.ts';
+import type { BuiltinCorpus } from './worker/text.ts';
 
 interface WorkerScope {
   postMessage(message: unknown, transfer?: Transferable[]): void;

@@ -1,12 +1,16 @@
 /**
- * The web page's engine host (src/web/session.ts) without a browser: the protocol, the training
+ * The web page's engine host (src/web/worker/session.ts) without a browser: the protocol, the training
  * loop, checkpoints and error wording, on the CPU backend in Node. Fast; the browser tests
  * (page.test.ts) cover the same paths on WebGPU.
  */
 import { describe, expect, it } from 'vitest';
+import { gpu, noGpu } from '../gpu.ts';
 import { decodeCheckpoint } from '../../src/checkpoint/model-checkpoint.ts';
+import type { GpuContext } from '../../src/gpu/device.ts';
 import type { Placement, Reply, Request } from '../../src/web/protocol.ts';
-import { checkpointFilename, pageWording, Session, type ModelStore, type StoredModel } from '../../src/web/session.ts';
+import { pageWording } from '../../src/web/worker/errors.ts';
+import { checkpointFilename, type ModelStore, type StoredModel } from '../../src/web/worker/model-files.ts';
+import { Session } from '../../src/web/worker/session.ts';
 
 class MemoryStore implements ModelStore {
   model: StoredModel | undefined;
@@ -22,7 +26,21 @@ const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(200);
 const CPU: Placement = { backend: 'cpu', adapter: -1 };
 const FORM = { cell: 'rnn' as const, hiddenSize: 24, seqLength: 12, batchSize: 4, optimizer: 'adam' as const, learningRate: 0.01, clip: 5, seed: 7 };
 
-function harness(store = new MemoryStore()) {
+/** The worker's view of a GPU: one adapter, the test's Dawn device (Node has no navigator.gpu). */
+function dawnProvider(ctx: GpuContext) {
+  const { maxStorageBufferBindingSize, maxBufferSize, maxComputeWorkgroupsPerDimension } = ctx.limits;
+  return {
+    probe: async () => ({
+      adapters: [{
+        id: 0, label: 'Dawn', name: ctx.adapterName, reportedFallback: ctx.isFallback, software: ctx.isFallback,
+        limits: { maxStorageBufferBindingSize, maxBufferSize, maxComputeWorkgroupsPerDimension },
+      }],
+    }),
+    acquire: async () => ctx,
+  };
+}
+
+function harness(store = new MemoryStore(), ctx?: GpuContext) {
   const replies: Reply[] = [];
   const waiters: { pred: (r: Reply) => boolean; resolve: (r: Reply) => void }[] = [];
   const session = new Session({
@@ -35,7 +53,7 @@ function harness(store = new MemoryStore()) {
         }
       }
     },
-    gpu: { probe: async () => ({ adapters: [], error: 'no WebGPU in this test' }), acquire: async () => { throw new Error('no GPU'); } },
+    gpu: ctx ? dawnProvider(ctx) : { probe: async () => ({ adapters: [], error: 'no WebGPU in this test' }), acquire: async () => { throw new Error('no GPU'); } },
     store,
     builtins: [{ id: 'fox', checkpointName: 'fox-text', url: 'mem://fox' }],
     fetchText: async () => new TextEncoder().encode(TEXT).buffer as ArrayBuffer,
@@ -157,7 +175,7 @@ describe('web session (CPU backend, no browser)', () => {
     expect(h.errors().every((x) => !x.message.includes('\n'))).toBe(true);
   });
 
-  it('trains at word level and moves a model between backends with its state', async () => {
+  it('trains at word level, and a model moved to a fresh CPU backend keeps its state', async () => {
     const h = harness();
     await h.send({ type: 'init' });
     await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'word', lowercase: false, maxVocab: 8 } });
@@ -188,5 +206,63 @@ describe('web session (CPU backend, no browser)', () => {
     expect(name).toBe('img-src-x-onerror-alert-1-rnn8-char-i3.safetensors');
     expect(pageWording('the training loss became NaN at iteration 9: lower --lr (now 2) or --clip (now 5)'))
       .toBe('the training loss became NaN at iteration 9: lower the learning rate (now 2) or the gradient clip (now 5)');
+  });
+});
+
+describe.skipIf(noGpu)('web session on the GPU (Dawn in Node)', () => {
+  it('moves a model between the GPU and the CPU backends: same weights, same samples, training continues on each', async () => {
+    const h = harness(new MemoryStore(), gpu);
+    const GPU: Placement = { backend: 'gpu', adapter: 0 };
+    await h.send({ type: 'init' });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'sampling', settings: { prime: 'the q', temperature: 0, length: 30, every: 0 } });
+    const weights = async () => {
+      const from = h.replies.length;
+      await h.send({ type: 'save' });
+      const ck = await h.next('checkpoint', () => true, from);
+      return decodeCheckpoint(new Uint8Array(ck.bytes), ck.filename);
+    };
+    const sample = async () => {
+      const from = h.replies.length;
+      await h.send({ type: 'sample' });
+      return (await h.next('sample', () => true, from)).text;
+    };
+    const trainTo = async (iteration: number) => {
+      await h.send({ type: 'start' });
+      await h.next('progress', (r) => r.iteration >= iteration);
+      await h.send({ type: 'pause' });
+    };
+
+    await h.send({ type: 'build', form: FORM, placement: GPU });
+    expect(h.lastStatus().status.backend?.kind).toBe('gpu');
+    await trainTo(30);
+    const onGpu = await weights();
+    const gpuSample = await sample();
+
+    await h.send({ type: 'place', placement: CPU });
+    let s = h.lastStatus().status;
+    expect(s.backend?.kind).toBe('cpu');
+    expect(s.iteration).toBe(onGpu.progress.iteration);
+    const onCpu = await weights();
+    expect(onCpu.state.params).toEqual(onGpu.state.params);
+    expect(onCpu.state.optM).toEqual(onGpu.state.optM);
+    expect(onCpu.state.hidden).toEqual(onGpu.state.hidden);
+    expect(onCpu.progress.stream).toEqual(onGpu.progress.stream);
+    // Argmax from the same weights and state: the kernels and the CPU reference agree to ~1e-6.
+    expect(await sample()).toBe(gpuSample);
+
+    await trainTo(onCpu.progress.iteration + 10);
+    const trainedOnCpu = await weights();
+    expect(trainedOnCpu.progress.iteration).toBeGreaterThanOrEqual(onCpu.progress.iteration + 10);
+    expect(trainedOnCpu.state.params).not.toEqual(onCpu.state.params);
+
+    await h.send({ type: 'place', placement: GPU });
+    s = h.lastStatus().status;
+    expect(s.backend?.kind).toBe('gpu');
+    expect(s.iteration).toBe(trainedOnCpu.progress.iteration);
+    expect((await weights()).state.params).toEqual(trainedOnCpu.state.params);
+    await trainTo(trainedOnCpu.progress.iteration + 10);
+    expect(h.lastStatus().status.iteration).toBeGreaterThanOrEqual(trainedOnCpu.progress.iteration + 10);
+    expect(h.errors()).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /** The browser's copy of the last model (and the user's text), in IndexedDB. */
-import type { ModelStore, StoredModel } from './session.ts';
+import type { ModelStore, StoredModel } from './model-files.ts';
 
 const DB_NAME = 'webgpu-rnn';
 const STORE = 'kv';

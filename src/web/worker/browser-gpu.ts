@@ -8,9 +8,9 @@
  * OpenGL ES for the second, about four times faster), so the page lists both and picks the
  * hardware one, then the one that does not call itself a fallback.
  */
-import { acquireGpu, type GpuCandidate, type GpuContext } from '../gpu/device.ts';
-import type { AdapterOption, LimitsSummary } from './protocol.ts';
-import type { GpuProvider } from './session.ts';
+import { acquireGpu, type GpuCandidate, type GpuContext } from '../../gpu/device.ts';
+import type { AdapterOption, LimitsSummary } from '../protocol.ts';
+import type { GpuProvider } from './backends.ts';
 
 export const BROWSER_GPU_HINT = 'a recent Chrome, Edge, Safari or Firefox with WebGPU enabled has it';
 
