@@ -1,6 +1,5 @@
 /** Small helpers both the page and the worker use (kept apart so the page does not bundle the engine). */
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
-import { paramLayout } from '../model/layout.ts';
 import type { AdapterOption, ModelForm } from './protocol.ts';
 
 /** The model and training settings of the page's form, for `vocabSize` tokens. */
@@ -12,11 +11,6 @@ export function configsFromForm(f: ModelForm, vocabSize: number): { model: Model
       stateReset: f.stateReset ?? 0,
     },
   };
-}
-
-/** Trainable numbers in the model (the flat layout's alignment padding not counted). */
-export function parameterCount(model: ModelConfig): number {
-  return paramLayout(model).slots.reduce((a, s) => a + s.size, 0);
 }
 
 export function adapterTitle(a: AdapterOption): string {

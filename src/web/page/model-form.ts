@@ -1,0 +1,154 @@
+/**
+ * The model form: cell, depth, sizes and optimizer. It says, before anything is allocated, what
+ * will not fit on the chosen adapter, and whether the form still matches the model built from it.
+ */
+import { checkFits, DeviceLimitError, formatBytes, trainingBuffers } from '../../gpu/memory.ts';
+import type { CellType } from '../../model/cells.ts';
+import { parameterCount } from '../../model/layout.ts';
+import type { OptimizerName } from '../../model/optimizer.ts';
+import type { ModelForm } from '../protocol.ts';
+import { configsFromForm } from '../shared.ts';
+import { backendChoice, selectedAdapter } from './backend-panel.ts';
+import { clearError, errorText, showError } from './banner.ts';
+import { corpusNameOf } from './data-panel.ts';
+import { $, fmtParams, option } from './dom.ts';
+import { refreshButtons } from './run-panel.ts';
+import { page } from './state.ts';
+
+const CELLS: { value: CellType; label: string }[] = [
+  { value: 'rnn', label: 'RNN (tanh)' },
+  { value: 'lstm', label: 'LSTM' },
+  { value: 'gru', label: 'GRU' },
+];
+const LAYER_COUNTS = [1, 2, 3, 4];
+const HIDDEN_SIZES = [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072, 4096];
+const DEFAULT_HIDDEN = 512;
+/** The GPU sampler keeps a hidden state in one workgroup: 16 values x 256 invocations. */
+const MAX_HIDDEN = 4096;
+
+const ui = {
+  cell: $<HTMLSelectElement>('cell'), layers: $<HTMLSelectElement>('layers'), dropout: $<HTMLInputElement>('dropout'), hidden: $<HTMLSelectElement>('hidden'),
+  seq: $<HTMLInputElement>('seq'), batch: $<HTMLInputElement>('batch'), optimizer: $<HTMLSelectElement>('optimizer'), lr: $<HTMLInputElement>('lr'),
+  clip: $<HTMLInputElement>('clip'), stateReset: $<HTMLInputElement>('state-reset'), seed: $<HTMLInputElement>('seed'),
+  fit: $('fit'), dirty: $('dirty'),
+};
+
+export function readForm(): ModelForm {
+  return {
+    cell: ui.cell.value as CellType,
+    layers: Number(ui.layers.value),
+    dropout: Number(ui.dropout.value),
+    hiddenSize: Number(ui.hidden.value),
+    seqLength: Number(ui.seq.value),
+    batchSize: Number(ui.batch.value),
+    optimizer: ui.optimizer.value as OptimizerName,
+    learningRate: Number(ui.lr.value),
+    clip: Number(ui.clip.value),
+    stateReset: Number(ui.stateReset.value),
+    seed: Number(ui.seed.value),
+  };
+}
+
+/** Shows a model's settings (a loaded checkpoint's may be sizes the list does not offer). */
+export function writeForm(f: ModelForm): void {
+  ui.cell.value = f.cell;
+  ui.layers.value = String(f.layers ?? 1);
+  ui.dropout.value = String(f.dropout ?? 0);
+  if (![...ui.hidden.options].some((o) => o.value === String(f.hiddenSize))) ui.hidden.append(option(String(f.hiddenSize)));
+  ui.hidden.value = String(f.hiddenSize);
+  ui.seq.value = String(f.seqLength);
+  ui.batch.value = String(f.batchSize);
+  ui.optimizer.value = f.optimizer;
+  ui.lr.value = String(f.learningRate);
+  ui.clip.value = String(f.clip);
+  ui.stateReset.value = String(f.stateReset ?? 0);
+  ui.seed.value = String(f.seed);
+}
+
+const gpuLimits = () => (backendChoice() === 'gpu' ? selectedAdapter()?.limits as unknown as GPUSupportedLimits | undefined : undefined);
+
+/** What does not fit, in a sentence; undefined when it all fits. Checked before anything is allocated. */
+function fitProblem(f: ModelForm, limits: GPUSupportedLimits | undefined, vocabSize: number): string | undefined {
+  if (!Number.isInteger(f.seqLength) || f.seqLength < 1) return 'the sequence length must be a whole number of at least 1';
+  if (!Number.isInteger(f.batchSize) || f.batchSize < 1) return 'the batch size must be a whole number of at least 1';
+  if (!(f.learningRate > 0)) return 'the learning rate must be above 0';
+  if (!(f.clip > 0)) return 'the gradient clip must be above 0';
+  if (!Number.isInteger(f.stateReset ?? 0) || (f.stateReset ?? 0) < 0) return 'the state reset must be a whole number of iterations, 0 for never';
+  if (!((f.dropout ?? 0) >= 0 && (f.dropout ?? 0) < 1)) return 'the dropout must be from 0 up to (not including) 1';
+  if (f.hiddenSize > MAX_HIDDEN) return `hidden sizes above ${MAX_HIDDEN} are not supported (the GPU sampler holds the hidden state in one workgroup)`;
+  if (!limits) return undefined;
+  const { model, train } = configsFromForm(f, vocabSize);
+  try {
+    checkFits(model, train, limits);
+  } catch (e) {
+    if (e instanceof DeviceLimitError) return e.message;
+    throw e;
+  }
+  return undefined;
+}
+
+/** A text is chosen and the form's model fits the chosen backend. */
+export function formFits(): boolean {
+  return page.dataInfo ? !fitProblem(readForm(), gpuLimits(), page.dataInfo.vocabSize) : false;
+}
+
+export function refreshFit(): void {
+  const f = readForm();
+  const V = page.dataInfo?.vocabSize;
+  const gpu = backendChoice() === 'gpu' ? selectedAdapter() : undefined;
+  const limits = gpuLimits();
+  // Hidden sizes that cannot fit on this adapter are marked in the list itself.
+  for (const o of ui.hidden.options) {
+    const h = Number(o.value);
+    const problem = V ? fitProblem({ ...f, hiddenSize: h }, limits, V) : undefined;
+    o.textContent = problem && h !== f.hiddenSize ? `${h} (too large here)` : String(h);
+  }
+  if (!V) {
+    ui.fit.textContent = '';
+    return;
+  }
+  const problem = fitProblem(f, limits, V);
+  if (problem) {
+    ui.fit.textContent = '';
+    showError('model', `Does not fit: ${problem}.`);
+  } else {
+    if (errorText('model').startsWith('Does not fit')) clearError('model');
+    const { model, train } = configsFromForm(f, V);
+    const plans = trainingBuffers(model, train);
+    const total = plans.reduce((a, p) => a + p.bytes, 0);
+    const largest = plans.reduce((a, p) => (p.bytes > a.bytes ? p : a));
+    const params = parameterCount(model);
+    ui.fit.textContent = gpu
+      ? `${fmtParams(params)} parameters · ${formatBytes(total)} of GPU memory; largest buffer (${largest.name}) ${formatBytes(largest.bytes)} of the ${formatBytes(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize))} this adapter allows.`
+      : `${fmtParams(params)} parameters · the CPU reference runs on one thread: fine for small models, slow beyond hidden 256.`;
+  }
+  refreshDirty();
+  refreshButtons();
+}
+
+/** The form or the text no longer match the model: Reset would build a different one. */
+export function refreshDirty(): void {
+  const m = page.status?.model;
+  const d = page.dataInfo;
+  if (!m || !d) {
+    ui.dirty.hidden = true;
+    return;
+  }
+  const f = readForm();
+  const formChanged = (Object.keys(f) as (keyof ModelForm)[]).some((k) => f[k] !== m[k]);
+  const textChanged = d.options.level !== m.level || d.options.lowercase !== m.lowercase || corpusNameOf(d) !== m.corpus || d.vocabSize !== m.vocabSize;
+  ui.dirty.hidden = !(formChanged || textChanged);
+}
+
+export function initModelForm(): void {
+  ui.cell.append(...CELLS.map((c) => option(c.value, c.label)));
+  ui.cell.value = 'rnn';
+  ui.layers.append(...LAYER_COUNTS.map((n) => option(String(n))));
+  ui.layers.value = '1';
+  ui.hidden.append(...HIDDEN_SIZES.map((h) => option(String(h))));
+  ui.hidden.value = String(DEFAULT_HIDDEN);
+  for (const input of [ui.cell, ui.layers, ui.dropout, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.stateReset, ui.seed]) {
+    input.addEventListener('input', refreshFit);
+    input.addEventListener('change', refreshFit);
+  }
+}
