@@ -185,6 +185,61 @@ describe.skipIf(Boolean(missing) && !gpuRequired)('web page in Chromium', () => 
     expect(await sampleNow(page)).toBe(before);
   });
 
+  it('moves a model between the GPU and the CPU backends: the same weights, and it samples and trains on each', async (ctx) => {
+    if (!hasGpu) ctx.skip();
+    let n = 0;
+    const download = async () => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const file = join(downloads, `move-${n++}-${d.suggestedFilename()}`);
+      await d.saveAs(file);
+      return decodeCheckpoint(new Uint8Array(readFileSync(file)), file);
+    };
+    const moveTo = async (kind: 'gpu' | 'cpu', iteration: number) => {
+      await page.check(`input[name="backend"][value="${kind}"]`);
+      await waitFor(page, ([k, it]) => window.rnnDebug.status()?.backend?.kind === k && window.rnnDebug.status()?.phase === 'paused' &&
+        window.rnnDebug.status()?.iteration === it, [kind, iteration] as const, `the model on the ${kind}`);
+      expect(await text(page, '#stat-backend')).toBe(`on the ${kind === 'gpu' ? 'GPU' : 'CPU'}`);
+    };
+    const train = async (iterations: number) => {
+      const from = (await page.evaluate(() => window.rnnDebug.status()?.iteration))!;
+      await page.click('#start');
+      await waitIteration(page, from + iterations);
+      await page.click('#pause');
+      await waitPhase(page, ['paused']);
+    };
+    const losses = () => page.evaluate(() => window.rnnDebug.history().train.filter((v): v is number => v !== null));
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+
+    // The model trained on the GPU above, restored on it after the reload: a few more iterations put its losses on the chart.
+    await waitPhase(page, ['paused']);
+    expect((await page.evaluate(() => window.rnnDebug.status()))?.backend?.kind).toBe('gpu');
+    await page.uncheck('#auto-sample');
+    await train(5);
+    const gpuLosses = await losses();
+    const fromGpu = await download();
+
+    await moveTo('cpu', fromGpu.progress.iteration);
+    const onCpu = await download();
+    expect(onCpu.state.params).toEqual(fromGpu.state.params);
+    expect(onCpu.state.optM).toEqual(fromGpu.state.optM);
+    expect(onCpu.state.hidden).toEqual(fromGpu.state.hidden);
+    expect((await sampleNow(page)).length).toBeGreaterThan(10);
+    // Training goes on from the GPU's model, not from scratch: its losses start where the GPU's ended.
+    await train(5);
+    const onCpuLosses = (await losses()).slice(gpuLosses.length);
+    expect(gpuLosses.length).toBeGreaterThanOrEqual(5);
+    expect(onCpuLosses.length).toBeGreaterThanOrEqual(5);
+    expect(mean(onCpuLosses.slice(0, 5))).toBeLessThan(mean(gpuLosses.slice(-5)) + 0.3);
+
+    const trainedOnCpu = await download();
+    expect(trainedOnCpu.progress.iteration).toBeGreaterThanOrEqual(fromGpu.progress.iteration + 5);
+    await moveTo('gpu', trainedOnCpu.progress.iteration);
+    expect((await download()).state.params).toEqual(trainedOnCpu.state.params);
+    expect((await sampleNow(page)).length).toBeGreaterThan(10);
+    await train(5);
+    expect(await text(page, '#stat-backend')).toBe('on the GPU');
+  });
+
   it('stops with the model kept when the GPU device is lost, and carries on on the CPU', async (ctx) => {
     if (!hasGpu) ctx.skip();
     await page.check('#auto-sample');
