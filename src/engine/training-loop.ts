@@ -218,7 +218,7 @@ export class TrainingLoop {
         const now = this.now();
         const last = o.until !== undefined && it >= o.until;
         const evalNow = !last && timers.evaluate?.due(it, now) && trainer.canValidate;
-        const sampleNow = !last && (this.sampleRequested || timers.sample?.due(it, now));
+        const sampleNow = !last && timers.sample && (this.sampleRequested || timers.sample.due(it, now));
         const saveNow = !last && timers.checkpoint?.due(it, now);
         if (evalNow || sampleNow || saveNow || this.hooks.length) {
           await this.drain();
