@@ -14,22 +14,24 @@ import cellForwardWgsl from '../../shaders/cell_forward.wgsl?raw';
 import cellBackwardWgsl from '../../shaders/cell_backward.wgsl?raw';
 import inputGatherWgsl from '../../shaders/input_gather.wgsl?raw';
 import dropoutWgsl from '../../shaders/dropout.wgsl?raw';
+import { composeWgsl } from './wgsl.ts';
 
+/** Each kernel's shader with its includes of shaders/lib resolved (src/gpu/wgsl.ts). */
 export const SHADERS = {
-  matmul: matmulWgsl,
-  softmax_xent: softmaxXentWgsl,
-  loss_sum: lossSumWgsl,
-  column_sum: columnSumWgsl,
-  embedding_grad: embeddingGradWgsl,
-  optimizer: optimizerWgsl,
-  sample: sampleWgsl,
-  cell_forward: cellForwardWgsl,
-  cell_backward: cellBackwardWgsl,
-  input_gather: inputGatherWgsl,
-  dropout: dropoutWgsl,
+  matmul: composeWgsl(matmulWgsl),
+  softmax_xent: composeWgsl(softmaxXentWgsl),
+  loss_sum: composeWgsl(lossSumWgsl),
+  column_sum: composeWgsl(columnSumWgsl),
+  embedding_grad: composeWgsl(embeddingGradWgsl),
+  optimizer: composeWgsl(optimizerWgsl),
+  sample: composeWgsl(sampleWgsl),
+  cell_forward: composeWgsl(cellForwardWgsl),
+  cell_backward: composeWgsl(cellBackwardWgsl),
+  input_gather: composeWgsl(inputGatherWgsl),
+  dropout: composeWgsl(dropoutWgsl),
 } as const;
 
-/** cell_forward.wgsl / cell_backward.wgsl's CELL override, and the sequences x units each invocation owns. */
+/** lib/cell.wgsl's CELL override (its CELL_RNN, CELL_LSTM, CELL_GRU; test/wgsl.test.ts checks), and the sequences x units each invocation owns. */
 export const CELL_CODE = { rnn: 0, lstm: 1, gru: 2 } as const;
 export const CELL_WG = 64;
 const GATE_COUNT = { rnn: 1, lstm: 4, gru: 3 } as const;
