@@ -48,7 +48,7 @@ export interface KernelRow {
 export interface KernelBenchOptions {
   /** A smoke run: two shapes at 512, two tilings. */
   quick?: boolean;
-  /** Every workgroup shape and the workgroup-memory variant, not just what training uses and `main`. */
+  /** Every workgroup shape, not just what training uses and `main`. */
   allTilings?: boolean;
   /** Called with each row as it is measured (the direct run prints progress). */
   onRow?: (row: KernelRow) => void;
@@ -113,7 +113,7 @@ function cpuMatmul(M: number, N: number, K: number, a: Float32Array, b: Float32A
 
 interface MatmulShape { label: string; M: number; N: number; K: number; transA: boolean; transB: boolean }
 
-const tilingName = (t: MatmulTiling) => `${t.variant} ${t.wgX}x${t.wgY}${t.tileK ? ` K${t.tileK}` : ''}`;
+const tilingName = (t: MatmulTiling) => `${t.variant} ${t.wgX}x${t.wgY}`;
 
 export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions = {}): Promise<KernelRow[]> {
   const quick = opts.quick ?? false;
@@ -143,14 +143,11 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       ]),
     ];
     // 'auto' is what training uses (the vec4 entry point the layout allows); `main` alone shows what
-    // the vec4 loads bring; the rest are workgroup shapes and the workgroup-memory variant.
+    // the vec4 loads bring; the rest are workgroup shapes.
     const auto = (wgX: number, wgY: number): MatmulTiling => ({ variant: 'auto', wgX, wgY });
     const tilings: MatmulTiling[] = !opts.allTilings
       ? [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }]
-      : [
-        DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, auto(16, 4), auto(4, 16), auto(16, 16), auto(32, 2),
-        { variant: 'main_tiled', wgX: 8, wgY: 8, tileK: 16 }, { variant: 'main_tiled', wgX: 16, wgY: 16, tileK: 16 },
-      ];
+      : [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, auto(16, 4), auto(4, 16), auto(16, 16), auto(32, 2)];
     for (const s of shapes) {
       const a = randomArray(rng, s.M * s.K), b = randomArray(rng, s.K * s.N);
       const A = r.storage(a), B = r.storage(b), C = r.storage(s.M * s.N);
@@ -158,8 +155,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const c = new Float32Array(s.M * s.N);
       // The JS twin at 1024^3 takes seconds: time it once.
       const cpuMs = timeCpu(() => cpuMatmul(s.M, s.N, s.K, a, b, c, s.transA, s.transB), flops > 1e9 ? 0 : target);
-      // The tiled variant is ~10x slower on CPU adapters: only on the smaller products.
-      for (const t of tilings.filter((t) => t.variant !== 'main_tiled' || flops <= 2 * 512 ** 3 * 1.01)) {
+      for (const t of tilings) {
         const args = {
           M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
           A, lda: s.transA ? s.M : s.K, B, ldb: s.transB ? s.K : s.N, C, ldc: s.N,

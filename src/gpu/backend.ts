@@ -31,8 +31,8 @@ import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import { ADAGRAD_EPS, ADAM } from '../model/optimizer.ts';
 import {
-  CELL_CODE, Kernels, cellConstants, cellEntryPoint, MATMUL_MODE, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
-  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulVariantFor, optimizerUniforms, transposedWhh, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
+  CELL_CODE, Kernels, cellConstants, cellEntryPoint, MATMUL_VARIANTS, cellBackwardUniforms, cellForwardUniforms, cellGrid,
+  dropoutMaskUniform, dropoutUniforms, grid1D, inputGatherUniforms, matmulConstants, matmulGrid, matmulUniforms, matmulVariantFor, optimizerUniforms, transposedWhh, softmaxVariantFor, softmaxXentLaunch, type MatmulArgs,
 } from './kernels.ts';
 import { checkFits } from './memory.ts';
 import type { GpuContext } from './device.ts';
@@ -82,8 +82,6 @@ function packFields(u32: number[], f32: number[]): ArrayBuffer {
   new Float32Array(buf, u32.length * 4, f32.length).set(f32);
   return buf;
 }
-
-type MatmulSpec = MatmulArgs & { A: GPUBuffer };
 
 /** Dispatches per training iteration (see the header): the formula `perStep.dispatches` reports. */
 export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig): number {
@@ -275,25 +273,13 @@ export class GpuBackend implements Backend {
   }
 
   /** Records a matmul's uniforms now and returns a thunk that builds its bind group once they are uploaded. */
-  private matmul(s: MatmulSpec): () => Dispatch {
-    const mode = s.mode ?? MATMUL_MODE.plain;
-    const slot = this.uniforms.add({
-      u32: [
-        s.M, s.N, s.K, s.bias === undefined ? 0 : 1,
-        s.lda, s.ldb, s.ldc, s.bias ?? 0,
-        s.offA ?? 0, s.offB ?? 0, s.offC ?? 0, s.gather?.tokenOffset ?? 0,
-        s.gather?.offset ?? 0, s.gather?.stride ?? 0, s.D?.offset ?? 0, s.E?.offset ?? 0,
-      ],
-    });
+  private matmul(s: MatmulArgs): () => Dispatch {
+    const slot = this.uniforms.add(matmulUniforms(s).buffer as ArrayBuffer);
     return () => {
       const variant = matmulVariantFor(s);
       const tiling = { variant, wgX: MATMUL_WG, wgY: MATMUL_WG };
-      const pipeline = this.kernels.pipeline('matmul', matmulConstants(tiling, !!s.transA, !!s.transB, mode), MATMUL_VARIANTS[variant].entryPoint);
-      // Bindings a mode does not read still need a buffer; any read-only one that is not written here will do.
-      const spare = this.buf.embPos;
-      const bindGroup = this.kernels.bindGroup(pipeline, [
-        mode === MATMUL_MODE.plain ? s.A : spare, s.B, s.C, s.D?.buffer ?? spare, s.E?.buffer ?? spare, s.gather?.tokens ?? this.buf.inputs, this.uniforms.binding(slot),
-      ], 'matmul');
+      const pipeline = this.kernels.pipeline('matmul', matmulConstants(tiling, !!s.transA, !!s.transB), MATMUL_VARIANTS[variant].entryPoint);
+      const bindGroup = this.kernels.bindGroup(pipeline, [s.A, s.B, s.C, this.uniforms.binding(slot)], 'matmul');
       return { pipeline, bindGroup, ...matmulGrid(s.M, s.N, variant, MATMUL_WG, MATMUL_WG) };
     };
   }

@@ -70,8 +70,6 @@ export function cellEntryPoint(buffer: GPUBuffer, H: number, offWhh: number, cel
 
 export type KernelName = keyof typeof SHADERS;
 
-export const MATMUL_MODE = { plain: 0, rnnForward: 1, rnnBackward: 2 } as const;
-
 /**
  * matmul.wgsl's entry points and the block of C each invocation computes (rows = columns = block),
  * so a dispatch covers N with ceil(N / (block * wgX)) workgroups and M with ceil(M / (block * wgY)).
@@ -81,20 +79,16 @@ export const MATMUL_VARIANTS = {
   main: { entryPoint: 'main', rows: 8, cols: 8 },
   /** 8x16 with op(B) read and accumulated as vec4s: row-major B, offB and ldb multiples of 4. */
   main_vb: { entryPoint: 'main_vb', rows: 8, cols: 16 },
-  /** main_vb with op(A) read as vec4s too: transposed A in MODE_PLAIN, offA and lda multiples of 4. */
+  /** main_vb with op(A) read as vec4s too: transposed A, offA and lda multiples of 4. */
   main_vab: { entryPoint: 'main_vab', rows: 8, cols: 16 },
-  /** Workgroup-memory tiles + barriers, 4x4 per invocation: the classic design for real GPUs. */
-  main_tiled: { entryPoint: 'main_tiled', rows: 4, cols: 4 },
 } as const;
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 
-/** Launch parameters of one matmul: entry point ('auto': matmulVariantFor), workgroup shape, main_tiled's tile depth. */
+/** Launch parameters of one matmul: entry point ('auto': matmulVariantFor) and workgroup shape. */
 export interface MatmulTiling {
   variant: MatmulVariant | 'auto';
   wgX: number;
   wgY: number;
-  /** main_tiled only. */
-  tileK?: number;
 }
 
 export const DEFAULT_MATMUL_TILING: MatmulTiling = { variant: 'auto', wgX: 8, wgY: 8 };
@@ -102,7 +96,7 @@ export const DEFAULT_MATMUL_TILING: MatmulTiling = { variant: 'auto', wgX: 8, wg
 /** What matmulVariantFor needs to know about a product (GpuBackend's MatmulSpec and MatmulArgs both fit). */
 export interface MatmulLayout {
   M: number; N: number; K: number;
-  transA?: boolean; transB?: boolean; mode?: number;
+  transA?: boolean; transB?: boolean;
   A?: GPUBuffer; offA?: number; lda: number;
   B: GPUBuffer; offB?: number; ldb: number;
   bias?: number;
@@ -120,36 +114,21 @@ function vec4Readable(buffer: GPUBuffer | undefined, off: number, ld: number, ro
 /**
  * The fastest register-blocked entry point whose vec4 loads this product's layout allows:
  * main_vab for transposed A and row-major B (the weight gradients), main_vb for row-major B,
- * main otherwise (including MODE_RNN_FWD, whose B is transposed and gathered from).
+ * main otherwise.
  */
-export function matmulVariantFor(s: MatmulLayout): 'main' | 'main_vb' | 'main_vab' {
-  const mode = s.mode ?? MATMUL_MODE.plain;
-  if (s.transB || mode === MATMUL_MODE.rnnForward) return 'main';
+export function matmulVariantFor(s: MatmulLayout): MatmulVariant {
+  if (s.transB) return 'main';
   if (!vec4Readable(s.B, s.offB ?? 0, s.ldb, s.K)) return 'main';
   // main_vb reads the bias through the vec4 view too.
   if (s.bias !== undefined && s.B.size < 4 * (Math.ceil((s.bias + s.N) / 4) * 4)) return 'main';
-  if (s.transA && mode === MATMUL_MODE.plain && vec4Readable(s.A, s.offA ?? 0, s.lda, s.K)) return 'main_vab';
+  if (s.transA && vec4Readable(s.A, s.offA ?? 0, s.lda, s.K)) return 'main_vab';
   return 'main_vb';
 }
 
 export class Kernels {
   private modules = new Map<KernelName, GPUShaderModule>();
   private pipelines = new Map<string, GPUComputePipeline>();
-  private matmulLayout: GPUBindGroupLayout;
-
-  constructor(readonly device: GPUDevice) {
-    // matmul.wgsl's bindings are used or not depending on MODE, so its layout is explicit rather
-    // than 'auto' (which would drop the bindings a mode does not touch).
-    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry =>
-      ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-    this.matmulLayout = device.createBindGroupLayout({
-      label: 'matmul',
-      entries: [
-        entry(0, 'read-only-storage'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'read-only-storage'),
-        entry(4, 'read-only-storage'), entry(5, 'read-only-storage'), entry(6, 'uniform'),
-      ],
-    });
-  }
+  constructor(readonly device: GPUDevice) {}
 
   module(name: KernelName): GPUShaderModule {
     let m = this.modules.get(name);
@@ -164,12 +143,9 @@ export class Kernels {
     const key = `${name}:${entryPoint} ${JSON.stringify(constants)}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const layout = name === 'matmul'
-        ? this.device.createPipelineLayout({ bindGroupLayouts: [this.matmulLayout] })
-        : 'auto';
       p = this.device.createComputePipeline({
         label: key,
-        layout,
+        layout: 'auto',
         compute: { module: this.module(name), entryPoint, constants },
       });
       this.pipelines.set(key, p);
@@ -301,16 +277,12 @@ export class KernelRunner {
 /** One matmul.wgsl product; offsets and leading dimensions in floats, as in GpuBackend. */
 export interface MatmulArgs {
   M: number; N: number; K: number;
-  transA?: boolean; transB?: boolean; mode?: number;
-  /** Unused (and may be omitted) in the recurrent modes, which read A from C. */
-  A?: GPUBuffer; offA?: number; lda: number;
+  transA?: boolean; transB?: boolean;
+  A: GPUBuffer; offA?: number; lda: number;
   B: GPUBuffer; offB?: number; ldb: number;
   C: GPUBuffer; offC?: number; ldc: number;
-  /** Offset of the bias in B (MODE_PLAIN: optional; MODE_RNN_FWD: bh). */
+  /** Offset of the bias in B, added to every row of C. */
   bias?: number;
-  gather?: { offset: number; stride: number; tokens: GPUBuffer; tokenOffset: number };
-  D?: { buffer: GPUBuffer; offset: number };
-  E?: { buffer: GPUBuffer; offset: number };
 }
 
 /** matmul.wgsl's Uniforms, in its field order. */
@@ -318,15 +290,12 @@ export function matmulUniforms(s: MatmulArgs): Uint32Array {
   return Uint32Array.from([
     s.M, s.N, s.K, s.bias === undefined ? 0 : 1,
     s.lda, s.ldb, s.ldc, s.bias ?? 0,
-    s.offA ?? 0, s.offB ?? 0, s.offC ?? 0, s.gather?.tokenOffset ?? 0,
-    s.gather?.offset ?? 0, s.gather?.stride ?? 0, s.D?.offset ?? 0, s.E?.offset ?? 0,
+    s.offA ?? 0, s.offB ?? 0, s.offC ?? 0, 0,
   ]);
 }
 
-export function matmulConstants(t: MatmulTiling, transA: boolean, transB: boolean, mode: number): Record<string, number> {
-  const c: Record<string, number> = { WG_X: t.wgX, WG_Y: t.wgY, TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0, MODE: mode };
-  if (t.variant === 'main_tiled') c.TILE_K = t.tileK ?? 16;
-  return c;
+export function matmulConstants(t: MatmulTiling, transA: boolean, transB: boolean): Record<string, number> {
+  return { WG_X: t.wgX, WG_Y: t.wgY, TRANS_A: transA ? 1 : 0, TRANS_B: transB ? 1 : 0 };
 }
 
 /** Workgroups covering an M x N result. */
@@ -340,22 +309,17 @@ export function resolveMatmulVariant(s: MatmulLayout, t: MatmulTiling): MatmulVa
   const best = matmulVariantFor(s);
   if (t.variant === 'auto') return best;
   const rank = { main: 0, main_vb: 1, main_vab: 2 } as const;
-  if (t.variant !== 'main' && t.variant !== 'main_tiled' && rank[t.variant] > rank[best]) {
+  if (rank[t.variant] > rank[best]) {
     throw new Error(`matmul variant ${t.variant} cannot read this layout (the best that can is ${best})`);
   }
   return t.variant;
 }
 
 export function matmulDispatch(r: KernelRunner, s: MatmulArgs, t: MatmulTiling = DEFAULT_MATMUL_TILING): KernelDispatch {
-  const mode = s.mode ?? MATMUL_MODE.plain;
   const variant = resolveMatmulVariant(s, t);
-  const pipeline = r.kernels.pipeline('matmul', matmulConstants(t, !!s.transA, !!s.transB, mode), MATMUL_VARIANTS[variant].entryPoint);
-  const spare = r.spare();
+  const pipeline = r.kernels.pipeline('matmul', matmulConstants(t, !!s.transA, !!s.transB), MATMUL_VARIANTS[variant].entryPoint);
   const g = matmulGrid(s.M, s.N, variant, t.wgX, t.wgY);
-  return r.dispatch(pipeline, [
-    mode === MATMUL_MODE.plain ? s.A! : spare, s.B, s.C, s.D?.buffer ?? spare, s.E?.buffer ?? spare, s.gather?.tokens ?? spare,
-    r.uniform(matmulUniforms(s), 'matmul uniforms'),
-  ], g.x, g.y);
+  return r.dispatch(pipeline, [s.A, s.B, s.C, r.uniform(matmulUniforms(s), 'matmul uniforms')], g.x, g.y);
 }
 
 /** softmax_xent.wgsl: one workgroup per row; logits become dL/dlogits in place. */
