@@ -17,7 +17,7 @@
 //               with offA and lda multiples of 4, the weight-gradient products dW = dZ^T h. (A
 //               row-major A would need k unrolled by 4, which was slower here.)
 // A workgroup covers 8 WG_X columns and 8 WG_Y rows (main), 16 WG_X and 8 WG_Y (main_vb, main_vab).
-// The host (src/gpu/kernels.ts: matmulVariantFor) checks a vec4 variant's alignment (and
+// The host (src/gpu/kernels/matmul.ts: matmulVariantFor) checks a vec4 variant's alignment (and
 // that the buffer holds whole vec4s up to the operand's end) before choosing it.
 // Real GPUs would want a workgroup-memory tiled variant too; none is here until a tuner can
 // choose it (a tiled main_tiled was ~5x slower on lavapipe and nothing selected it).

@@ -9,10 +9,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
-import {
-  Kernels, KernelRunner, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
-  matmulVariantFor, optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxXentDispatch, transposedWhh, type MatmulTiling,
-} from '../src/gpu/kernels.ts';
+import { Kernels, KernelRunner } from '../src/gpu/kernels/common.ts';
+import { matmulLaunch, matmulVariantFor, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
+import { softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
+import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
+import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
+import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
+import { optimizerLaunch, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
@@ -93,7 +96,7 @@ async function checkMatmul(c: Case, transA: boolean, transB: boolean, withBias: 
     const A = r.storage(a), B = r.storage(b), C = r.storage(cInit);
     const args = { M, N, K, transA, transB, A, offA, lda, B, offB, ldb, C, offC, ldc, bias: withBias ? offBias : undefined };
     variant = resolveMatmulVariant(args, tiling);
-    await r.run([matmulDispatch(r, args, tiling)]);
+    await r.run([r.launch(matmulLaunch(args, tiling))]);
     return r.read(C);
   });
   const got = new Float64Array(M * N);
@@ -247,7 +250,7 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
       const ref = reference(logits, targets, rows, cols, scale);
       const { grad, loss } = await withRunner(async (r) => {
         const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rows + 2);
-        await r.run([softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows, cols, scale, variant })]);
+        await r.run([r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows, cols, scale, variant }, r.maxPerDim))]);
         return { grad: await r.read(L, 0, rows * cols), loss: await r.read(RL, 0, rows) };
       });
       expect(grad.every(Number.isFinite) && loss.every(Number.isFinite)).toBe(true);
@@ -279,7 +282,7 @@ describe.skipIf(noGpu)('loss_sum.wgsl vs a float64 sum', () => {
       ref *= scale;
       const got = await withRunner(async (r) => {
         const X = r.storage(x), O = r.storage(new Float32Array([7, 7, 7, 7]));
-        await r.run([lossSumDispatch(r, { rowLoss: X, out: O, n, scale })]);
+        await r.run([r.launch(lossSumLaunch({ rowLoss: X, out: O, n, scale }))]);
         return r.read(O);
       });
       expect(Math.abs(got[0] - ref) / ref).toBeLessThan(1e-6);
@@ -306,7 +309,7 @@ describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
       for (let rr = 0; rr < rows; rr++) for (let c = 0; c < cols; c++) ref[c] += x[offX + rr * cols + c];
       const got = await withRunner(async (r) => {
         const X = r.storage(x), O = r.storage(outInit);
-        await r.run([columnSumDispatch(r, { X, out: O, rows, cols, offX, offOut })]);
+        await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut }))]);
         return r.read(O);
       });
       expect(relError(got.subarray(offOut, offOut + cols), ref)).toBeLessThan(1e-5);
@@ -340,7 +343,7 @@ describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
       const got = await withRunner(async (r) => {
         const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions);
         const O = r.storage(new Float32Array(offOut + H * V + 2).fill(5));
-        await r.run([embeddingGradDispatch(r, { dZ: Z, start: S, positions: P, out: O, H, V, offOut })]);
+        await r.run([r.launch(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V, N, offOut }, r.maxPerDim))]);
         return r.read(O);
       });
       const g = got.subarray(offOut, offOut + H * V);
@@ -380,7 +383,9 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
           r.write(G, g);
           optimizerUpdate(kind, cpuParams, Float64Array.from(g), state, lr, clip);
           const eps = kind === 'adagrad' ? ADAGRAD_EPS : ADAM.eps;
-          await r.run([optimizerDispatch(r, { params: P, grads: G, m: Mb, v: Vb, n, kind, lr, clip, step, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 })]);
+          const uniforms = optimizerUniforms({ n, kind, lr, clip, step, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 }, r.maxPerDim);
+          // No W_hh copies to keep: whhT and whhAt are bound to buffers it leaves alone.
+          await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT: r.storage(4), whhAt: r.storage(4), n, kind, uniforms }, r.maxPerDim))]);
           const [params, m, v] = [await r.read(P, 0, n), await r.read(Mb, 0, n), await r.read(Vb, 0, n)];
           const dGpu = params.map((x, i) => x - p0[i]);
           const dCpu = cpuParams.map((x, i) => x - p0[i]);
@@ -407,10 +412,9 @@ describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward 
       const whhT = r.storage(sentinel), whhAt = r.storage(Uint32Array.from(offsets));
       for (let step = 1; step <= 3; step++) {
         r.write(G, randomArray(rng, n));
-        await r.run([optimizerDispatch(r, {
-          params: P, grads: G, m: Mb, v: Vb, n, kind: 'adam', lr: 0.01, clip: 5, step, eps: ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2,
-          whh: { layers: offsets.length, rows, cols }, whhT, whhAt,
-        })]);
+        const whh = { layers: offsets.length, rows, cols };
+        const uniforms = optimizerUniforms({ n, kind: 'adam', lr: 0.01, clip: 5, step, eps: ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh }, r.maxPerDim);
+        await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT, whhAt, n, kind: 'adam', whh, uniforms }, r.maxPerDim))]);
         const want = transposedWhh(await r.read(P, 0, n), offsets, rows, cols);
         want.fill(7, offsets.length * rows * cols);
         expect(Array.from(await r.read(whhT)), `step ${step}`).toEqual(Array.from(want));

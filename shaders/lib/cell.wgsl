@@ -8,7 +8,7 @@
 // in its own order; the gru's candidate takes gi_n and gh_n apart, as it sees gh_n only through r.
 // Vectors hold gate q in component q, in PyTorch's order (lstm i f g o, gru r z).
 
-override CELL: u32 = 0u;  // src/gpu/kernels.ts: CELL_CODE
+override CELL: u32 = 0u;  // src/gpu/kernels/cell.ts: CELL_CODE
 const CELL_RNN: u32 = 0u;
 const CELL_LSTM: u32 = 1u;
 const CELL_GRU: u32 = 2u;

@@ -1,11 +1,11 @@
 // What cell_forward.wgsl and cell_backward.wgsl share: one invocation owns ROWS sequences x a
-// block of hidden units of one timestep (src/gpu/kernels.ts: cellRows, cellGrid).
+// block of hidden units of one timestep (src/gpu/kernels/cell.ts: cellRows, cellGrid).
 
 //#include "lib/cell.wgsl"
 
 override WG: u32 = 64;
 // Sequences per invocation: MAX_ROWS, or 1, 2 or 4 for batches that small (the host picks:
-// src/gpu/kernels.ts, cellRows). Arrays are sized MAX_ROWS; loops run to ROWS, a constant
+// src/gpu/kernels/cell.ts, cellRows). Arrays are sized MAX_ROWS; loops run to ROWS, a constant
 // once the pipeline is specialized, so the unused rows compile away.
 override ROWS: u32 = 8u;
 const MAX_ROWS: u32 = 8u;
