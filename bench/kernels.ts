@@ -15,16 +15,22 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/device.ts';
-import {
-  DEFAULT_MATMUL_TILING, KernelRunner, cellBackwardDispatch, cellBlock, cellEntryPoint, cellForwardDispatch, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
-  optimizerDispatch, positionsByToken, transposedWhh, resolveMatmulVariant, softmaxVariantFor, softmaxXentDispatch, type KernelDispatch, type SoftmaxVariant, type MatmulTiling,
-} from '../src/gpu/kernels.ts';
+import { KernelRunner, type KernelDispatch } from '../src/gpu/kernels/common.ts';
+import { DEFAULT_MATMUL_TILING, matmulLaunch, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
+import { cellBlock } from '../src/gpu/kernels/cell.ts';
+import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
+import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
+import { softmaxVariantFor, softmaxXentLaunch, type SoftmaxVariant } from '../src/gpu/kernels/softmax_xent.ts';
+import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
+import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
+import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
+import { optimizerLaunch, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { cellPointwise, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
 import { type CellType, GATES } from '../src/model/cells.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
-import { ADAM } from '../src/model/optimizer.ts';
+import { ADAGRAD_EPS, ADAM } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { initParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
@@ -48,7 +54,7 @@ export interface KernelRow {
 export interface KernelBenchOptions {
   /** A smoke run: two shapes at 512, two tilings. */
   quick?: boolean;
-  /** Every workgroup shape and the workgroup-memory variant, not just what training uses and `main`. */
+  /** Every workgroup shape, not just what training uses and `main`. */
   allTilings?: boolean;
   /** Called with each row as it is measured (the direct run prints progress). */
   onRow?: (row: KernelRow) => void;
@@ -113,7 +119,7 @@ function cpuMatmul(M: number, N: number, K: number, a: Float32Array, b: Float32A
 
 interface MatmulShape { label: string; M: number; N: number; K: number; transA: boolean; transB: boolean }
 
-const tilingName = (t: MatmulTiling) => `${t.variant} ${t.wgX}x${t.wgY}${t.tileK ? ` K${t.tileK}` : ''}`;
+const tilingName = (t: MatmulTiling) => `${t.variant} ${t.wgX}x${t.wgY}`;
 
 export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions = {}): Promise<KernelRow[]> {
   const quick = opts.quick ?? false;
@@ -143,14 +149,11 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       ]),
     ];
     // 'auto' is what training uses (the vec4 entry point the layout allows); `main` alone shows what
-    // the vec4 loads bring; the rest are workgroup shapes and the workgroup-memory variant.
+    // the vec4 loads bring; the rest are workgroup shapes.
     const auto = (wgX: number, wgY: number): MatmulTiling => ({ variant: 'auto', wgX, wgY });
     const tilings: MatmulTiling[] = !opts.allTilings
       ? [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }]
-      : [
-        DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, auto(16, 4), auto(4, 16), auto(16, 16), auto(32, 2),
-        { variant: 'main_tiled', wgX: 8, wgY: 8, tileK: 16 }, { variant: 'main_tiled', wgX: 16, wgY: 16, tileK: 16 },
-      ];
+      : [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, auto(16, 4), auto(4, 16), auto(16, 16), auto(32, 2)];
     for (const s of shapes) {
       const a = randomArray(rng, s.M * s.K), b = randomArray(rng, s.K * s.N);
       const A = r.storage(a), B = r.storage(b), C = r.storage(s.M * s.N);
@@ -158,13 +161,12 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const c = new Float32Array(s.M * s.N);
       // The JS twin at 1024^3 takes seconds: time it once.
       const cpuMs = timeCpu(() => cpuMatmul(s.M, s.N, s.K, a, b, c, s.transA, s.transB), flops > 1e9 ? 0 : target);
-      // The tiled variant is ~10x slower on CPU adapters: only on the smaller products.
-      for (const t of tilings.filter((t) => t.variant !== 'main_tiled' || flops <= 2 * 512 ** 3 * 1.01)) {
+      for (const t of tilings) {
         const args = {
           M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
           A, lda: s.transA ? s.M : s.K, B, ldb: s.transB ? s.K : s.N, C, ldc: s.N,
         };
-        const { ms: gpuMs, medianMs } = await timeGpu(r, [matmulDispatch(r, args, t)], target);
+        const { ms: gpuMs, medianMs } = await timeGpu(r, [r.launch(matmulLaunch(args, t))], target);
         const layout = `${s.transA ? 'A^T' : 'A'}${s.transB ? ' B^T' : ' B'}`;
         const variant = tilingName({ ...t, variant: resolveMatmulVariant(args, t) }) + (t.variant === 'auto' ? ' (auto)' : '');
         push({
@@ -190,9 +192,10 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const dGi = r.storage(B * GH), dAbove = r.storage(randomArray(rng, BH, 0.1)), dState = r.storage(3 * BH);
       const offs = { B, H: Hc, offWhh: 0, offHin: 0, offHout: BH, offSaved: 0, offCin: 0, offCout: BH };
       const whhT = r.storage(transposedWhh(p, [0], GH, Hc));
-      const fwd = cellForwardDispatch(r, cell, { ...offs, offWhhT: 0, offBhh: GH * Hc, offGi: 0 }, { params, gi, h: hBuf, c: cBuf, saved, whhT });
-      const bwd = cellBackwardDispatch(r, cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 },
-        { params, dGh, dGi, dAbove, h: hBuf, c: cBuf, saved, dState });
+      const fwdLaunch = cellForwardLaunch(cell, { ...offs, offWhhT: 0, offBhh: GH * Hc, offGi: 0 }, { params, gi, hAll: hBuf, cAll: cBuf, saved, whhT });
+      const bwdLaunch = cellBackwardLaunch(cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 },
+        { params, dGh, dGi, dAbove, hAll: hBuf, cAll: cBuf, saved, dState });
+      const fwd = r.launch(fwdLaunch), bwd = r.launch(bwdLaunch);
       const w: LayerTensors = {
         wIh: new Float64Array(GH), wHh: Float64Array.from(p.subarray(0, GH * Hc)),
         bIh: new Float64Array(GH), bHh: Float64Array.from(p.subarray(GH * Hc, GH * Hc + GH)), inputSize: 1,
@@ -207,8 +210,8 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         }
       }, target);
       const flops = 2 * B * GH * Hc;
-      const variant = `${cellEntryPoint(params, Hc, 0, cell)}, ${cellBlock('cell_forward', cell, B).rows} sequences per invocation`;
-      for (const [kernel, d] of [['cell_forward', fwd], ['cell_backward', bwd]] as const) {
+      for (const [kernel, d, launch] of [['cell_forward', fwd, fwdLaunch], ['cell_backward', bwd, bwdLaunch]] as const) {
+        const variant = `${launch.entryPoint}, ${cellBlock(kernel, cell, B).rows} sequences per invocation`;
         const { ms: gpuMs, medianMs } = await timeGpu(r, [d], target);
         push({
           kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant, gpuMs, cpuMs: kernel === 'cell_forward' ? cpuMs : undefined,
@@ -224,7 +227,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const targets = Uint32Array.from({ length: rowsN }, () => Math.floor(rng.next() * cols));
       const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rowsN);
       const gpuMsOf = async (variant: SoftmaxVariant) =>
-        (await timeGpu(r, [softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows: rowsN, cols, scale: 1 / rowsN, variant })], target)).ms;
+        (await timeGpu(r, [r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows: rowsN, cols, scale: 1 / rowsN, variant }, r.maxPerDim))], target)).ms;
       const work = logits.slice();
       const loss = new Float64Array(rowsN);
       const cpuMs = timeCpu(() => {
@@ -245,14 +248,14 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
     {
       const x = randomArray(rng, N);
       const X = r.storage(x), O = r.storage(4);
-      const gpuMs = (await timeGpu(r, [lossSumDispatch(r, { rowLoss: X, out: O, n: N, scale: 1 / N })], target)).ms;
+      const gpuMs = (await timeGpu(r, [r.launch(lossSumLaunch({ rowLoss: X, out: O, n: N, scale: 1 / N }))], target)).ms;
       const cpuMs = timeCpu(() => { let s = 0; for (let i = 0; i < N; i++) s += x[i]; x[0] += s * 0; }, target);
       push({ kernel: 'loss_sum', shape: `${N}`, variant: 'WG 256', gpuMs, cpuMs, gbps: N * 4 / gpuMs / 1e6 });
     }
     for (const cols of quick ? [H] : [V, H]) {
       const x = randomArray(rng, N * cols);
       const X = r.storage(x), O = r.storage(cols);
-      const gpuMs = (await timeGpu(r, [columnSumDispatch(r, { X, out: O, rows: N, cols })], target)).ms;
+      const gpuMs = (await timeGpu(r, [r.launch(columnSumLaunch({ X, out: O, rows: N, cols }))], target)).ms;
       const out = new Float32Array(cols);
       const cpuMs = timeCpu(() => {
         out.fill(0);
@@ -267,7 +270,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const dZ = randomArray(rng, N * H);
       const { start, positions } = positionsByToken(tokens, vocab);
       const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions), O = r.storage(H * vocab);
-      const gpuMs = (await timeGpu(r, [embeddingGradDispatch(r, { dZ: Z, start: S, positions: P, out: O, H, V: vocab })], target)).ms;
+      const gpuMs = (await timeGpu(r, [r.launch(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V: vocab, N }, r.maxPerDim))], target)).ms;
       const out = new Float32Array(H * vocab);
       const cpuMs = timeCpu(() => {
         out.fill(0);
@@ -284,16 +287,16 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       for (const kind of ['adagrad', 'adam'] as const) {
         const p = randomArray(rng, n), g = randomArray(rng, n, 10);
         const Pb = r.storage(p), G = r.storage(g), M = r.storage(n), Vb = r.storage(n);
-        const eps = kind === 'adam' ? ADAM.eps : 1e-8;
-        const copy = n === nParams
-          ? { whh: { layers: 1, rows: H, cols: H }, whhT: r.storage(H * H + 16), whhAt: r.storage(Uint32Array.of(layout.layers[0].weightHh.offset)) }
-          : {};
-        const d = optimizerDispatch(r, { params: Pb, grads: G, m: M, v: Vb, n, kind, lr: 1e-3, clip: 5, step: 3, eps, beta1: ADAM.beta1, beta2: ADAM.beta2, ...copy });
+        const eps = kind === 'adam' ? ADAM.eps : ADAGRAD_EPS;
+        const whh = n === nParams ? { layers: 1, rows: H, cols: H } : undefined;
+        const whhT = r.storage(whh ? H * H + 16 : 4), whhAt = r.storage(whh ? Uint32Array.of(layout.layers[0].weightHh.offset) : 4);
+        const uniforms = optimizerUniforms({ n, kind, lr: 1e-3, clip: 5, step: 3, eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh }, r.maxPerDim);
+        const d = r.launch(optimizerLaunch({ params: Pb, grads: G, m: M, v: Vb, whhT, whhAt, n, kind, whh, uniforms }, r.maxPerDim));
         const gpuMs = (await timeGpu(r, [d], target)).ms;
         const state = newOptimizerState(n);
         const cpuMs = timeCpu(() => optimizerUpdate(kind, p, g, state, 1e-3, 5), target);
         const words = kind === 'adam' ? 7 : 5; // read params, grads, m (, v); write params, m (, v)
-        push({ kernel: 'optimizer', shape: `${n} params`, variant: `${kind}${copy.whh ? ' + W_hh copy' : ''}`, gpuMs, cpuMs, gbps: words * 4 * n / gpuMs / 1e6 });
+        push({ kernel: 'optimizer', shape: `${n} params`, variant: `${kind}${whh ? ' + W_hh copy' : ''}`, gpuMs, cpuMs, gbps: words * 4 * n / gpuMs / 1e6 });
       }
     }
 

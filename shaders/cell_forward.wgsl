@@ -1,6 +1,6 @@
 // One timestep of one recurrent layer for B sequences, all gates at once: the product of the
-// recurrent weights over the concatenated gates with the cell's pointwise math fused into its
-// epilogue. CPU twin: gatePreactivations + cellPointwise in src/cpu/cells.ts.
+// recurrent weights over the concatenated gates with the cell's pointwise math (lib/cell.wgsl)
+// fused into its epilogue. CPU twin: gatePreactivations + cellPointwise in src/cpu/cells.ts.
 //
 //   gh = W_hh h_{t-1} + b_hh                    [B, G*H]  (W_hh is PyTorch's [G*H, H], row-major)
 //   gi = W_ih x_t + b_ih                        [B, G*H]  precomputed for all T steps at once
@@ -19,20 +19,11 @@
 // multiply-adds, set the speed, and each h value loaded serves all of them, each weight loaded
 // all ROWS sequences. lstm and gru also save what the backward step needs (cells.ts: SAVED), per
 // position [4][H]: lstm i, f, g, o; gru r, z, n, gh_n.
-// h_{t-1} and h_t live in one buffer at disjoint offsets (as in matmul.wgsl's recurrent modes):
-// WebGPU forbids binding overlapping ranges of one buffer twice when one of them is writable.
+// h_{t-1} and h_t live in one buffer at disjoint offsets: WebGPU forbids binding overlapping
+// ranges of one buffer twice when one of them is writable.
 
-override CELL: u32 = 0u;  // 0 rnn, 1 lstm, 2 gru
-override WG: u32 = 64;
+//#include "lib/cell_step.wgsl"
 
-const CELL_RNN: u32 = 0u;
-const CELL_LSTM: u32 = 1u;
-const CELL_GRU: u32 = 2u;
-// Sequences per invocation: MAX_ROWS, or 1, 2 or 4 for batches that small (the host picks; see
-// cellRows in src/gpu/kernels.ts). Arrays are sized MAX_ROWS; loops run to ROWS, a constant once
-// the pipeline is specialized, so the unused rows compile away.
-override ROWS: u32 = 8u;
-const MAX_ROWS: u32 = 8u;
 const SLOTS: u32 = 16u;  // accumulators per sequence: gates x units (units(): rnn 16, lstm 4, gru 4)
 
 struct Uniforms {
@@ -52,36 +43,13 @@ struct Uniforms {
 // offWhhT multiples of 4, with 16 floats to spare past the end (read past H, never stored).
 @group(0) @binding(6) var<storage, read> whhT4: array<vec4<f32>>;
 
-fn gates() -> u32 {
-  if (CELL == CELL_LSTM) { return 4u; }
-  if (CELL == CELL_GRU) { return 3u; }
-  return 1u;
-}
 // A multiple of 4, so that main_v4's vec4s of units start aligned.
 fn units() -> u32 { return (SLOTS / gates()) / 4u * 4u; }
 
-fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
-// Clamped because some drivers compute tanh from exp and overflow to NaN for large inputs;
-// tanh(15) already rounds to 1.0 in f32.
-fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
-
 alias Acc = array<array<f32, SLOTS>, MAX_ROWS>;
 
-struct Block { b0: u32, k0: u32, ok: bool }
-
-fn block(gid: vec3<u32>) -> Block {
-  let rowBlocks = (u.B + ROWS - 1u) / ROWS;
-  let ok = gid.x < u.unitBlocks * rowBlocks;
-  return Block((gid.x / u.unitBlocks) * ROWS, (gid.x % u.unitBlocks) * units(), ok);
-}
-
-// Where rows b0.. of h_{t-1} start, and slot q*BU + c's column of W_hh^T (gate q, unit k0 + c);
-// rows and units past the edge are clamped to the last one: computed, never stored.
-fn hRows(b0: u32) -> array<u32, MAX_ROWS> {
-  var r: array<u32, MAX_ROWS>;
-  for (var i = 0u; i < ROWS; i++) { r[i] = u.offHin + min(b0 + i, u.B - 1u) * u.H; }
-  return r;
-}
+// Slot q*BU + c's column of W_hh^T (gate q, unit k0 + c); units past H are clamped to the last
+// one: computed, never stored.
 fn wCols(k0: u32) -> array<u32, SLOTS> {
   var w: array<u32, SLOTS>;
   let BU = units();
@@ -100,9 +68,9 @@ fn biases(k0: u32) -> array<f32, SLOTS> {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let blk = block(gid);
+  let blk = cellBlock(gid.x, u.B, u.unitBlocks, units());
   if (!blk.ok) { return; }
-  let hr = hRows(blk.b0);
+  let hr = rowStarts(u.offHin, blk.b0, u.B, u.H);
   let wc = wCols(blk.k0);
   let n = gates() * units();
   let GH = gates() * u.H;
@@ -121,10 +89,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(WG)
 fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let blk = block(gid);
-  if (!blk.ok) { return; }
-  let hr = hRows(blk.b0);
   let BU = units();
+  let blk = cellBlock(gid.x, u.B, u.unitBlocks, BU);
+  if (!blk.ok) { return; }
+  let hr = rowStarts(u.offHin, blk.b0, u.B, u.H);
   let GH = gates() * u.H;
   var acc: Acc;
   for (var j = 0u; j < u.H; j++) {
@@ -149,6 +117,14 @@ fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   finish(blk.b0, blk.k0, acc, biases(blk.k0));
 }
 
+// What the backward step reads of one unit: values q = 0..3 at s + q*H.
+fn storeSaved(s: u32, H: u32, v: vec4<f32>) {
+  saved[s] = v.x;
+  saved[s + H] = v.y;
+  saved[s + 2u * H] = v.z;
+  saved[s + 3u * H] = v.w;
+}
+
 // The pointwise part for the block's sequences and units; acc[r][q*BU + c] is gh without b_hh,
 // bias[q*BU + c] is b_hh, for gate q of unit k0 + c.
 fn finish(b0: u32, k0: u32, acc: Acc, bias: array<f32, SLOTS>) {
@@ -166,32 +142,25 @@ fn finish(b0: u32, k0: u32, acc: Acc, bias: array<f32, SLOTS>) {
       if (k >= H) { break; }
       let x = u.offGi + b * GH + k;  // gi of gate q is at x + q*H
       let o = b * H + k;
+      let s = u.offSaved + b * 4u * H + k;  // saved value q at s + q*H
+      // Gate q's pre-activation aq = gi + W_hh h + b_hh, summed in that order.
+      let a0 = gi[x] + out[r][c] + bh[c];
       if (CELL == CELL_RNN) {
-        hAll[u.offHout + o] = tanhSafe(gi[x] + out[r][c] + bh[c]);
-      } else if (CELL == CELL_LSTM) {
-        let i = sigmoid(gi[x] + out[r][c] + bh[c]);
-        let f = sigmoid(gi[x + H] + out[r][BU + c] + bh[BU + c]);
-        let g = tanhSafe(gi[x + 2u * H] + out[r][2u * BU + c] + bh[2u * BU + c]);
-        let og = sigmoid(gi[x + 3u * H] + out[r][3u * BU + c] + bh[3u * BU + c]);
-        let cNew = f * cAll[u.offCin + o] + i * g;
-        cAll[u.offCout + o] = cNew;
-        hAll[u.offHout + o] = og * tanhSafe(cNew);
-        let s = u.offSaved + b * 4u * H + k;
-        saved[s] = i;
-        saved[s + H] = f;
-        saved[s + 2u * H] = g;
-        saved[s + 3u * H] = og;
+        hAll[u.offHout + o] = rnnForward(a0);
+        continue;
+      }
+      let a1 = gi[x + H] + out[r][BU + c] + bh[BU + c];
+      if (CELL == CELL_LSTM) {
+        let a2 = gi[x + 2u * H] + out[r][2u * BU + c] + bh[2u * BU + c];
+        let a3 = gi[x + 3u * H] + out[r][3u * BU + c] + bh[3u * BU + c];
+        let y = lstmForward(vec4<f32>(a0, a1, a2, a3), cAll[u.offCin + o]);
+        cAll[u.offCout + o] = y.c;
+        hAll[u.offHout + o] = y.h;
+        storeSaved(s, H, y.saved);
       } else {
-        let rg = sigmoid(gi[x] + out[r][c] + bh[c]);
-        let z = sigmoid(gi[x + H] + out[r][BU + c] + bh[BU + c]);
-        let ghn = out[r][2u * BU + c] + bh[2u * BU + c];
-        let n = tanhSafe(gi[x + 2u * H] + rg * ghn);
-        hAll[u.offHout + o] = (1.0 - z) * n + z * hAll[u.offHin + o];
-        let s = u.offSaved + b * 4u * H + k;
-        saved[s] = rg;
-        saved[s + H] = z;
-        saved[s + 2u * H] = n;
-        saved[s + 3u * H] = ghn;
+        let y = gruForward(vec2<f32>(a0, a1), gi[x + 2u * H], out[r][2u * BU + c] + bh[2u * BU + c], hAll[u.offHin + o]);
+        hAll[u.offHout + o] = y.h;
+        storeSaved(s, H, y.saved);
       }
     }
   }

@@ -1,11 +1,14 @@
 // Inverted dropout with the mask regenerated from a counter-based hash, so nothing is stored and
-// the CPU reference draws the identical mask: dropoutMask in src/cpu/stacked.ts (its CPU twin).
+// the CPU reference draws the identical mask: dropoutMask in src/model/dropout.ts (its CPU twin).
 //   dst[offDst + i] = src[offSrc + i] * mask(maskBase + i),   i < n
-//   mask(m) = (pcgHash(pcgHash(pcgHash(seed) ^ iteration) ^ m) >> 8) >= threshold ? scale : 0
+//   mask(m) = uniformBits(seed, iteration, m) >= threshold ? scale : 0       (lib/hash.wgsl)
 // uniformAt(seed, iteration, m) >= p  <=>  j >= ceil(p * 2^24) for the 24-bit j, so the host
-// hands over that integer threshold and the kept/dropped decision is exact. Forward it drops the
-// layer's output on its way up; backward the same mask multiplies dL/d(that output).
+// hands over that integer threshold (src/model/dropout.ts: dropoutKeepThreshold) and the
+// kept/dropped decision is exact. Forward it drops the layer's output on its way up; backward the
+// same mask multiplies dL/d(that output).
 // Evaluation passes threshold 0 and scale 1 (keep everything).
+
+//#include "lib/hash.wgsl"
 
 override WG: u32 = 64;
 
@@ -17,17 +20,10 @@ struct Mask { seed: u32, iteration: u32, threshold: u32, scale: f32 }
 @group(0) @binding(2) var<uniform> u: Uniforms;
 @group(0) @binding(3) var<uniform> mask: Mask;
 
-// As src/util/random.ts's pcgHash (O'Neill's PCG output permutation); also in sample.wgsl.
-fn pcgHash(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.y * u.perRow + gid.x;
   if (i >= u.n) { return; }
-  let j = pcgHash(pcgHash(pcgHash(mask.seed) ^ mask.iteration) ^ (u.maskBase + i)) >> 8u;
+  let j = uniformBits(mask.seed, mask.iteration, u.maskBase + i);
   dst[u.offDst + i] = select(0.0, src[u.offSrc + i] * mask.scale, j >= mask.threshold);
 }

@@ -1,6 +1,8 @@
 // Mean of the per-row losses into out[0], by one workgroup (the loss is read back
 // asynchronously once per iteration, so one small reduction is all it needs).
 
+//#include "lib/reduce.wgsl"
+
 override WG: u32 = 256;
 
 struct Uniforms { n: u32, scale: f32 }
@@ -9,17 +11,10 @@ struct Uniforms { n: u32, scale: f32 }
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> u: Uniforms;
 
-var<workgroup> scratch: array<f32, WG>;
-
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   for (var i = lid; i < u.n; i += WG) { s += rowLoss[i]; }
-  scratch[lid] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (lid < k) { scratch[lid] += scratch[lid + k]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { out[0] = scratch[0] * u.scale; }
+  let total = reduceSum(lid, s);
+  if (lid == 0u) { out[0] = total * u.scale; }
 }

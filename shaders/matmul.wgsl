@@ -1,9 +1,8 @@
-// C = op(A) * op(B). CPU twin: a plain triple loop (test/kernels.test.ts); the RNN modes' twins are
-// the one-gate cell of src/cpu/cells.ts (with a single bias) and the formula in the test. GpuBackend
-// no longer uses the RNN modes (every cell runs on cell_forward / cell_backward.wgsl); they stay,
-// tested, for bench/kernels.ts.
+// C = op(A) op(B) (+ bias[col]). CPU twin: a float64 triple loop (test/kernels.test.ts:
+// checkMatmul); in training, the output layer and weight-gradient products of
+// src/cpu/stacked.ts.
 //
-// Entry points, all with the same bindings, uniforms and MODE semantics:
+// Entry points, all with the same bindings and uniforms:
 //   main        register-blocked: each invocation computes an 8x8 block of C in registers, with no
 //               workgroup memory and no barriers. On CPU drivers (lavapipe) every storage load of a
 //               lane-varying address costs one scalar load per lane, so loads, not multiply-adds,
@@ -14,49 +13,27 @@
 //               instruction, so per k this block does 128 multiply-adds for about 15 scalar loads'
 //               worth (an 8x8 block with scalar accumulators: 64 for 11.5). Measured at 1024^3: 8x16
 //               and 16x16 beat 8x8 by 20-30%; 16x16 with both operands as vec4s fell to 3 GFLOP/s.
-//   main_vab    main_vb, also reading op(A) four rows at a time: for a transposed A (TRANS_A true,
-//               MODE_PLAIN) with offA and lda multiples of 4, the weight-gradient products
-//               dW = dZ^T h. (A row-major A would need k unrolled by 4, which was slower here.)
-//   main_tiled  the classic GPU design: the workgroup stages a (4 WG_Y) x TILE_K slice of op(A) and a
-//               TILE_K x (4 WG_X) slice of op(B) in workgroup memory, barriers, and each invocation
-//               computes a 4x4 block from it. For real GPUs; on lavapipe the barriers turn the
-//               shader into a coroutine whose registers live in memory, and it is ~5x slower.
-// A workgroup covers 8 WG_X columns and 8 WG_Y rows (main), 16 WG_X and 8 WG_Y (main_vb, main_vab),
-// 4 WG_X and 4 WG_Y (main_tiled). The host (src/gpu/kernels.ts: matmulVariantFor, MATMUL_VARIANTS)
-// checks a vec4 variant's alignment (and that the buffer holds whole vec4s up to the operand's end)
-// before choosing it.
-//
-// MODE selects a fused epilogue, so the recurrent steps of the RNN are this same product:
-//   MODE_PLAIN:    C = op(A) op(B) (+ bias[col] when u.hasBias = 1)
-//   MODE_RNN_FWD:  C = tanh(acc + bias[col] + B[gather + col * gatherStride + tok[row]])
-//                  (A = h_{t-1} [B,H], B = params with Whh^T, gather = Wxh's column for the input token)
-//   MODE_RNN_BWD:  C = (acc + D[row, col]) * (1 - E[row, col]^2)
-//                  (A = dz_{t+1}, B = Whh, D = dL/dh_t from the output layer, E = h_t)
-// The recurrent steps read their A operand from C (h_{t-1} -> h_t and dz_{t+1} -> dz_t live in one
-// buffer at disjoint offsets): WebGPU forbids binding one buffer's overlapping ranges twice when one
-// binding is writable, and binding offsets must be 256-byte aligned, which B*H floats need not be.
+//   main_vab    main_vb, also reading op(A) four rows at a time: for a transposed A (TRANS_A true)
+//               with offA and lda multiples of 4, the weight-gradient products dW = dZ^T h. (A
+//               row-major A would need k unrolled by 4, which was slower here.)
+// A workgroup covers 8 WG_X columns and 8 WG_Y rows (main), 16 WG_X and 8 WG_Y (main_vb, main_vab).
+// The host (src/gpu/kernels/matmul.ts: matmulVariantFor) checks a vec4 variant's alignment (and
+// that the buffer holds whole vec4s up to the operand's end) before choosing it.
+// Real GPUs would want a workgroup-memory tiled variant too; none is here until a tuner can
+// choose it (a tiled main_tiled was ~5x slower on lavapipe and nothing selected it).
 
 override WG_X: u32 = 8;
 override WG_Y: u32 = 8;
 override TRANS_A: bool = false; // A is stored [K, M] instead of [M, K]
 override TRANS_B: bool = false; // B is stored [N, K] instead of [K, N]
-override MODE: u32 = 0;
-override TILE_K: u32 = 16;      // main_tiled only: depth of the staged slices
-
-const MODE_PLAIN: u32 = 0u;
-const MODE_RNN_FWD: u32 = 1u;
-const MODE_RNN_BWD: u32 = 2u;
 
 const BM: u32 = 8u; // main: rows of C per invocation
 const BN: u32 = 8u; // main: columns of C per invocation
-const TM: u32 = 4u; // main_tiled: rows of C per invocation
-const TN: u32 = 4u; // main_tiled: columns of C per invocation
 
 struct Uniforms {
   M: u32, N: u32, K: u32, hasBias: u32,
   lda: u32, ldb: u32, ldc: u32, offBias: u32,
-  offA: u32, offB: u32, offC: u32, offTok: u32,
-  offGather: u32, gatherStride: u32, offD: u32, offE: u32,
+  offA: u32, offB: u32, offC: u32, pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
@@ -66,16 +43,7 @@ struct Uniforms {
 @group(0) @binding(0) var<storage, read> A4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> B4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
-@group(0) @binding(3) var<storage, read> D: array<f32>;
-@group(0) @binding(4) var<storage, read> E: array<f32>;
-@group(0) @binding(5) var<storage, read> tok: array<u32>;
-@group(0) @binding(6) var<uniform> u: Uniforms;
-
-// Element i of the A operand's buffer (the recurrent modes keep A inside C).
-fn loadA(i: u32) -> f32 {
-  if (MODE != MODE_PLAIN) { return C[i]; }
-  return A[i];
-}
+@group(0) @binding(3) var<uniform> u: Uniforms;
 
 // Index of op(A)[row, 0] in its buffer, and the step from k to k + 1.
 fn aIndex(row: u32) -> u32 {
@@ -96,48 +64,20 @@ fn bStep() -> u32 {
   return u.ldb;
 }
 
-// MODE's epilogue on the finished dot product, stored at (row < M, col < N). `bias` and `x` are the
-// values of B the caller fetched for this mode (bias[col]; the gathered input column).
-fn finish(row: u32, col: u32, acc: f32, bias: f32, x: f32) {
+// The bias read through the scalar view (main) or the vec4 view (main_vb, main_vab): an entry
+// point that reads B only as vec4s must not touch the scalar view.
+fn storeC(row: u32, col: u32, acc: f32) {
   var v = acc;
-  if (MODE == MODE_RNN_FWD) {
-    // Clamped because some drivers compute tanh from exp and overflow to NaN for large inputs;
-    // tanh(15) already rounds to 1.0 in f32, so the result is unchanged.
-    v = tanh(clamp(v + bias + x, -15.0, 15.0));
-  } else if (MODE == MODE_RNN_BWD) {
-    let h = E[u.offE + row * u.ldc + col];
-    v = (v + D[u.offD + row * u.ldc + col]) * (1.0 - h * h);
-  } else if (u.hasBias == 1u) {
-    v += bias;
-  }
+  if (u.hasBias == 1u) { v += B[u.offBias + col]; }
   C[u.offC + row * u.ldc + col] = v;
 }
-
-// The epilogue reading B through the scalar view (main, main_tiled) ...
-fn storeC(row: u32, col: u32, acc: f32) {
-  var bias = 0.0;
-  var x = 0.0;
-  if (MODE == MODE_RNN_FWD) {
-    bias = B[u.offBias + col];
-    x = B[u.offGather + col * u.gatherStride + tok[u.offTok + row]];
-  } else if (MODE == MODE_PLAIN && u.hasBias == 1u) {
-    bias = B[u.offBias + col];
-  }
-  finish(row, col, acc, bias, x);
-}
-
-// ... and through the vec4 view (main_vb, main_vab).
-fn b4At(i: u32) -> f32 { return B4[i / 4u][i % 4u]; }
 fn storeC4(row: u32, col: u32, acc: f32) {
-  var bias = 0.0;
-  var x = 0.0;
-  if (MODE == MODE_RNN_FWD) {
-    bias = b4At(u.offBias + col);
-    x = b4At(u.offGather + col * u.gatherStride + tok[u.offTok + row]);
-  } else if (MODE == MODE_PLAIN && u.hasBias == 1u) {
-    bias = b4At(u.offBias + col);
+  var v = acc;
+  if (u.hasBias == 1u) {
+    let i = u.offBias + col;
+    v += B4[i / 4u][i % 4u];
   }
-  finish(row, col, acc, bias, x);
+  C[u.offC + row * u.ldc + col] = v;
 }
 
 alias Block = array<array<f32, BN>, BM>;
@@ -148,10 +88,9 @@ fn accumulate(acc: ptr<function, Block>, a: array<f32, BM>, b: array<f32, BN>) {
   }
 }
 
-// Stores a finished block through MODE's epilogue. The loops have run-time bounds on purpose: fully
-// unrolled, the 64 epilogues (each a few lane-by-lane loads on CPU drivers) made pipeline
-// compilation 5-10x slower on lavapipe (10 s for MODE_RNN_FWD) for no measurable gain. `out` is a copy so that only it,
-// not the accumulators of the hot loop, is indexed dynamically.
+// Stores a finished block. The loops have run-time bounds on purpose: fully unrolled, the 64
+// epilogues made pipeline compilation 5-10x slower on lavapipe for no measurable gain. `out` is a
+// copy so that only it, not the accumulators of the hot loop, is indexed dynamically.
 fn storeBlock(row0: u32, col0: u32, acc: Block) {
   var out = acc;
   let rows = min(BM, u.M - row0);
@@ -185,7 +124,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var a: array<f32, BM>;
     var b: array<f32, BN>;
     for (var j = 0u; j < BN; j++) { b[j] = B[bi[j] + kb]; }
-    for (var i = 0u; i < BM; i++) { a[i] = loadA(ai[i] + ka); }
+    for (var i = 0u; i < BM; i++) { a[i] = A[ai[i] + ka]; }
     accumulate(&acc, a, b);
   }
   storeBlock(row0, col0, acc);
@@ -241,7 +180,7 @@ fn main_vb(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var k = 0u; k < kn; k++) {
     let ka = k * sa;
     var a: array<f32, VM>;
-    for (var i = 0u; i < VM; i++) { a[i] = loadA(ai[i] + ka); }
+    for (var i = 0u; i < VM; i++) { a[i] = A[ai[i] + ka]; }
     accumulateV(&acc, a, loadBV(b4, ldb4, k));
   }
   storeBlockV(row0, col0, acc);
@@ -264,68 +203,4 @@ fn main_vab(@builtin(global_invocation_id) gid: vec3<u32>) {
     accumulateV(&acc, array<f32, VM>(v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w), loadBV(b4, ldb4, k));
   }
   storeBlockV(row0, col0, acc);
-}
-
-// main_tiled's staging area: [TILE_K][4 WG_Y] of op(A) and [TILE_K][4 WG_X] of op(B).
-// 4 * TILE_K * 4 * (WG_X + WG_Y) bytes: 8 KiB for 16x16 invocations and TILE_K = 16, within
-// WebGPU's default 16 KiB of workgroup storage.
-var<workgroup> tileA: array<f32, TILE_K * TM * WG_Y>;
-var<workgroup> tileB: array<f32, TILE_K * TN * WG_X>;
-
-@compute @workgroup_size(WG_X, WG_Y)
-fn main_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-              @builtin(local_invocation_index) li: u32) {
-  let M = u.M;
-  let N = u.N;
-  let K = u.K;
-  let rowsT = TM * WG_Y;
-  let colsT = TN * WG_X;
-  let threads = WG_X * WG_Y;
-  let tileRow = wid.y * rowsT;
-  let tileCol = wid.x * colsT;
-  let sa = aStep();
-  let sb = bStep();
-  var acc: array<array<f32, TN>, TM>;
-  // Every invocation runs every iteration (no early return): the barriers must stay uniform.
-  for (var k0 = 0u; k0 < K; k0 += TILE_K) {
-    // Consecutive invocations load consecutive addresses of the stored layout.
-    for (var e = li; e < rowsT * TILE_K; e += threads) {
-      var r: u32;
-      var kk: u32;
-      if (TRANS_A) { kk = e / rowsT; r = e % rowsT; } else { r = e / TILE_K; kk = e % TILE_K; }
-      let k = k0 + kk;
-      let v = loadA(aIndex(min(tileRow + r, M - 1u)) + min(k, K - 1u) * sa);
-      tileA[kk * rowsT + r] = select(0.0, v, k < K);
-    }
-    for (var e = li; e < colsT * TILE_K; e += threads) {
-      var c: u32;
-      var kk: u32;
-      if (TRANS_B) { c = e / TILE_K; kk = e % TILE_K; } else { kk = e / colsT; c = e % colsT; }
-      let k = k0 + kk;
-      let v = B[bIndex(min(tileCol + c, N - 1u)) + min(k, K - 1u) * sb];
-      tileB[kk * colsT + c] = select(0.0, v, k < K);
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < TILE_K; kk++) {
-      var a: array<f32, TM>;
-      var b: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { a[i] = tileA[kk * rowsT + lid.y * TM + i]; }
-      for (var j = 0u; j < TN; j++) { b[j] = tileB[kk * colsT + lid.x * TN + j]; }
-      for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] += a[i] * b[j]; }
-      }
-    }
-    workgroupBarrier();
-  }
-  let row0 = tileRow + lid.y * TM;
-  let col0 = tileCol + lid.x * TN;
-  for (var i = 0u; i < TM; i++) {
-    let row = row0 + i;
-    if (row >= M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let col = col0 + j;
-      if (col >= N) { break; }
-      storeC(row, col, acc[i][j]);
-    }
-  }
 }

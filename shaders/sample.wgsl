@@ -2,24 +2,25 @@
 // the LSTM's c) in workgroup memory, and runs many timesteps in one dispatch, so generating N
 // tokens costs a few dispatches and one readback instead of N round trips. Every cell and depth:
 // per layer, gi = W_ih x + b_ih (a column gather for the token at layer 0, a dot with the layer
-// below's new h above it) and gh = W_hh h + b_hh, then the cell's pointwise math as in
-// src/cpu/cells.ts. No dropout (it is a training-time regulariser).
+// below's new h above it) and gh = W_hh h + b_hh, then the cell's pointwise math, the same
+// functions training runs (lib/cell.wgsl). No dropout (it is a training-time regulariser).
 // CPU twin: sampleTokens in src/cpu/sample.ts.
 //
 // Step k feeds token seq[k] (the priming text, then what was generated) and, once the priming
 // text is consumed, draws seq[k + 1] from softmax(logits / temperature) by inverse CDF with the
-// counter-based uniform uniformAt(seed, stream, k) (src/util/random.ts), or takes the argmax when
-// temperature is 0.
+// counter-based uniform uniformAt(seed, stream, k) (lib/hash.wgsl, src/util/random.ts), or takes
+// the argmax when temperature is 0.
+
+//#include "lib/cell.wgsl"
+//#include "lib/hash.wgsl"
+//#include "lib/reduce.wgsl"
 
 override WG: u32 = 256;
 override MAX_STATE: u32 = 256;      // layers x hidden size rounded up; sizes the workgroup array h
 override MAX_CELLS: u32 = 1;        // MAX_STATE for the lstm's memory cells c, 1 for the other cells
 override RECORD_PROBS: bool = false; // write every step's distribution (parity tests)
-override CELL: u32 = 0u;             // 0 rnn, 1 lstm, 2 gru (as cell_forward.wgsl)
 const MAX_UNITS: u32 = 16u;          // hidden units per invocation: H <= 16 * WG
 const MAX_LAYERS: u32 = 8u;
-const CELL_LSTM: u32 = 1u;
-const CELL_GRU: u32 = 2u;
 
 struct Uniforms {
   H: u32, V: u32, seqLen: u32, primeLen: u32,
@@ -38,31 +39,11 @@ struct Uniforms {
 
 var<workgroup> h: array<f32, MAX_STATE>;  // layer l's h at [l*H, (l+1)*H)
 var<workgroup> c: array<f32, MAX_CELLS>;  // lstm only
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> partialIdx: array<u32, WG>;
+// Beside lib/reduce.wgsl's scratch: the argmax's indices.
+var<workgroup> scratchIdx: array<u32, WG>;
 var<workgroup> token: u32;
 var<workgroup> chosenChunk: u32;
 var<workgroup> goalInChunk: f32;
-
-fn pcgHash(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
-fn uniformAt(seed: u32, stream: u32, step: u32) -> f32 {
-  let x = pcgHash(pcgHash(pcgHash(seed) ^ stream) ^ step);
-  return f32(x >> 8u) / 16777216.0;
-}
-
-fn gates() -> u32 {
-  if (CELL == CELL_LSTM) { return 4u; }
-  if (CELL == CELL_GRU) { return 3u; }
-  return 1u;
-}
-
-fn sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
-fn tanhSafe(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 
 // Unit i of layer l at this step, given the layer's input (token x at layer 0, else the layer
 // below's new h in workgroup memory): writes the new h and c of that unit to hOut / cOut.
@@ -90,32 +71,14 @@ fn cellUnit(l: u32, i: u32, x: u32, hOut: ptr<function, f32>, cOut: ptr<function
     gh[q] = b;
   }
   if (CELL == CELL_LSTM) {
-    let ig = sigmoid(gi[0] + gh[0]);
-    let fg = sigmoid(gi[1] + gh[1]);
-    let gg = tanhSafe(gi[2] + gh[2]);
-    let og = sigmoid(gi[3] + gh[3]);
-    let cNew = fg * c[l * H + i] + ig * gg;
-    *cOut = cNew;
-    *hOut = og * tanhSafe(cNew);
+    let y = lstmForward(vec4<f32>(gi[0] + gh[0], gi[1] + gh[1], gi[2] + gh[2], gi[3] + gh[3]), c[l * H + i]);
+    *cOut = y.c;
+    *hOut = y.h;
   } else if (CELL == CELL_GRU) {
-    let r = sigmoid(gi[0] + gh[0]);
-    let z = sigmoid(gi[1] + gh[1]);
-    let n = tanhSafe(gi[2] + r * gh[2]);
-    *hOut = (1.0 - z) * n + z * h[l * H + i];
+    *hOut = gruForward(vec2<f32>(gi[0] + gh[0], gi[1] + gh[1]), gi[2], gh[2], h[l * H + i]).h;
   } else {
-    *hOut = tanhSafe(gi[0] + gh[0]);
+    *hOut = rnnForward(gi[0] + gh[0]);
   }
-}
-
-fn sumPartials(lid: u32) -> f32 {
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { partial[lid] += partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = partial[0];
-  workgroupBarrier();
-  return r;
 }
 
 @compute @workgroup_size(WG)
@@ -176,30 +139,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       logits[lBase + v] = y;
       if (y > localMax) { localMax = y; localArg = v; }
     }
-    partial[lid] = localMax;
-    partialIdx[lid] = select(0xffffffffu, localArg, vBegin < vEnd);
+    scratch[lid] = localMax;
+    scratchIdx[lid] = select(0xffffffffu, localArg, vBegin < vEnd);
     workgroupBarrier();
     // Max (and the lowest index holding it, for argmax) over the workgroup.
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
       if (lid < s) {
-        let a = partial[lid];
-        let b = partial[lid + s];
-        if (b > a || (b == a && partialIdx[lid + s] < partialIdx[lid])) {
-          partial[lid] = b;
-          partialIdx[lid] = partialIdx[lid + s];
+        let a = scratch[lid];
+        let b = scratch[lid + s];
+        if (b > a || (b == a && scratchIdx[lid + s] < scratchIdx[lid])) {
+          scratch[lid] = b;
+          scratchIdx[lid] = scratchIdx[lid + s];
         }
       }
       workgroupBarrier();
     }
-    let maxLogit = partial[0];
-    let argMax = partialIdx[0];
+    let maxLogit = scratch[0];
+    let argMax = scratchIdx[0];
     workgroupBarrier();
 
     let temp = max(u.temperature, 1e-6);
     var localSum = 0.0;
     for (var v = vBegin; v < vEnd; v++) { localSum += exp((logits[lBase + v] - maxLogit) / temp); }
-    partial[lid] = localSum;
-    let total = sumPartials(lid);
+    let total = reduceSum(lid, localSum);
     if (RECORD_PROBS) {
       for (var v = vBegin; v < vEnd; v++) { probs[k * V + v] = exp((logits[lBase + v] - maxLogit) / temp) / total; }
     }
@@ -208,7 +170,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       if (lid == 0u) { token = argMax; }
     } else {
       // Inverse CDF: thread 0 finds the slice holding the target mass, its owner scans inside it.
-      partial[lid] = localSum;
+      scratch[lid] = localSum;
       workgroupBarrier();
       if (lid == 0u) {
         let goal = uniformAt(u.seed, stream, k) * total;
@@ -217,13 +179,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var last = 0u;
         var found = false;
         for (var q = 0u; q < WG; q++) {
-          if (partial[q] <= 0.0) { continue; }
+          if (scratch[q] <= 0.0) { continue; }
           last = q;
-          if (acc + partial[q] > goal) { c = q; found = true; break; }
-          acc += partial[q];
+          if (acc + scratch[q] > goal) { c = q; found = true; break; }
+          acc += scratch[q];
         }
         // Rounding can leave goal at the very end of the mass: take the last non-empty slice.
-        if (!found) { c = last; acc -= partial[last]; }
+        if (!found) { c = last; acc -= scratch[last]; }
         chosenChunk = c;
         goalInChunk = goal - acc;
       }

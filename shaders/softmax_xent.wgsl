@@ -4,6 +4,8 @@
 // where scale = 1 / (T*B) because the loss is the mean over positions.
 // rowLoss[row] = -log softmax[target]; a second kernel (loss_sum.wgsl) adds the rows up.
 
+//#include "lib/reduce.wgsl"
+
 override WG: u32 = 64;
 
 struct Uniforms { rows: u32, cols: u32, scale: f32, rowsPerDim: u32 }
@@ -12,32 +14,6 @@ struct Uniforms { rows: u32, cols: u32, scale: f32, rowsPerDim: u32 }
 @group(0) @binding(1) var<storage, read> targets: array<u32>;
 @group(0) @binding(2) var<storage, read_write> rowLoss: array<f32>;
 @group(0) @binding(3) var<uniform> u: Uniforms;
-
-var<workgroup> scratch: array<f32, WG>;
-
-fn reduceMax(lid: u32, v: f32) -> f32 {
-  scratch[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { scratch[lid] = max(scratch[lid], scratch[lid + s]); }
-    workgroupBarrier();
-  }
-  let r = scratch[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduceSum(lid: u32, v: f32) -> f32 {
-  scratch[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { scratch[lid] += scratch[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = scratch[0];
-  workgroupBarrier();
-  return r;
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -4,14 +4,18 @@
  *   cell_forward.wgsl   vs gatePreactivations + cellPointwise (src/cpu/cells.ts)
  *   cell_backward.wgsl  vs cellPointwiseBackward + the W_hh^T dgh part of gatePreactivationsBackward
  *   input_gather.wgsl   vs gatePreactivations' gi for token inputs
- *   dropout.wgsl        vs dropoutMask (src/cpu/stacked.ts)
+ *   dropout.wgsl        vs dropoutMask (src/model/dropout.ts)
  * Each kernel reads and writes at non-zero offsets, as GpuBackend's per-step dispatches do.
  */
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
-import {
-  KernelRunner, cellBackwardDispatch, cellEntryPoint, cellForwardDispatch, dropoutDispatch, inputGatherDispatch, transposedWhh,
-} from '../src/gpu/kernels.ts';
+import { KernelRunner } from '../src/gpu/kernels/common.ts';
+import { cellEntryPoint } from '../src/gpu/kernels/cell.ts';
+import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
+import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
+import { inputGatherLaunch } from '../src/gpu/kernels/input_gather.ts';
+import { dropoutLaunch, dropoutMaskUniform } from '../src/gpu/kernels/dropout.ts';
+import { transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { cellPointwise, cellPointwiseBackward, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
 import { type CellType, GATES } from '../src/model/cells.ts';
 import { dropoutMask } from '../src/model/dropout.ts';
@@ -76,14 +80,16 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
         const whhT = new Float32Array(offWhhT + GH * H + 16);
         whhT.set(transposedWhh(params, [offWhh], GH, H), offWhhT);
         const bufs = {
-          params: r.storage(params), gi: r.storage(gi), h: r.storage(hBuf), c: r.storage(cBuf), saved: r.storage(offSaved + B * 4 * H),
+          params: r.storage(params), gi: r.storage(gi), hAll: r.storage(hBuf), cAll: r.storage(cBuf), saved: r.storage(offSaved + B * 4 * H),
           whhT: r.storage(whhT),
         };
         expect(cellEntryPoint(bufs.whhT, H, offWhhT, cell)).toBe(v4 ? 'main_v4' : 'main');
-        await r.run([cellForwardDispatch(r, cell, {
+        const launch = cellForwardLaunch(cell, {
           B, H, offWhhT, offBhh, offGi: 2, offHin, offHout, offSaved, offCin: offHin, offCout: offHout,
-        }, bufs)]);
-        return { h: await r.read(bufs.h), c: await r.read(bufs.c), saved: await r.read(bufs.saved) };
+        }, bufs);
+        expect(launch.entryPoint).toBe(v4 ? 'main_v4' : 'main');
+        await r.run([r.launch(launch)]);
+        return { h: await r.read(bufs.hAll), c: await r.read(bufs.cAll), saved: await r.read(bufs.saved) };
       });
       const diff = (a: Float32Array, off: number, b: Float64Array) => Math.max(...Array.from(b, (v, i) => Math.abs(a[off + i] - v)));
       expect(diff(got.h, offHout, ref.h)).toBeLessThan(2e-6);
@@ -95,8 +101,8 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
 });
 
 describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh', () => {
-  // Tolerance: 1e-5 relative to each output's largest magnitude: an f32 sum of G*H products
-  // (W_hh^T dgh_{t+1}) feeding algebraic pointwise formulas, as for the plain matmul.
+  // Tolerance: 1e-5 relative to each output's (each gate's) largest magnitude: an f32 sum of G*H
+  // products (W_hh^T dgh_{t+1}) feeding algebraic pointwise formulas, as for the plain matmul.
   for (const cell of cells) for (const { B, H, v4 } of shapes) for (const hasNext of [true, false]) {
     it(`${cell} B=${B} H=${H}${hasNext ? '' : ' (last step)'}${v4 ? ' (main_v4)' : ''}`, async () => {
       const G = GATES[cell], GH = G * H, BH = B * H;
@@ -141,20 +147,25 @@ describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh
       const got = await withRunner(async (r) => {
         const bufs = {
           params: r.storage(params), dGh: r.storage(dGhBuf), dGi: r.storage(dGhBuf.length), dAbove: r.storage(dAbove),
-          h: r.storage(hAll), c: r.storage(cAll), saved: r.storage(saved), dState: r.storage(dState),
+          hAll: r.storage(hAll), cAll: r.storage(cAll), saved: r.storage(saved), dState: r.storage(dState),
         };
         expect(cellEntryPoint(bufs.params, H, offWhh, cell)).toBe(v4 ? 'main_v4' : 'main');
         const step = { B, H, offWhh, offDG, offDAbove, offSaved, offHin, offHout, offCin: offHin, offCout: offHout, offDState };
-        const list = [cellBackwardDispatch(r, cell, { ...step, offDGhNext: hasNext ? offNext : undefined }, bufs)];
-        await r.run(list);
+        const launch = cellBackwardLaunch(cell, { ...step, offDGhNext: hasNext ? offNext : undefined }, bufs);
+        expect(launch.entryPoint).toBe(v4 ? 'main_v4' : 'main');
+        await r.run([r.launch(launch)]);
         const out = { dGh: await r.read(bufs.dGh), dGi: await r.read(bufs.dGi), dState: await r.read(bufs.dState) };
         // The tail (dh0) reads the same dgh and the direct term just written; run it on the originals.
         r.write(bufs.dState, dState);
-        await r.run([cellBackwardDispatch(r, cell, { ...step, offDGhNext: offNext, tail: true }, bufs)]);
+        await r.run([r.launch(cellBackwardLaunch(cell, { ...step, offDGhNext: offNext, tail: true }, bufs))]);
         return { ...out, dh0: (await r.read(bufs.dState)).subarray(offDState + 2 * BH, offDState + 3 * BH) };
       });
-      expect(relError(got.dGi.subarray(offDG, offDG + B * GH), ref.dGi), 'dgi').toBeLessThan(1e-5);
-      expect(relError(got.dGh.subarray(offDG, offDG + B * GH), ref.dGh), 'dgh').toBeLessThan(1e-5);
+      // Per gate, so that one gate's small gradient cannot hide behind another's large one.
+      const gate = (a: ArrayLike<number>, off: number, q: number) => Float64Array.from({ length: BH }, (_, i) => a[off + Math.floor(i / H) * GH + q * H + (i % H)]);
+      for (let q = 0; q < G; q++) {
+        expect(relError(gate(got.dGi, offDG, q), gate(ref.dGi, 0, q)), `dgi gate ${q}`).toBeLessThan(1e-5);
+        expect(relError(gate(got.dGh, offDG, q), gate(ref.dGh, 0, q)), `dgh gate ${q}`).toBeLessThan(1e-5);
+      }
       expect(Array.from(got.dGh.subarray(offNext, offNext + B * GH))).toEqual(Array.from(dGhNext)); // step t+1 intact
       if (cell === 'gru') expect(relError(got.dState.subarray(offDState, offDState + BH), ref.direct), 'direct').toBeLessThan(1e-5);
       else expect(Array.from(got.dState.subarray(offDState, offDState + BH)).every((v) => v === 0)).toBe(true);
@@ -183,7 +194,7 @@ describe.skipIf(noGpu)('input_gather.wgsl and dropout.wgsl vs their CPU twins (e
       }
       const got = await withRunner(async (r) => {
         const out = r.storage(N * GH);
-        await r.run([inputGatherDispatch(r, { params: r.storage(params), tokens: r.storage(tokens), gi: out, N, GH, V, offWih, offBih })]);
+        await r.run([r.launch(inputGatherLaunch({ params: r.storage(params), tokens: r.storage(tokens), gi: out, N, GH, V, offWih, offBih }, r.maxPerDim))]);
         return r.read(out, 0, N * GH);
       });
       // One f32 addition on both sides (the CPU's f64 sum of two f32s rounds to the same f32).
@@ -201,7 +212,8 @@ describe.skipIf(noGpu)('input_gather.wgsl and dropout.wgsl vs their CPU twins (e
       const src = rand(rng, 5 + n);
       const got = await withRunner(async (r) => {
         const dst = r.storage(2 + n);
-        await r.run([dropoutDispatch(r, { src: r.storage(src), dst, n, offSrc: 5, offDst: 2, maskBase: base, seed, iteration, p })]);
+        const mask = dropoutMaskUniform(seed, iteration, p);
+        await r.run([r.launch(dropoutLaunch({ src: r.storage(src), dst, n, offSrc: 5, offDst: 2, maskBase: base, mask }, r.maxPerDim))]);
         return r.read(dst, 2, n);
       });
       const ref = Float32Array.from({ length: n }, (_, i) => src[5 + i] * mask[base + i]);

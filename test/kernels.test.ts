@@ -9,13 +9,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
-import {
-  Kernels, KernelRunner, MATMUL_MODE, columnSumDispatch, embeddingGradDispatch, lossSumDispatch, matmulDispatch,
-  matmulVariantFor, optimizerDispatch, positionsByToken, resolveMatmulVariant, softmaxXentDispatch, transposedWhh, type MatmulTiling,
-} from '../src/gpu/kernels.ts';
+import { Kernels, KernelRunner } from '../src/gpu/kernels/common.ts';
+import { matmulLaunch, matmulVariantFor, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
+import { softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
+import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
+import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
+import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
+import { optimizerLaunch, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
-import { gatePreactivations, rnnPointwise } from '../src/cpu/cells.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
 import { ADAGRAD_EPS, ADAM } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
@@ -51,7 +53,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// matmul.wgsl, MODE_PLAIN: C = op(A) op(B) (+ bias)
+// matmul.wgsl: C = op(A) op(B) (+ bias)
 // ---------------------------------------------------------------------------------------------
 
 interface Case { M: number; N: number; K: number }
@@ -94,7 +96,7 @@ async function checkMatmul(c: Case, transA: boolean, transB: boolean, withBias: 
     const A = r.storage(a), B = r.storage(b), C = r.storage(cInit);
     const args = { M, N, K, transA, transB, A, offA, lda, B, offB, ldb, C, offC, ldc, bias: withBias ? offBias : undefined };
     variant = resolveMatmulVariant(args, tiling);
-    await r.run([matmulDispatch(r, args, tiling)]);
+    await r.run([r.launch(matmulLaunch(args, tiling))]);
     return r.read(C);
   });
   const got = new Float64Array(M * N);
@@ -132,8 +134,6 @@ describe('matmulVariantFor (host-side choice of the vec4 entry points)', () => {
     expect(matmulVariantFor({ ...base, ldb: 13 })).toBe('main');
     expect(matmulVariantFor({ ...base, transA: true, lda: 16 })).toBe('main_vab');
     expect(matmulVariantFor({ ...base, transA: true, lda: 10 })).toBe('main_vb');
-    expect(matmulVariantFor({ ...base, transA: true, mode: MATMUL_MODE.rnnBackward })).toBe('main_vb');
-    expect(matmulVariantFor({ ...base, mode: MATMUL_MODE.rnnForward })).toBe('main');
     // B must hold whole vec4s up to offB + K * ldb (here 72 floats), and the bias too.
     expect(matmulVariantFor({ ...base, B: buf(71) })).toBe('main');
     expect(matmulVariantFor({ ...base, B: buf(72) })).toBe('main_vb');
@@ -186,11 +186,10 @@ describe.skipIf(noGpu)('matmul.wgsl vs a float64 triple loop', () => {
   const tilings: MatmulTiling[] = [
     { variant: 'main', wgX: 16, wgY: 4 },
     { variant: 'auto', wgX: 32, wgY: 2 },
-    { variant: 'main_tiled', wgX: 8, wgY: 8, tileK: 16 },
-    { variant: 'main_tiled', wgX: 16, wgY: 4, tileK: 8 },
+    { variant: 'auto', wgX: 4, wgY: 16 },
   ];
   for (const t of tilings) {
-    it(`${t.variant} ${t.wgX}x${t.wgY}${t.tileK ? ` TILE_K=${t.tileK}` : ''}: all four layouts`, async () => {
+    it(`${t.variant} ${t.wgX}x${t.wgY}: all four layouts`, async () => {
       let seed = 100;
       for (const [transA, transB] of COMBOS) {
         for (const c of [ODD_SHAPES[1], ODD_SHAPES[2], ODD_SHAPES[4], ODD_SHAPES[6], ODD_SHAPES[7]]) {
@@ -200,126 +199,6 @@ describe.skipIf(noGpu)('matmul.wgsl vs a float64 triple loop', () => {
           expect(untouched).toBe(true);
         }
       }
-    });
-  }
-});
-
-// ---------------------------------------------------------------------------------------------
-// matmul.wgsl, recurrent modes
-// ---------------------------------------------------------------------------------------------
-
-/** A model's flat parameters with every tensor (and bias) filled, weights scaled by `scale`. */
-function modelParams(H: number, V: number, seed: number, scale: number): Float32Array {
-  const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });
-  const rng = new Rng(seed);
-  const p = new Float32Array(layout.length);
-  for (const s of layout.slots) {
-    for (let i = 0; i < s.size; i++) p[s.offset + i] = (2 * rng.next() - 1) * (s.shape.length === 2 ? scale / Math.sqrt(H) : 0.5);
-  }
-  return p;
-}
-
-describe.skipIf(noGpu)('matmul.wgsl recurrent modes', () => {
-  // MODE_RNN_FWD: one step h_t = tanh(Wxh[:, x] + Whh h_{t-1} + bh) for B sequences (the
-  // single-bias vanilla step; GpuBackend now runs every cell through cell_forward.wgsl), reading
-  // h_{t-1} from the C buffer at one offset and writing h_t at another, as the backend does.
-  // Tolerance: |h_gpu - h_ref| <= 2e-6 absolute. h is in [-1, 1] and tanh' <= 1, so the error is
-  // that of z: a float32 sum of H + 2 terms of size <= |Whh| |h| ~ scale / sqrt(H), a few 1e-7.
-  // The large-weight cases drive |z| past 15, where the kernel clamps before tanh (for drivers
-  // whose tanh overflows to NaN): tanh(15) = 1 - 2e-13, so the clamp must not show either.
-  const cases = [
-    { H: 37, V: 11, B: 3, scale: 1 },
-    { H: 1, V: 5, B: 1, scale: 1 },
-    { H: 70, V: 3, B: 9, scale: 1 },
-    { H: 13, V: 7, B: 2, scale: 40 }, // saturating: |z| up to ~70
-  ];
-  for (const { H, V, B, scale } of cases) {
-    it(`MODE_RNN_FWD vs the one-gate cell: H=${H} V=${V} B=${B}${scale > 1 ? ' (saturated)' : ''}`, async () => {
-      const rng = new Rng(H * 1000 + V);
-      const params = modelParams(H, V, H + V, scale);
-      const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });
-      const layer = layout.layers[0];
-      const [Wxh, Whh, bh] = [layer.weightIh, layer.weightHh, layer.biasIh];
-      const hPrev = randomArray(rng, B * H, 0.9);
-      const tokOff = 4;
-      const tokens = new Uint32Array(tokOff + B + 3);
-      for (let i = 0; i < tokens.length; i++) tokens[i] = Math.floor(rng.next() * V);
-      const offPrev = 6, offOut = offPrev + B * H + 2;
-      const hBuf = new Float32Array(offOut + B * H + 4);
-      hBuf.set(hPrev, offPrev);
-
-      const ref = new Float64Array(B * H);
-      // Twin: the reference rnn cell with b_hh = 0 (MODE_RNN_FWD has one bias).
-      const p64 = Float64Array.from(params);
-      const view = (s: { offset: number; size: number }) => p64.subarray(s.offset, s.offset + s.size);
-      const w = { wIh: view(Wxh), wHh: view(Whh), bIh: view(bh), bHh: new Float64Array(H), inputSize: V };
-      const gi = new Float64Array(H), gh = new Float64Array(H);
-      for (let b = 0; b < B; b++) {
-        gatePreactivations(w, H, H, { tokens }, tokOff + b, Float64Array.from(hPrev.subarray(b * H, (b + 1) * H)), gi, gh);
-        rnnPointwise(H, gi, gh, ref.subarray(b * H, (b + 1) * H));
-      }
-
-      const got = await withRunner(async (r) => {
-        const P = r.storage(params), T = r.storage(tokens), Hb = r.storage(hBuf);
-        await r.run([matmulDispatch(r, {
-          M: B, N: H, K: H, transB: true, mode: MATMUL_MODE.rnnForward,
-          offA: offPrev, lda: H, B: P, offB: Whh.offset, ldb: H, C: Hb, offC: offOut, ldc: H,
-          bias: bh.offset, gather: { offset: Wxh.offset, stride: V, tokens: T, tokenOffset: tokOff },
-        })]);
-        return r.read(Hb);
-      });
-      let err = 0;
-      for (let i = 0; i < B * H; i++) err = Math.max(err, Math.abs(got[offOut + i] - ref[i]));
-      expect(err).toBeLessThan(2e-6);
-      expect(Array.from(got.subarray(offPrev, offPrev + B * H))).toEqual(Array.from(hPrev)); // input intact
-      if (scale > 1) expect(Array.from(got.subarray(offOut, offOut + B * H)).filter((v) => Math.abs(v) === 1).length).toBeGreaterThan(0);
-    });
-  }
-
-  // MODE_RNN_BWD: dz_t = (Whh^T dz_{t+1} + dL/dh_t) * (1 - h_t^2), i.e. C = (dz_{t+1} Whh + D) * (1 - E^2),
-  // with dz_{t+1} read from C at another offset. K = 0 is the last step (no dz_{t+1}).
-  // Tolerance: relative to max |ref|, 1e-5: a float32 sum of H products, as for MODE_PLAIN.
-  // offWhh = 8 with H a multiple of 4 lets 'auto' pick main_vb (Whh read as vec4s), as in training.
-  const bwdCases = [
-    { B: 3, H: 37, K0: false, offWhh: 3 }, { B: 1, H: 70, K0: false, offWhh: 3 }, { B: 5, H: 9, K0: true, offWhh: 3 },
-    { B: 6, H: 36, K0: false, offWhh: 8 }, { B: 2, H: 20, K0: true, offWhh: 8 },
-  ];
-  for (const { B, H, K0, offWhh } of bwdCases) {
-    it(`MODE_RNN_BWD vs the formula: B=${B} H=${H}${K0 ? ' K=0' : ''}${offWhh % 4 === 0 ? ' (main_vb)' : ''}`, async () => {
-      const rng = new Rng(B * 77 + H);
-      const whh = randomArray(rng, H * H, 1 / Math.sqrt(H));
-      const dzNext = randomArray(rng, B * H);
-      const dh = randomArray(rng, B * H);
-      const h = randomArray(rng, B * H, 0.99);
-      const offNext = 5, offOut = offNext + B * H + 3, offD = 2, offE = 9;
-      const pBuf = new Float32Array(offWhh + H * H + 2);
-      pBuf.set(whh, offWhh);
-      const zBuf = new Float32Array(offOut + B * H + 1);
-      zBuf.set(dzNext, offNext);
-      const dBuf = new Float32Array(offD + B * H);
-      dBuf.set(dh, offD);
-      const eBuf = new Float32Array(offE + B * H);
-      eBuf.set(h, offE);
-      const ref = new Float64Array(B * H);
-      for (let b = 0; b < B; b++) {
-        for (let j = 0; j < H; j++) {
-          let s = dh[b * H + j];
-          if (!K0) for (let i = 0; i < H; i++) s += whh[i * H + j] * dzNext[b * H + i];
-          ref[b * H + j] = s * (1 - h[b * H + j] * h[b * H + j]);
-        }
-      }
-      const got = await withRunner(async (r) => {
-        const P = r.storage(pBuf), Z = r.storage(zBuf), D = r.storage(dBuf), E = r.storage(eBuf);
-        const args = {
-          M: B, N: H, K: K0 ? 0 : H, mode: MATMUL_MODE.rnnBackward,
-          offA: offNext, lda: H, B: P, offB: offWhh, ldb: H, C: Z, offC: offOut, ldc: H,
-          D: { buffer: D, offset: offD }, E: { buffer: E, offset: offE },
-        };
-        expect(matmulVariantFor(args)).toBe(offWhh % 4 === 0 ? 'main_vb' : 'main');
-        await r.run([matmulDispatch(r, args)]);
-        return r.read(Z);
-      });
-      expect(relError(got.subarray(offOut, offOut + B * H), ref)).toBeLessThan(1e-5);
     });
   }
 });
@@ -371,7 +250,7 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
       const ref = reference(logits, targets, rows, cols, scale);
       const { grad, loss } = await withRunner(async (r) => {
         const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rows + 2);
-        await r.run([softmaxXentDispatch(r, { logits: L, targets: T, rowLoss: RL, rows, cols, scale, variant })]);
+        await r.run([r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows, cols, scale, variant }, r.maxPerDim))]);
         return { grad: await r.read(L, 0, rows * cols), loss: await r.read(RL, 0, rows) };
       });
       expect(grad.every(Number.isFinite) && loss.every(Number.isFinite)).toBe(true);
@@ -403,7 +282,7 @@ describe.skipIf(noGpu)('loss_sum.wgsl vs a float64 sum', () => {
       ref *= scale;
       const got = await withRunner(async (r) => {
         const X = r.storage(x), O = r.storage(new Float32Array([7, 7, 7, 7]));
-        await r.run([lossSumDispatch(r, { rowLoss: X, out: O, n, scale })]);
+        await r.run([r.launch(lossSumLaunch({ rowLoss: X, out: O, n, scale }))]);
         return r.read(O);
       });
       expect(Math.abs(got[0] - ref) / ref).toBeLessThan(1e-6);
@@ -430,7 +309,7 @@ describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
       for (let rr = 0; rr < rows; rr++) for (let c = 0; c < cols; c++) ref[c] += x[offX + rr * cols + c];
       const got = await withRunner(async (r) => {
         const X = r.storage(x), O = r.storage(outInit);
-        await r.run([columnSumDispatch(r, { X, out: O, rows, cols, offX, offOut })]);
+        await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut }))]);
         return r.read(O);
       });
       expect(relError(got.subarray(offOut, offOut + cols), ref)).toBeLessThan(1e-5);
@@ -464,7 +343,7 @@ describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
       const got = await withRunner(async (r) => {
         const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions);
         const O = r.storage(new Float32Array(offOut + H * V + 2).fill(5));
-        await r.run([embeddingGradDispatch(r, { dZ: Z, start: S, positions: P, out: O, H, V, offOut })]);
+        await r.run([r.launch(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V, N, offOut }, r.maxPerDim))]);
         return r.read(O);
       });
       const g = got.subarray(offOut, offOut + H * V);
@@ -504,7 +383,9 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
           r.write(G, g);
           optimizerUpdate(kind, cpuParams, Float64Array.from(g), state, lr, clip);
           const eps = kind === 'adagrad' ? ADAGRAD_EPS : ADAM.eps;
-          await r.run([optimizerDispatch(r, { params: P, grads: G, m: Mb, v: Vb, n, kind, lr, clip, step, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 })]);
+          const uniforms = optimizerUniforms({ n, kind, lr, clip, step, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 }, r.maxPerDim);
+          // No W_hh copies to keep: whhT and whhAt are bound to buffers it leaves alone.
+          await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT: r.storage(4), whhAt: r.storage(4), n, kind, uniforms }, r.maxPerDim))]);
           const [params, m, v] = [await r.read(P, 0, n), await r.read(Mb, 0, n), await r.read(Vb, 0, n)];
           const dGpu = params.map((x, i) => x - p0[i]);
           const dCpu = cpuParams.map((x, i) => x - p0[i]);
@@ -531,10 +412,9 @@ describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward 
       const whhT = r.storage(sentinel), whhAt = r.storage(Uint32Array.from(offsets));
       for (let step = 1; step <= 3; step++) {
         r.write(G, randomArray(rng, n));
-        await r.run([optimizerDispatch(r, {
-          params: P, grads: G, m: Mb, v: Vb, n, kind: 'adam', lr: 0.01, clip: 5, step, eps: ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2,
-          whh: { layers: offsets.length, rows, cols }, whhT, whhAt,
-        })]);
+        const whh = { layers: offsets.length, rows, cols };
+        const uniforms = optimizerUniforms({ n, kind: 'adam', lr: 0.01, clip: 5, step, eps: ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh }, r.maxPerDim);
+        await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT, whhAt, n, kind: 'adam', whh, uniforms }, r.maxPerDim))]);
         const want = transposedWhh(await r.read(P, 0, n), offsets, rows, cols);
         want.fill(7, offsets.length * rows * cols);
         expect(Array.from(await r.read(whhT)), `step ${step}`).toEqual(Array.from(want));

@@ -1,0 +1,39 @@
+/** shaders/input_gather.wgsl: layer 0's input projection for all positions, a column gather of W_ih (inputs are one-hot). */
+import source from '../../../shaders/input_gather.wgsl?raw';
+import { composeWgsl } from '../wgsl.ts';
+import { bindAll, defineKernel, grid1D, reads, UniformLayout, writes, type Launch } from './common.ts';
+
+const UNIFORMS = new UniformLayout({
+  N: 'u32', GH: 'u32', V: 'u32', offWih: 'u32', offBih: 'u32', perRow: 'u32', pad0: 'u32', pad1: 'u32',
+});
+
+export const INPUT_GATHER = defineKernel({
+  name: 'input_gather',
+  wgsl: composeWgsl(source),
+  cpuTwin: "src/cpu/cells.ts: gatePreactivations (gi for token inputs)",
+  bindings: ['params', 'tokens', 'gi', 'u'],
+  uniforms: { u: UNIFORMS },
+  entryPoints: ['main'],
+});
+
+const WG = 64;
+
+/** gi[p, j] = W_ih[j, tokens[p]] + b_ih[j] for the N positions and GH = G*H rows of W_ih [GH, V]. */
+export function inputGatherLaunch<T>(
+  a: { params: T; tokens: T; gi: T; N: number; GH: number; V: number; offWih: number; offBih: number }, maxPerDim: number,
+): Launch<T> {
+  const g = grid1D(a.N * a.GH, WG, maxPerDim);
+  return {
+    kernel: INPUT_GATHER,
+    entryPoint: 'main',
+    constants: { WG },
+    bindings: bindAll(INPUT_GATHER, {
+      params: { buffer: a.params, touches: [reads(a.offWih, a.GH * a.V), reads(a.offBih, a.GH)] },
+      tokens: { buffer: a.tokens, touches: [reads(0, a.N)] },
+      gi: { buffer: a.gi, touches: [writes(0, a.N * a.GH)] },
+      u: { uniforms: UNIFORMS.pack({ N: a.N, GH: a.GH, V: a.V, offWih: a.offWih, offBih: a.offBih, perRow: g.perRow }) },
+    }),
+    x: g.x,
+    y: g.y,
+  };
+}

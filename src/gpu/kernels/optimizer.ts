@@ -1,0 +1,104 @@
+/**
+ * shaders/optimizer.wgsl: clipping and Adagrad or Adam over the flat parameters in one pass, which
+ * also keeps the transposed W_hh copies that cell_forward.wgsl reads in step.
+ */
+import source from '../../../shaders/optimizer.wgsl?raw';
+import type { TrainConfig } from '../../model/config.ts';
+import { ADAGRAD_EPS, ADAM, type OptimizerName } from '../../model/optimizer.ts';
+import { composeWgsl } from '../wgsl.ts';
+import { bindAll, defineKernel, grid1D, reads, uniformBinding, UniformLayout, writes, type Launch, type Region, type UniformSource } from './common.ts';
+
+const UNIFORMS = new UniformLayout({
+  n: 'u32', perRow: 'u32', lr: 'f32', clip: 'f32',
+  c1: 'f32', c2: 'f32', beta1: 'f32', beta2: 'f32',
+  eps: 'f32', oneMinusBeta1: 'f32', oneMinusBeta2: 'f32', whhLayers: 'u32',
+  whhRows: 'u32', whhCols: 'u32',
+});
+
+export const OPTIMIZER = defineKernel({
+  name: 'optimizer',
+  wgsl: composeWgsl(source),
+  cpuTwin: 'src/cpu/optim.ts: optimizerUpdate',
+  bindings: ['params', 'grads', 'm', 'v', 'u', 'whhT', 'whhAt'],
+  uniforms: { u: UNIFORMS },
+  entryPoints: ['main'],
+});
+
+const WG = 256;
+
+/** The W_hh blocks mirrored transposed into whhT: one per layer, each [rows, cols] at params[whhAt[l]]. */
+export interface WhhCopies { layers: number; rows: number; cols: number }
+
+/** One optimizer step's settings. */
+export interface OptimizerSettings {
+  n: number;
+  kind: OptimizerName;
+  lr: number; clip: number;
+  /** This update's 1-based step number (Adam's bias correction). */
+  step: number;
+  eps: number; beta1: number; beta2: number;
+  whh?: WhhCopies;
+}
+
+/** A training run's settings for update number `step` (the constants are the CPU reference's, src/model/optimizer.ts). */
+export function optimizerSettings(train: TrainConfig, n: number, whh: WhhCopies, step: number): OptimizerSettings {
+  return {
+    n, kind: train.optimizer, lr: train.learningRate, clip: train.clip, step,
+    eps: train.optimizer === 'adagrad' ? ADAGRAD_EPS : ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh,
+  };
+}
+
+const grid = (n: number, maxPerDim: number) => grid1D(n, WG, maxPerDim);
+
+/**
+ * The uniforms of one step, rewritten before each submit: the bias corrections 1 - beta^step and
+ * 1 - beta itself computed in f64 on the host (1 - 0.999 in f32 is off by 1.3e-5 relative).
+ */
+export function optimizerUniforms(a: OptimizerSettings, maxPerDim: number): ArrayBuffer {
+  return UNIFORMS.pack({
+    n: a.n, perRow: grid(a.n, maxPerDim).perRow, lr: a.lr, clip: a.clip,
+    c1: 1 - Math.pow(a.beta1, a.step), c2: 1 - Math.pow(a.beta2, a.step), beta1: a.beta1, beta2: a.beta2,
+    eps: a.eps, oneMinusBeta1: 1 - a.beta1, oneMinusBeta2: 1 - a.beta2, whhLayers: a.whh?.layers ?? 0,
+    whhRows: a.whh?.rows ?? 0, whhCols: a.whh?.cols ?? 0,
+  });
+}
+
+/**
+ * `whhT` and `whhAt` are bound even without copies to keep (two distinct buffers: whhT is
+ * written); `uniforms` as optimizerUniforms packs them, or the buffer they are written to.
+ */
+export function optimizerLaunch<T>(
+  a: { params: T; grads: T; m: T; v: T; whhT: T; whhAt: T; n: number; kind: OptimizerName; whh?: WhhCopies; uniforms: UniformSource<T> },
+  maxPerDim: number,
+): Launch<T> {
+  const g = grid(a.n, maxPerDim);
+  const rw = (n: number): Region[] => [reads(0, n), writes(0, n)];
+  const copies = a.whh ? a.whh.layers * a.whh.rows * a.whh.cols : 0;
+  return {
+    kernel: OPTIMIZER,
+    entryPoint: 'main',
+    constants: { WG, OPTIMIZER: a.kind === 'adagrad' ? 0 : 1 },
+    bindings: bindAll(OPTIMIZER, {
+      params: { buffer: a.params, touches: rw(a.n) },
+      grads: { buffer: a.grads, touches: [reads(0, a.n)] },
+      m: { buffer: a.m, touches: rw(a.n) },
+      v: { buffer: a.v, touches: a.kind === 'adam' ? rw(a.n) : [] },
+      u: uniformBinding(a.uniforms),
+      whhT: { buffer: a.whhT, touches: copies ? [writes(0, copies)] : [] },
+      whhAt: { buffer: a.whhAt, touches: a.whh ? [reads(0, a.whh.layers)] : [] },
+    }),
+    x: g.x,
+    y: g.y,
+  };
+}
+
+/** W_hh^T of every layer, as optimizer.wgsl keeps it in whhT (for writing it from the host). */
+export function transposedWhh(params: Float32Array, offsets: readonly number[], rows: number, cols: number): Float32Array {
+  const size = rows * cols;
+  // 16 spare floats: cell_forward's vec4 loads for units past H read into them (never stored).
+  const out = new Float32Array(offsets.length * size + 16);
+  offsets.forEach((off, l) => {
+    for (let e = 0; e < size; e++) out[l * size + (e % cols) * rows + Math.floor(e / cols)] = params[off + e];
+  });
+  return out;
+}

@@ -1,0 +1,93 @@
+/** shaders/sample.wgsl: text generation, one workgroup per stream running many steps per dispatch. */
+import source from '../../../shaders/sample.wgsl?raw';
+import type { FullModelConfig } from '../../model/config.ts';
+import type { ParamLayout } from '../../model/layout.ts';
+import { composeWgsl } from '../wgsl.ts';
+import { CELL_CODE } from './cell.ts';
+import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch } from './common.ts';
+
+const UNIFORMS = new UniformLayout({
+  H: 'u32', V: 'u32', seqLen: 'u32', primeLen: 'u32',
+  stepBegin: 'u32', stepEnd: 'u32', seed: 'u32', temperature: 'f32',
+  offDecW: 'u32', offDecB: 'u32', layers: 'u32', pad: 'u32',
+  layer: { vec4u32: 8 },
+});
+
+export const SAMPLE = defineKernel({
+  name: 'sample',
+  wgsl: composeWgsl(source),
+  cpuTwin: 'src/cpu/sample.ts: sampleTokens',
+  bindings: ['params', 'seq', 'hState', 'logits', 'probs', 'u'],
+  uniforms: { u: UNIFORMS },
+  entryPoints: ['main'],
+});
+
+export const SAMPLE_WG = 256;
+/** Layers the uniforms have room for (sample.wgsl's MAX_LAYERS). */
+export const SAMPLE_MAX_LAYERS = UNIFORMS.fields.layer.vec4u32;
+/** Hidden units one invocation computes (sample.wgsl's MAX_UNITS). */
+export const SAMPLE_MAX_H = 16 * SAMPLE_WG;
+/** Steps per dispatch: a few hundred keeps each dispatch short (browsers reset long-running GPU work). */
+const STEPS = 128;
+
+/** The workgroup arrays: h, c (the lstm's), and lib/reduce.wgsl's scratch with the argmax's indices. */
+function shape(model: FullModelConfig): { maxState: number; maxCells: number; workgroupBytes: number } {
+  const maxState = Math.max(SAMPLE_WG, Math.ceil((model.layers * model.hiddenSize) / SAMPLE_WG) * SAMPLE_WG);
+  const maxCells = model.cell === 'lstm' ? maxState : 1;
+  return { maxState, maxCells, workgroupBytes: 4 * (maxState + maxCells + 2 * SAMPLE_WG + 4) };
+}
+
+/** Whether the kernel can sample this model here: H up to SAMPLE_MAX_H, SAMPLE_MAX_LAYERS layers, the state in workgroup memory. */
+export function sampleFits(model: FullModelConfig, limits: { maxComputeWorkgroupStorageSize: number }): boolean {
+  return model.hiddenSize <= SAMPLE_MAX_H && model.layers <= SAMPLE_MAX_LAYERS &&
+    shape(model).workgroupBytes <= limits.maxComputeWorkgroupStorageSize;
+}
+
+/** Where the kernel's state buffer keeps layer l's h and c (in floats): [h of every layer | c of every layer]. */
+export function sampleStateOffsets(model: FullModelConfig, l: number): { h: number; c: number } {
+  return { h: l * model.hiddenSize, c: (model.layers + l) * model.hiddenSize };
+}
+
+/** Floats of the state buffer. */
+export function sampleStateLength(model: FullModelConfig): number {
+  return 2 * model.layers * model.hiddenSize;
+}
+
+/**
+ * The dispatches generating one stream: `seq` holds the priming tokens and receives the rest;
+ * with `recordProbs` every step's distribution goes to `probs` [seqLen * V].
+ */
+export function sampleLaunches<T>(
+  model: FullModelConfig, layout: ParamLayout,
+  o: { primeLength: number; seqLen: number; seed: number; temperature: number; recordProbs: boolean },
+  b: { params: T; seq: T; hState: T; logits: T; probs: T },
+): Launch<T>[] {
+  const { hiddenSize: H, vocabSize: V, layers: L } = model;
+  const { maxState, maxCells } = shape(model);
+  const layer = layout.layers.flatMap((w) => [w.weightIh.offset, w.weightHh.offset, w.biasIh.offset, w.biasHh.offset]);
+  const launches: Launch<T>[] = [];
+  for (let k = 0; k < o.seqLen - 1; k += STEPS) {
+    launches.push({
+      kernel: SAMPLE,
+      entryPoint: 'main',
+      constants: { WG: SAMPLE_WG, MAX_STATE: maxState, MAX_CELLS: maxCells, RECORD_PROBS: o.recordProbs ? 1 : 0, CELL: CELL_CODE[model.cell] },
+      bindings: bindAll(SAMPLE, {
+        params: { buffer: b.params, touches: [reads(0, layout.length)] },
+        seq: { buffer: b.seq, touches: [reads(0, o.seqLen), writes(0, o.seqLen)] },
+        hState: { buffer: b.hState, touches: [reads(0, sampleStateLength(model)), writes(0, sampleStateLength(model))] },
+        logits: { buffer: b.logits, touches: [writes(0, V), reads(0, V)] },
+        probs: { buffer: b.probs, touches: o.recordProbs ? [writes(0, o.seqLen * V)] : [] },
+        u: {
+          uniforms: UNIFORMS.pack({
+            H, V, seqLen: o.seqLen, primeLen: o.primeLength, stepBegin: k, stepEnd: Math.min(o.seqLen - 1, k + STEPS),
+            seed: o.seed >>> 0, temperature: o.temperature,
+            offDecW: layout.decoderWeight.offset, offDecB: layout.decoderBias.offset, layers: L, layer,
+          }),
+        },
+      }),
+      x: 1,
+      y: 1,
+    });
+  }
+  return launches;
+}
