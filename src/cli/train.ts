@@ -224,7 +224,7 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
         onResume: () => bar.paused(),
         onEnding: (reason) => {
           bar.stop();
-          if (reason === 'finished' && trainer.canValidate) say(`validating on all ${int(data.val.length)} held-out ${unitOf(tokenizer.level)}s...`);
+          if (reason === 'finished' && trainer.canValidate) say(`validating on ${int(trainer.validationTokens())} of the ${int(data.val.length)} held-out ${unitOf(tokenizer.level)}s (every full batch)...`);
         },
       },
     });

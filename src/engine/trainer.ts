@@ -54,6 +54,18 @@ export class Trainer {
   }
 
   /**
+   * Predictions validate(maxBatches) scores: B x T per full batch. The held-out split is cut into
+   * B streams, and each stream's last partial batch (fewer than T steps) is left out, as the
+   * backends run fixed T x B shapes.
+   */
+  validationTokens(maxBatches = Infinity): number {
+    const { batchSize: B, seqLength: T } = this.backend.train;
+    if (!this.canValidate) return 0;
+    const full = Math.floor((Math.floor(this.valIds.length / B) - 1) / T);
+    return Math.min(full, maxBatches) * B * T;
+  }
+
+  /**
    * Mean validation loss (nats per token) over the first `maxBatches` full batches of the
    * held-out split (all of them when omitted), from a zero hidden state. NaN when the split
    * holds no full batch of B x T.
