@@ -3,7 +3,7 @@
  * folder, serves it with `vite preview` on 127.0.0.1 and a free port, and drives Debian's
  * chromium through playwright-core (never a downloaded browser).
  *
- * WebGPU without a GPU (see /work/shared/GUIDE.md): chromium's own SwiftShader answers the
+ * WebGPU without a GPU: chromium's own SwiftShader answers the
  * default request once --enable-unsafe-webgpu is given; ANGLE on Mesa's llvmpipe (OpenGL ES,
  * about four times faster) answers the compatibility request when EGL runs surfaceless.
  */
