@@ -56,6 +56,12 @@
  * tfjs-layers formulation was removed (nothing ran it).
  */
 import * as tf from '@tensorflow/tfjs-core';
+// Imported only for its side effect: tfjs-core alone registers no gradients, and tf.variableGrads
+// needs them. tfjs-layers' Node bundle registers tfjs-core's gradient functions when loaded (the
+// @tensorflow/tfjs union package does the same); core's own dist/register_all_gradients is an ES
+// module that Node cannot load (it imports directories). Without this line: "Cannot compute
+// gradient: gradient function not found for RealDiv".
+import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
