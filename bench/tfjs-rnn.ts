@@ -18,12 +18,8 @@
  *   model.compile in tfjs-layers). Clipping is done by hand: tf.variableGrads ->
  *   tf.clipByValue on each of the 5 gradients -> optimizer.applyGradients.
  *   That is 5 extra elementwise kernels per iteration: cheap.
- * - Stateful: tfjs-layers' `stateful: true` keeps every old state tensor alive
- *   when called with training=true (RNN.keptStates grows by one tensor per
- *   batch until resetStates() zeroes the state), and with training=false it
- *   disposes the previous state that the tape still needs. So the state is
- *   carried by hand: the last h is tf.keep()-ed and fed as the next initial
- *   state (both implementations below). The gradient does not flow into it.
+ * - The hidden state is carried by hand: the last h is tf.keep()-ed and fed as
+ *   the next initial state; the gradient does not flow into it.
  * - x_t one-hot times W_xh is a row gather of W_xh stored as [V,H]. The two
  *   tfjs spellings differ wildly by backend, so each gets its faster one:
  *   webgpu: tf.gather (gradient = UnsortedSegmentSum, one kernel);
@@ -31,39 +27,42 @@
  *   UnsortedSegmentSum runs whole-tensor ops per segment (1.07 s for 256 rows
  *   at V=87; 10.6 s/iter at H=256,T=64,B=32 with gather vs 2.6 s with matMul).
  *   On webgpu, the matMul form measured 780 ms vs 661 ms for gather (packed).
- *   tf.layers.simpleRNN has no embedding input, so the layers variant feeds a
- *   float one-hot [B,T,V] (same function, a V-wide matmul per step).
- * - The matmul in every recurrent step is [B,H] x [H,H]. When the output has at
- *   most 8 tiles of 32x32 (B<=32 and H<=256), tfjs-backend-webgpu picks its
- *   "small output size" matmul program, 2-6x slower on lavapipe than its packed
- *   (tiled) program ([32,256]x[256,256]: ~7 ms vs ~1.1 ms). tfjs' own env flag
- *   WEBGPU_MATMUL_PROGRAM_TYPE=3 forces the packed one. That is tuning, not
- *   out-of-the-box tfjs, so it is off by default: pass
- *   tfjsFlags: { WEBGPU_MATMUL_PROGRAM_TYPE: 3 } to measure it. At H=512, B=32
- *   tfjs picks the packed program by itself.
+ * - tfjs runs with its default flags (out of the box). The matmul in every
+ *   recurrent step is [B,H] x [H,H]; when the output has at most 8 tiles of
+ *   32x32 (B<=32 and H<=256), tfjs-backend-webgpu picks its "small output size"
+ *   matmul program, 2-6x slower on lavapipe than its packed (tiled) program
+ *   ([32,256]x[256,256]: ~7 ms vs ~1.1 ms). tfjs' env flag
+ *   WEBGPU_MATMUL_PROGRAM_TYPE=3 forces the packed one; that is tuning, so the
+ *   benchmark does not set it. At H=512, B=32 tfjs picks the packed program by itself.
  * - The per-kernel breakdown (tf.profile) at H=256 with the packed program is
  *   ~1 ms per small kernel, ~10 kernels per time step (forward + backward),
  *   plus per-step [H,H] dW_hh accumulations that autodiff cannot batch.
  *
- * Two implementations, measured at H=256, T=64, B=32, V=87, webgpu = Dawn on
- * Mesa lavapipe, 2 CPU cores, median of 5 after 2 warmup, ms/iteration:
+ * Formulations measured at H=256, T=64, B=32, V=87, webgpu = Dawn on Mesa
+ * lavapipe, 2 CPU cores, median of 5 after 2 warmup, ms/iteration:
  *                                                    tfjs default   packed matmul
- *   'manual'  tf.variableGrads over a hand-written      1508            667
- *             loop, cuDNN-style batching: one gather
- *             for all T input projections, one matMul
- *             for all T output projections; per step
- *             matMul + add + tanh
- *   'manual'  same with tf.fused.matMul(h, W_hh,        ~2070           1324
- *             bias=x_t) per step (rejected: see the loop)
- *   'layers'  simpleRNN(returnSequences, returnState)   2361            959
- *             + timeDistributed(dense), same
- *             variableGrads + clip + Adam step
- *   (cpu at the same size: manual 2587, layers 3618.)
- * The default is 'manual' (faster on both backends); impl: 'layers' reruns it.
+ *   hand-written loop (this file): tf.variableGrads     1508            667
+ *             over tf.variables, cuDNN-style batching:
+ *             one gather for all T input projections,
+ *             one matMul for all T output projections;
+ *             per step matMul + add + tanh
+ *   same with tf.fused.matMul(h, W_hh, bias=x_t)        ~2070           1324
+ *             per step (rejected: see the loop)
+ *   tfjs-layers simpleRNN(returnSequences,              2361            959
+ *             returnState) + timeDistributed(dense),
+ *             same variableGrads + clip + Adam step
+ *   (cpu at the same size: hand-written 2587, layers 3618.)
+ * The hand-written loop is faster on both backends, so it is the baseline; the
+ * tfjs-layers formulation was removed (nothing ran it).
  */
 import * as tf from '@tensorflow/tfjs-core';
+// Imported only for its side effect: tfjs-core alone registers no gradients, and tf.variableGrads
+// needs them. tfjs-layers' Node bundle registers tfjs-core's gradient functions when loaded (the
+// @tensorflow/tfjs union package does the same); core's own dist/register_all_gradients is an ES
+// module that Node cannot load (it imports directories). Without this line: "Cannot compute
+// gradient: gradient function not found for RealDiv".
+import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
 
@@ -77,10 +76,6 @@ export interface TfjsRunOptions {
   warmup: number;
   iterations: number;
   seed?: number;
-  /** Which tfjs formulation to run; default 'manual' (the faster). */
-  impl?: 'manual' | 'layers';
-  /** tfjs env flags set for this run and restored after, e.g. { WEBGPU_MATMUL_PROGRAM_TYPE: 3 }. */
-  tfjsFlags?: Record<string, number | boolean | string>;
 }
 
 export interface TfjsRunResult {
@@ -259,57 +254,6 @@ function manualTrainer(V: number, H: number, T: number, B: number, seed: number,
   };
 }
 
-/** tf.layers model (simpleRNN + timeDistributed dense), same step around it. */
-function layersTrainer(V: number, H: number, T: number, B: number, seed: number): Trainer {
-  const rnn = tfl.layers.simpleRNN({
-    units: H,
-    returnSequences: true,
-    returnState: true,
-    kernelInitializer: tfl.initializers.randomNormal({ stddev: 0.01, seed: seed + 1 }),
-    recurrentInitializer: tfl.initializers.randomNormal({ stddev: 0.01, seed: seed + 2 }),
-  });
-  const head = tfl.layers.timeDistributed({
-    layer: tfl.layers.dense({
-      units: V,
-      kernelInitializer: tfl.initializers.randomNormal({ stddev: 0.01, seed: seed + 3 }),
-    }),
-  });
-  // Build the weights once with symbolic shapes.
-  const input = tfl.input({ batchShape: [B, T, V] });
-  const [seq] = rnn.apply(input) as tfl.SymbolicTensor[];
-  head.apply(seq);
-  const layerVars = [...rnn.trainableWeights, ...head.trainableWeights].map((w) => w.read() as tf.Variable);
-  const optimizer = tf.train.adam(LEARNING_RATE);
-  let hPrev: tf.Tensor2D = tf.keep(tf.zeros([B, H]));
-
-  return {
-    step(inputs, targets) {
-      let hLast: tf.Tensor2D | undefined;
-      const { value, grads } = tf.tidy(() => {
-        // layers are batch-major: [B, T, V] from time-major tokens
-        const x = tf.oneHot(tf.transpose(tf.tensor2d(inputs, [T, B], 'int32')), V, 1, 0, 'float32');
-        const labels = tf.oneHot(tf.reshape(tf.transpose(tf.tensor2d(targets, [T, B], 'int32')), [B * T]), V, 1, 0, 'float32');
-        return tf.variableGrads(() => {
-          const [seqOut, state] = rnn.apply(x, { initialState: [hPrev], training: true }) as tf.Tensor[];
-          hLast = tf.keep(state as tf.Tensor2D);
-          const logits = tf.reshape(head.apply(seqOut) as tf.Tensor, [B * T, V]);
-          return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-        }, layerVars);
-      });
-      clipAndApply(optimizer, grads);
-      hPrev.dispose();
-      hPrev = hLast!;
-      return value;
-    },
-    dispose() {
-      hPrev.dispose();
-      rnn.dispose();
-      head.dispose();
-      optimizer.dispose();
-    },
-  };
-}
-
 // ---------------------------------------------------------------- runner
 
 export async function runTfjsTraining(opts: TfjsRunOptions): Promise<TfjsRunResult> {
@@ -327,18 +271,8 @@ export async function runTfjsTraining(opts: TfjsRunOptions): Promise<TfjsRunResu
     if (!(await tf.setBackend('cpu'))) throw new Error('tfjs: could not initialise the cpu backend');
   }
 
-  // Flags are read when kernels run, so they are set after the backend is.
-  const savedFlags: Record<string, number | boolean | string> = {};
-  for (const [name, value] of Object.entries(opts.tfjsFlags ?? {})) {
-    savedFlags[name] = tf.env().get(name);
-    tf.env().set(name, value);
-  }
-
   const nextTokens = makeTokenSource(seed, V);
-  const trainer =
-    (opts.impl ?? 'manual') === 'layers'
-      ? layersTrainer(V, H, T, B, seed)
-      : manualTrainer(V, H, T, B, seed, opts.backend === 'webgpu');
+  const trainer = manualTrainer(V, H, T, B, seed, opts.backend === 'webgpu');
   const msPerIteration: number[] = [];
   const numTensors: number[] = [];
   let finalLoss = NaN;
@@ -362,7 +296,6 @@ export async function runTfjsTraining(opts: TfjsRunOptions): Promise<TfjsRunResu
     }
   } finally {
     trainer.dispose();
-    for (const [name, value] of Object.entries(savedFlags)) tf.env().set(name, value);
     const error = device ? await device.popErrorScope() : null;
     if (error) throw new Error(`tfjs webgpu: validation error during training: ${error.message}`);
   }

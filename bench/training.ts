@@ -12,7 +12,7 @@ export type BenchBackend = 'ours-gpu' | 'ours-cpu' | 'tfjs-webgpu' | 'tfjs-cpu';
 
 export interface Job {
   V: number; H: number; T: number; B: number;
-  /** rnn when absent; TensorFlow.js rows exist only for the rnn (its SimpleRNN). */
+  /** rnn when absent; TensorFlow.js rows exist only for the rnn (bench/tfjs-rnn.ts is a vanilla RNN). */
   cell?: CellType;
 }
 

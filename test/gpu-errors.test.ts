@@ -11,13 +11,26 @@ const train: TrainConfig = { seqLength: 4, batchSize: 2, optimizer: 'adam', lear
 describe.skipIf(noGpu)('GPU backend limits and failures', () => {
   it('refuses a model larger than the adapter allows, before allocating, in one sentence', async () => {
     const huge: ModelConfig = { cell: 'rnn', vocabSize: 100, hiddenSize: 20_000 };
-    const err = await GpuBackend.create(gpu!, huge, train, 1).then(() => undefined, (e: Error) => e);
+    const device = gpu!.device;
+    const createBuffer = device.createBuffer;
+    let buffers = 0;
+    device.createBuffer = (d: GPUBufferDescriptor) => (buffers++, createBuffer.call(device, d));
+    let err: Error | undefined;
+    try {
+      err = await GpuBackend.create(gpu!, huge, train, 1).then(() => undefined, (e: Error) => e);
+      expect(buffers).toBe(0);
+      // The count sees GpuBackend's buffers: a model that fits allocates some.
+      (await GpuBackend.create(gpu!, { ...huge, hiddenSize: 8 }, train, 1)).destroy();
+      expect(buffers).toBeGreaterThan(0);
+    } finally {
+      device.createBuffer = createBuffer;
+    }
     expect(err).toBeInstanceOf(DeviceLimitError);
     expect(err!.message).toMatch(/parameters buffer needs .* but this adapter allows .* per buffer/);
     expect(err!.message).not.toContain('\n');
   });
 
-  it('reports the memory it needs', () => {
+  it('estimates the memory of an H=512, T=64, B=32 model: at least its big buffers, under 28 MiB', () => {
     const model: ModelConfig = { cell: 'rnn', vocabSize: 87, hiddenSize: 512 };
     const { totalBytes } = checkFits(model, { ...train, seqLength: 64, batchSize: 32 }, gpu!.limits);
     // 4 copies of ~310k parameters; hidden states, input projections and their gradient, the

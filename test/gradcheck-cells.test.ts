@@ -56,7 +56,7 @@ function setup(c: Case, seed: number) {
   return { config, layout, params, state0, chunk, mask };
 }
 
-/** Relative error as in test/gradcheck.test.ts; throws above 1e-6, returns it otherwise. */
+/** Relative error against max(|analytic|, |numeric|, 1e-3), i.e. 1e-6 with an absolute floor of 1e-9; throws above 1e-6, returns it otherwise. */
 function expectClose(analytic: number, numeric: number, what: string): number {
   const err = Math.abs(analytic - numeric) / Math.max(Math.abs(analytic), Math.abs(numeric), 1e-9 / 1e-6);
   if (err > 1e-6) throw new Error(`${what}: analytic ${analytic} vs numeric ${numeric} (relative error ${err})`);
@@ -147,7 +147,7 @@ describe('stacked CPU reference: layout, initialisation, dropout mask', () => {
     expect(() => paramLayout({ cell: 'gru', vocabSize: 10, hiddenSize: 6, layers: 1, dropout: 1 })).toThrow(/dropout/);
   });
 
-  it('initialises like PyTorch, with the LSTM forget-gate bias at 1', () => {
+  it('initialises within PyTorch\'s bound 1/sqrt(H), the LSTM forget-gate bias at 1 (b_ih) and 0 (b_hh), padding zero, deterministic in the seed', () => {
     const H = 16;
     const config: FullModelConfig = { cell: 'lstm', vocabSize: 9, hiddenSize: H, layers: 2, dropout: 0.2 };
     const layout = paramLayout(config);

@@ -3,7 +3,9 @@
  * cell (rnn, lstm, gru), one layer and stacks of 2-3 layers with dropout (the GPU regenerates the
  * CPU's mask bit for bit from uniformAt(seed, iteration, element)).
  *
- * Tolerances, relative to each tensor's largest magnitude (relError in test/gpu.ts):
+ * Tolerances, relative to each tensor's largest magnitude: every flat array is compared tensor by
+ * tensor (paramLayout's slots; states layer by layer) with expectPerPart in test/gpu.ts, so a small
+ * tensor is held to its own scale and a failure names it:
  * - loss, gradients, hidden states: 1e-4. Both sides round to f32, but sum in different orders
  *   (the GPU in 4-wide register blocks, the CPU sequentially in f64); over K <= a few hundred
  *   terms the difference stays around 1e-6..1e-5 of the largest element.
@@ -11,9 +13,10 @@
  * - a 60-iteration loss curve on real text: 1e-3 of the loss (differences compound over updates).
  */
 import { describe, expect, it } from 'vitest';
-import { gpu, noGpu, relError } from './gpu.ts';
+import { backendMismatch, expectPerPart, forcedBackend, gpu, layerParts, noGpu, relError, relErrorPerPart } from './gpu.ts';
 import { CpuBackend } from '../src/cpu/backend.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
+import type { GpuContext } from '../src/gpu/device.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import type { OptimizerName } from '../src/model/optimizer.ts';
@@ -60,7 +63,48 @@ function make(shape: (typeof shapes)[number], optimizer: OptimizerName, seed: nu
   return { model, train, chunks };
 }
 
+describe('the comparison itself', () => {
+  it('holds each tensor to its own scale: a 1% error in a small bias fails where one relError over the array passes', () => {
+    const model: ModelConfig = { cell: 'gru', vocabSize: 7, hiddenSize: 5, layers: 2 };
+    const layout = paramLayout(model);
+    const b = new Float32Array(layout.length);
+    for (const s of layout.slots) b.fill(s.name === 'decoder.weight' ? 1000 : 0.1, s.offset, s.offset + s.size);
+    const a = b.slice();
+    a[layout.byName['rnn.bias_hh_l1'].offset + 2] *= 1.01;
+    expect(relError(a, b)).toBeLessThan(TOL);
+    const worst = relErrorPerPart(a, b, layout.slots).filter((p) => p.error >= TOL);
+    expect(worst.map((p) => p.name)).toEqual(['rnn.bias_hh_l1']);
+    expect(() => expectPerPart(a, b, layout.slots, TOL, 'gradient')).toThrow(/gradient: rnn\.bias_hh_l1/);
+    // Padding between tensors must match exactly; a part past the array is a mistake in the test.
+    const padded = b.slice();
+    padded[layout.byName['decoder.bias'].offset + model.vocabSize] = 1e-30;
+    expect(() => expectPerPart(padded, b, layout.slots, TOL, 'gradient')).toThrow(/padding/);
+    expect(() => relErrorPerPart(a, b, [{ name: 'x', offset: layout.length - 1, size: 2 }])).toThrow(/past the array/);
+  });
+
+  it('tells a Vulkan device from an OpenGL compatibility one by name and by feature level', () => {
+    const ctx = (adapterName: string, core: boolean) =>
+      ({ adapterName, device: { features: new Set(core ? ['core-features-and-limits'] : []) } }) as unknown as GpuContext;
+    const gl = ctx('OpenGL version 4.5 (Core Profile) Mesa 25.0.7 via OpenGL (compatibility)', false);
+    const vk = ctx('llvmpipe: Mesa 25.0.7 (LLVM 15.0.6) via Vulkan', true);
+    expect(backendMismatch(gl, 'opengl')).toBeUndefined();
+    expect(backendMismatch(vk, 'vulkan')).toBeUndefined();
+    expect(backendMismatch(gl, undefined)).toBeUndefined();
+    expect(backendMismatch(vk, 'opengl')).toMatch(/WEBGPU_BACKEND=opengl but the device is "llvmpipe/);
+    expect(backendMismatch(gl, 'vulkan')).toMatch(/compatibility feature level/);
+    // The name alone is not enough: an "OpenGL"-labelled core device is not Dawn's GL backend.
+    expect(backendMismatch(ctx('OpenGL via OpenGL (compatibility)', true), 'opengl')).toMatch(/core feature level/);
+  });
+});
+
 describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
+  it(`runs on the adapter WEBGPU_BACKEND asks for (${forcedBackend ?? 'unset: any'})`, () => {
+    console.log(`parity suite adapter: ${gpu!.adapterName}`);
+    expect(backendMismatch(gpu!, forcedBackend)).toBeUndefined();
+    if (forcedBackend === 'opengl') expect(gpu!.adapterName).toMatch(/OpenGL/);
+    if (forcedBackend === 'vulkan') expect(gpu!.adapterName).toMatch(/Vulkan/);
+  });
+
   for (const { net, shapes: netShapes } of nets) for (const shape of netShapes) {
     const name = `${netName(net)} V=${shape.V} H=${shape.H} T=${shape.T} B=${shape.B}`;
 
@@ -78,16 +122,14 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
         const gr = await g.gradients(chunks[1]);
         const cr = await c.gradients(chunks[1]);
         expect(Math.abs(gr.loss - cr.loss) / cr.loss).toBeLessThan(TOL);
-        for (const s of paramLayout(model).slots) {
-          const part = (a: Float32Array) => a.subarray(s.offset, s.offset + s.size);
-          expect(relError(part(gr.grads), part(cr.grads)), s.name).toBeLessThan(TOL);
-        }
-        expect(relError(gr.hLast, cr.hLast), 'hLast').toBeLessThan(TOL);
-        expect(relError(gr.dh0, cr.dh0), 'dh0').toBeLessThan(TOL);
+        expectPerPart(gr.grads, cr.grads, paramLayout(model).slots, TOL, 'gradient');
+        const layers = layerParts(net.layers ?? 1, shape.B * shape.H);
+        expectPerPart(gr.hLast, cr.hLast, layers, TOL, 'hLast');
+        expectPerPart(gr.dh0, cr.dh0, layers, TOL, 'dh0');
         expect(gr.cLast === undefined).toBe(net.cell !== 'lstm');
         if (cr.cLast) {
-          expect(relError(gr.cLast!, cr.cLast), 'cLast').toBeLessThan(TOL);
-          expect(relError(gr.dc0!, cr.dc0!), 'dc0').toBeLessThan(TOL);
+          expectPerPart(gr.cLast!, cr.cLast, layers, TOL, 'cLast');
+          expectPerPart(gr.dc0!, cr.dc0!, layers, TOL, 'dc0');
         }
       } finally {
         g.destroy();
@@ -99,6 +141,7 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
         const { model, train, chunks } = make(shape, optimizer, 2, net);
         const g = await GpuBackend.create(gpu!, model, train, 7);
         const c = new CpuBackend(model, train, 7);
+        const slots = paramLayout(model).slots;
         try {
           for (const chunk of chunks) {
             // Each step starts the CPU from the GPU's exact state: independent runs drift apart
@@ -109,7 +152,7 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
             c.importState(before);
             const gr = await g.gradients(chunk);
             const cr = await c.gradients(chunk);
-            expect(relError(gr.grads, cr.grads), 'gradients').toBeLessThan(TOL);
+            expectPerPart(gr.grads, cr.grads, slots, TOL, 'gradient');
             const gl = await (await g.trainStep(chunk)).loss;
             const cl = await (await c.trainStep(chunk)).loss;
             expect(Math.abs(gl - cl) / cl).toBeLessThan(TOL);
@@ -120,9 +163,10 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
             optimizerUpdate(optimizer, params, gr.grads, expected, train.learningRate, train.clip);
             const after = await g.exportState();
             expect(after.optStep).toBe(expected.step);
-            expect(relError(after.params, params), 'parameters').toBeLessThan(1e-6);
-            expect(relError(after.optM, expected.m), 'moment 1').toBeLessThan(1e-6);
-            if (optimizer === 'adam') expect(relError(after.optV, expected.v), 'moment 2').toBeLessThan(1e-6);
+            expectPerPart(after.params, params, slots, 1e-6, 'parameter');
+            expectPerPart(after.optM, expected.m, slots, 1e-6, 'moment 1');
+            if (optimizer === 'adam') expectPerPart(after.optV, expected.v, slots, 1e-6, 'moment 2');
+            // Exact (error 0, so per tensor adds nothing): the carried state is the one gradients() returned.
             expect(relError(after.hidden, gr.hLast), 'carried hidden state').toBe(0);
             if (gr.cLast) expect(relError(after.cellState!, gr.cLast), 'carried memory cells').toBe(0);
           }
@@ -145,8 +189,7 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
       const ce = await c.evaluate(chunks);
       expect(Math.abs(ge - ce) / ce).toBeLessThan(TOL);
       const after = await g.exportState();
-      expect(after.hidden).toEqual(before.hidden);
-      expect(after.params).toEqual(before.params);
+      expect(after).toEqual(before);
     } finally {
       g.destroy();
     }
@@ -172,10 +215,11 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
           }
         }
       }
-      expect(relError(gs.hidden, cs.hidden)).toBeLessThan(TOL);
-      expect(relError(gs.cellState!, cs.cellState!)).toBeLessThan(TOL);
+      const layers = layerParts(2, B * H);
+      expectPerPart(gs.hidden, cs.hidden, layers, TOL, 'h');
+      expectPerPart(gs.cellState!, cs.cellState!, layers, TOL, 'c');
       const [gg, cg] = [await g.gradients(chunks[1]), await c.gradients(chunks[1])];
-      expect(relError(gg.grads, cg.grads)).toBeLessThan(TOL);
+      expectPerPart(gg.grads, cg.grads, paramLayout(model).slots, TOL, 'gradient');
     } finally {
       g.destroy();
     }

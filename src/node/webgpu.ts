@@ -1,27 +1,50 @@
-/** dawn.node candidates for acquireGpu: Vulkan first, then Dawn's OpenGL backend in compatibility mode. */
+/**
+ * dawn.node candidates for acquireGpu: Vulkan first, then Dawn's OpenGL backend in compatibility
+ * mode. WEBGPU_BACKEND=vulkan or WEBGPU_BACKEND=opengl keeps only that candidate (CI runs the
+ * parity suite a second time on the OpenGL adapter this way); unset or empty tries both.
+ */
 import { tmpdir } from 'node:os';
 import { acquireGpu, type GpuCandidate, type GpuContext } from '../gpu/device.ts';
 
 export const NODE_GPU_HINT =
   'install a Vulkan driver (Debian 12: mesa-vulkan-drivers from bookworm-backports, see README) or run with --backend cpu';
 
+/** The values WEBGPU_BACKEND accepts, each naming one dawn.node backend. */
+export const NODE_BACKENDS = ['vulkan', 'opengl'] as const;
+export type NodeBackend = (typeof NODE_BACKENDS)[number];
+
+/** WEBGPU_BACKEND, checked: undefined when unset or empty, an error naming the choices otherwise. */
+export function forcedNodeBackend(value = process.env.WEBGPU_BACKEND): NodeBackend | undefined {
+  const v = value?.trim().toLowerCase();
+  if (!v) return undefined;
+  if ((NODE_BACKENDS as readonly string[]).includes(v)) return v as NodeBackend;
+  throw new Error(`WEBGPU_BACKEND=${value} is not one of ${NODE_BACKENDS.join(', ')} (unset it to try both)`);
+}
+
 let dawn: Promise<typeof import('webgpu')> | undefined;
 
 export async function nodeGpuCandidates(): Promise<GpuCandidate[]> {
+  const only = forcedNodeBackend();
   // Mesa warns on stderr without a runtime dir; the OpenGL path needs EGL without a display.
   process.env.XDG_RUNTIME_DIR ??= tmpdir();
   process.env.EGL_PLATFORM ??= 'surfaceless';
   dawn ??= import('webgpu');
   const { create, globals } = await dawn;
   Object.assign(globalThis, globals);
-  return [
-    { label: 'Vulkan', gpu: () => create([]) },
-    { label: 'OpenGL (compatibility)', gpu: () => create(['backend=opengl']), options: { featureLevel: 'compatibility' } },
+  const all: (GpuCandidate & { backend: NodeBackend })[] = [
+    // Unforced, Dawn picks its platform's default (Vulkan here, Metal or D3D12 elsewhere).
+    { backend: 'vulkan', label: 'Vulkan', gpu: () => create(only === 'vulkan' ? ['backend=vulkan'] : []) },
+    {
+      backend: 'opengl', label: 'OpenGL (compatibility)', gpu: () => create(['backend=opengl']),
+      options: { featureLevel: 'compatibility' },
+    },
   ];
+  return all.filter((c) => !only || c.backend === only).map(({ backend: _, ...c }) => c);
 }
 
 export async function acquireNodeGpu(): Promise<GpuContext> {
-  return acquireGpu(await nodeGpuCandidates(), NODE_GPU_HINT);
+  const only = forcedNodeBackend();
+  return acquireGpu(await nodeGpuCandidates(), only ? `WEBGPU_BACKEND=${only} allows no other; ${NODE_GPU_HINT}` : NODE_GPU_HINT);
 }
 
 /**

