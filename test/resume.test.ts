@@ -92,4 +92,30 @@ describe('CPU resume through a checkpoint', () => {
       expectSameBits(await second.backend.exportState(), want);
     }
   });
+
+  it('a state handed over in wider arrays is carried as the float32 a checkpoint would store', async () => {
+    const { model, train, trainer } = setup('lstm', 'adam', 1, 0);
+    const first = trainer();
+    await steps(first, 4, []);
+    const saved = await first.backend.exportState();
+    // Float64Array copies, each value nudged by less than half a float32 ulp: they round back to the saved bits.
+    const wide = (a: Float32Array) => Float64Array.from(a, (x) => x + x * 2 ** -30) as unknown as Float32Array;
+    const nudged: ModelState = {
+      params: wide(saved.params), optM: wide(saved.optM), optV: wide(saved.optV), optStep: saved.optStep,
+      hidden: wide(saved.hidden), cellState: wide(saved.cellState!),
+    };
+    const a = new CpuBackend(model, train, SEED);
+    a.importState(nudged);
+    expectSameBits(await a.exportState(), saved);
+    const b = new CpuBackend(model, train, SEED);
+    b.importState(saved);
+    const ta = new Trainer(a, TRAIN_IDS, VAL_IDS), tb = new Trainer(b, TRAIN_IDS, VAL_IDS);
+    ta.restore(first.progress());
+    tb.restore(first.progress());
+    const la: number[] = [], lb: number[] = [];
+    await steps(ta, 8, la);
+    await steps(tb, 8, lb);
+    expect(la).toEqual(lb);
+    expectSameBits(await a.exportState(), await b.exportState());
+  });
 });

@@ -11,6 +11,9 @@ import { stackedForwardBackward, stackedLoss, zeroState, type StackedState } fro
 import { newOptimizerState, optimizerUpdate, type OptimizerState } from './optim.ts';
 import { sampleTokens } from './sample.ts';
 
+/** A float32 copy: bit for bit from a Float32Array, rounded to nearest from anything wider. */
+const f32 = (a: ArrayLike<number>): Float32Array => (a instanceof Float32Array ? a.slice() : Float32Array.from(a));
+
 export class CpuBackend implements Backend {
   readonly kind = 'cpu';
   readonly description = 'CPU reference (TypeScript, float32, one thread)';
@@ -92,17 +95,22 @@ export class CpuBackend implements Backend {
 
   async exportState(): Promise<ModelState> {
     return {
-      params: this.params.slice(), optM: (this.opt.m as Float32Array).slice(), optV: (this.opt.v as Float32Array).slice(),
-      optStep: this.opt.step, hidden: (this.state.h as Float32Array).slice(),
-      ...(this.state.c ? { cellState: (this.state.c as Float32Array).slice() } : {}),
+      params: f32(this.params), optM: f32(this.opt.m), optV: f32(this.opt.v),
+      optStep: this.opt.step, hidden: f32(this.state.h),
+      ...(this.state.c ? { cellState: f32(this.state.c) } : {}),
     };
   }
 
+  /**
+   * Copies every array as float32, whatever typed array it arrives in: the backend carries exactly
+   * what it would export and a checkpoint would store (safetensors F32), as the GPU's buffers do,
+   * so a resumed run continues from the same bits as the run that saved it.
+   */
   importState(s: ModelState): void {
     checkStateShape(this.model, this.train, this.params.length, s);
-    this.params = s.params.slice();
-    this.opt = { m: s.optM.slice(), v: s.optV.slice(), step: s.optStep };
-    this.state = { h: s.hidden.slice(), c: hasCellState(this.shape.cell) ? s.cellState!.slice() : null };
+    this.params = f32(s.params);
+    this.opt = { m: f32(s.optM), v: f32(s.optV), step: s.optStep };
+    this.state = { h: f32(s.hidden), c: hasCellState(this.shape.cell) ? f32(s.cellState!) : null };
   }
 
   destroy(): void {}
