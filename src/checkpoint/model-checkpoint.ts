@@ -123,7 +123,21 @@ function checkShapeAgainstTensors(
   }
 }
 
+/**
+ * A checkpoint file's contents, checked. Every way the file can be wrong throws one
+ * CheckpointError naming it (the CLI and the web page print its message as one line).
+ */
 export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): CheckpointData & { tokenizerObject: Tokenizer } {
+  try {
+    return decodeChecked(bytes, name);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    // Whatever the checks did not foresee is still this file's fault: say so, naming it.
+    throw new CheckpointError(`${name}: damaged checkpoint (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function decodeChecked(bytes: Uint8Array, name: string): CheckpointData & { tokenizerObject: Tokenizer } {
   const { tensors, metadata } = decodeSafetensors(bytes, name);
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${name}: format "${metadata.format ?? 'none'}" is not ${CHECKPOINT_FORMAT}`);
