@@ -95,12 +95,13 @@ function checkShapeAgainstTensors(
   if (!isObject(stored)) bad(`the "model" metadata is ${JSON.stringify(stored)?.slice(0, 80)}, not an object`);
   const m = stored as Record<string, unknown>;
   if (!CELL_TYPES.includes(m.cell as never)) bad(`cell ${JSON.stringify(m.cell)?.slice(0, 40)}`);
-  const L = m.layers ?? 1;
+  // Absent means a checkpoint from before stacking (one layer); null or anything else is damage.
+  const L = m.layers === undefined ? 1 : m.layers;
   const limits = CHECKPOINT_LIMITS;
   if (!isCount(L, limits.layers)) bad(`layers ${JSON.stringify(L)?.slice(0, 40)} is not an integer from 1 to ${limits.layers}`);
   if (!isCount(m.hiddenSize, limits.hiddenSize)) bad(`hiddenSize ${JSON.stringify(m.hiddenSize)?.slice(0, 40)} is not an integer from 1 to ${limits.hiddenSize}`);
   if (!isCount(m.vocabSize, limits.vocabSize)) bad(`vocabSize ${JSON.stringify(m.vocabSize)?.slice(0, 40)} is not an integer from 1 to ${limits.vocabSize}`);
-  const dropout = m.dropout ?? 0;
+  const dropout = m.dropout === undefined ? 0 : m.dropout;
   if (!(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) bad(`dropout ${JSON.stringify(dropout)?.slice(0, 40)} is not in [0, 1)`);
   if (!isObject(train)) bad(`the "train" metadata is ${JSON.stringify(train)?.slice(0, 80)}, not an object`);
   const B = (train as Record<string, unknown>).batchSize;
@@ -148,7 +149,7 @@ function decodeChecked(bytes: Uint8Array, name: string): CheckpointData & { toke
   const progress = parseJson(metadata, 'progress', name) as CheckpointData['progress'] & { optimizerStep: number };
   checkShapeAgainstTensors(name, stored, train, tensors);
   if (!isObject(progress)) throw new CheckpointError(`${name}: damaged checkpoint (the "progress" metadata is not an object)`);
-  const optStep = progress.optimizerStep ?? 0;
+  const optStep = progress.optimizerStep === undefined ? 0 : progress.optimizerStep;
   if (!(Number.isSafeInteger(optStep) && optStep >= 0)) {
     throw new CheckpointError(`${name}: damaged checkpoint (optimizer step ${JSON.stringify(optStep)?.slice(0, 40)} is not a non-negative integer)`);
   }

@@ -159,3 +159,39 @@ describe('empty paths are usage errors (exit 2), never a silent fresh run', () =
     });
   }
 });
+
+describe('damaged checkpoints through the CLI: one line naming the file, exit 1, never "unexpected"', () => {
+  it('metadata values and poisoned tensors, for sample, eval and --resume', async () => {
+    const { decodeSafetensors, encodeSafetensors } = await import('../../src/checkpoint/safetensors.ts');
+    const good = readFileSync(ckpt);
+    const variants: Array<[string, (t: Record<string, { data: Float32Array }>, m: Record<string, string>) => void]> = [];
+    for (const [key, field] of [['model', 'layers'], ['model', 'hiddenSize'], ['model', 'vocabSize'], ['train', 'batchSize'], ['progress', 'optimizerStep'], ['progress', 'iteration']]) {
+      for (const v of [1e9, -1, 2.5, null, 'x']) {
+        // A step or iteration count of 1e9 is large, not damaged: such a file loads.
+        if (key === 'progress' && v === 1e9) continue;
+        variants.push([`${key}.${field}=${v}`, (_t, m) => {
+          m[key] = JSON.stringify({ ...JSON.parse(m[key]), [field]: v });
+        }]);
+      }
+    }
+    for (const key of ['model', 'train', 'progress', 'tokenizer']) variants.push([`${key}=null`, (_t, m) => (m[key] = 'null')]);
+    variants.push(['optimizer.v NaN', (t) => (t['optimizer.v.decoder.bias'].data[0] = NaN)]);
+    variants.push(['optimizer.v negative', (t) => (t['optimizer.v.decoder.bias'].data[1] = -1)]);
+    variants.push(['optimizer.m Inf', (t) => (t['optimizer.m.rnn.weight_hh_l0'].data[2] = Infinity)]);
+    variants.push(['state.hidden -Inf', (t) => (t['state.hidden'].data[0] = -Infinity)]);
+    let n = 0;
+    for (const [label, edit] of variants) {
+      const { tensors, metadata } = decodeSafetensors(good);
+      edit(tensors, metadata);
+      const p = join(dir, `bad-${n++}.safetensors`);
+      writeFileSync(p, encodeSafetensors(tensors, metadata));
+      const cmd = [['sample', '--checkpoint', p, '--length', '3', '--backend', 'cpu'], ['eval', '--checkpoint', p, '--backend', 'cpu'],
+        ['train', '--resume', p, '--iterations', '4', '--backend', 'cpu', '--checkpoint', join(dir, 'out.safetensors')]][n % 3];
+      const r = await cli(cmd);
+      expect(r.code, `${label}: ${r.err}`).toBe(1);
+      expect(oneLineErr(r.err), label).toBe(true);
+      expect(r.err, label).toContain(p);
+      expect(r.err, label).not.toMatch(/unexpected/);
+    }
+  });
+});
