@@ -98,6 +98,7 @@ export function checkOutputPath(path: string, inputs: readonly string[] = [], fl
     st = statSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') refuse('cannot be written: a part of the path is a file, not a directory');
     if (code !== 'ENOENT') refuse(`cannot use it (${code ?? String(e)})`);
   }
   if (st) {
