@@ -12,7 +12,7 @@
  */
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
-import { CELL_TYPES } from '../model/cells.ts';
+import { CELL_TYPES, GATES, type CellType } from '../model/cells.ts';
 import { paramLayout } from '../model/layout.ts';
 import type { ModelState } from '../model/backend.ts';
 import type { StreamState } from '../data/split.ts';
@@ -74,7 +74,71 @@ function parseJson(meta: Record<string, string>, key: string, name: string): unk
   }
 }
 
+/** Bounds no real model comes near; a header claiming more is damage, refused before any arithmetic on it. */
+export const CHECKPOINT_LIMITS = { layers: 1024, hiddenSize: 1 << 20, vocabSize: 1 << 24, batchSize: 1 << 20 };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (n: unknown, max: number): n is number => Number.isSafeInteger(n) && (n as number) >= 1 && (n as number) <= max;
+
+/**
+ * The model's shape checked against the file itself, before any layout is built or any array
+ * allocated: every number is a bounded integer, and the parameters and the carried state it
+ * implies fit in the values the file really holds (so metadata claiming 1e9 layers or a vocabulary
+ * of 2^40 is one error line, not an out-of-memory abort).
+ */
+function checkShapeAgainstTensors(
+  name: string, stored: unknown, train: unknown, tensors: Record<string, Tensor>,
+): void {
+  const bad = (what: string): never => {
+    throw new CheckpointError(`${name}: damaged checkpoint (${what})`);
+  };
+  if (!isObject(stored)) bad(`the "model" metadata is ${JSON.stringify(stored)?.slice(0, 80)}, not an object`);
+  const m = stored as Record<string, unknown>;
+  if (!CELL_TYPES.includes(m.cell as never)) bad(`cell ${JSON.stringify(m.cell)?.slice(0, 40)}`);
+  // Absent means a checkpoint from before stacking (one layer); null or anything else is damage.
+  const L = m.layers === undefined ? 1 : m.layers;
+  const limits = CHECKPOINT_LIMITS;
+  if (!isCount(L, limits.layers)) bad(`layers ${JSON.stringify(L)?.slice(0, 40)} is not an integer from 1 to ${limits.layers}`);
+  if (!isCount(m.hiddenSize, limits.hiddenSize)) bad(`hiddenSize ${JSON.stringify(m.hiddenSize)?.slice(0, 40)} is not an integer from 1 to ${limits.hiddenSize}`);
+  if (!isCount(m.vocabSize, limits.vocabSize)) bad(`vocabSize ${JSON.stringify(m.vocabSize)?.slice(0, 40)} is not an integer from 1 to ${limits.vocabSize}`);
+  const dropout = m.dropout === undefined ? 0 : m.dropout;
+  if (!(typeof dropout === 'number' && dropout >= 0 && dropout < 1)) bad(`dropout ${JSON.stringify(dropout)?.slice(0, 40)} is not in [0, 1)`);
+  if (!isObject(train)) bad(`the "train" metadata is ${JSON.stringify(train)?.slice(0, 80)}, not an object`);
+  const B = (train as Record<string, unknown>).batchSize;
+  if (!isCount(B, limits.batchSize)) bad(`batch size ${JSON.stringify(B)?.slice(0, 40)} is not an integer from 1 to ${limits.batchSize}`);
+
+  // Each factor is bounded above, so these sums and products are exact in doubles (< 2^53).
+  let held = 0;
+  for (const t of Object.values(tensors)) held += t.data.length;
+  const [layers, H, V, batch] = [L as number, m.hiddenSize as number, m.vocabSize as number, B as number];
+  const G = GATES[m.cell as CellType];
+  let params = V * H + V;
+  for (let l = 0; l < layers && params <= held; l++) params += G * H * ((l === 0 ? V : H) + H + 2);
+  // The parameters and the carried state both live in the file (the moments too, but legacy files
+  // lack some, and this bound is all the allocation below needs).
+  if (params + layers * batch * H > held) {
+    bad(
+      `its metadata describes a ${m.cell} of ${layers} x ${H} with vocabulary ${V} and batch ${batch}, ` +
+      `more values than the ${held} its tensors hold`,
+    );
+  }
+}
+
+/**
+ * A checkpoint file's contents, checked. Every way the file can be wrong throws one
+ * CheckpointError naming it (the CLI and the web page print its message as one line).
+ */
 export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): CheckpointData & { tokenizerObject: Tokenizer } {
+  try {
+    return decodeChecked(bytes, name);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    // Whatever the checks did not foresee is still this file's fault: say so, naming it.
+    throw new CheckpointError(`${name}: damaged checkpoint (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function decodeChecked(bytes: Uint8Array, name: string): CheckpointData & { tokenizerObject: Tokenizer } {
   const { tensors, metadata } = decodeSafetensors(bytes, name);
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${name}: format "${metadata.format ?? 'none'}" is not ${CHECKPOINT_FORMAT}`);
@@ -83,11 +147,13 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   const train = parseJson(metadata, 'train', name) as TrainConfig;
   const tokenizerJson = parseJson(metadata, 'tokenizer', name) as TokenizerJSON;
   const progress = parseJson(metadata, 'progress', name) as CheckpointData['progress'] & { optimizerStep: number };
-  const legacy = stored?.layers === undefined;
-  if (!CELL_TYPES.includes(stored?.cell) || !(stored.hiddenSize > 0) || !(stored.vocabSize > 0) ||
-      !(Number.isInteger(stored.layers ?? 1) && (stored.layers ?? 1) >= 1) || !((stored.dropout ?? 0) >= 0 && (stored.dropout ?? 0) < 1)) {
-    throw new CheckpointError(`${name}: unsupported model ${JSON.stringify(stored)}`);
+  checkShapeAgainstTensors(name, stored, train, tensors);
+  if (!isObject(progress)) throw new CheckpointError(`${name}: damaged checkpoint (the "progress" metadata is not an object)`);
+  const optStep = progress.optimizerStep === undefined ? 0 : progress.optimizerStep;
+  if (!(Number.isSafeInteger(optStep) && optStep >= 0)) {
+    throw new CheckpointError(`${name}: damaged checkpoint (optimizer step ${JSON.stringify(optStep)?.slice(0, 40)} is not a non-negative integer)`);
   }
+  const legacy = stored.layers === undefined;
   const model: ModelConfig = fullModelConfig(stored);
   let tokenizer: Tokenizer;
   try {
@@ -99,33 +165,47 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
     throw new CheckpointError(`${name}: vocabulary has ${tokenizer.vocab.length} tokens but the model expects ${model.vocabSize}`);
   }
   const layout = paramLayout(model);
-  const take = (key: string, shape: number[], absentAsZeros = false): Float32Array => {
+  /**
+   * A tensor of the expected shape whose every value is finite (and, for a second moment, not
+   * negative): a poisoned optimizer state would otherwise load, diverge, and "keep the last good
+   * checkpoint", which is the poisoned file.
+   */
+  const take = (key: string, shape: number[], o: { absentAsZeros?: boolean; nonNegative?: boolean } = {}): Float32Array => {
     const t = tensors[key];
-    if (!t && absentAsZeros) return new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (!t && o.absentAsZeros) return new Float32Array(shape.reduce((a, b) => a * b, 1));
     if (!t) throw new CheckpointError(`${name}: tensor ${key} is missing`);
     if (t.shape.join('x') !== shape.join('x')) {
       throw new CheckpointError(`${name}: tensor ${key} has shape [${t.shape}] but the model needs [${shape}]`);
     }
-    return t.data;
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      const x = d[i];
+      // x - x is NaN for NaN and for either infinity.
+      if (x - x !== 0) throw new CheckpointError(`${name}: tensor ${key} holds ${x} at index ${i} (damaged or diverged; not loaded)`);
+      if (o.nonNegative && x < 0) {
+        throw new CheckpointError(`${name}: tensor ${key} holds ${x} at index ${i}, but a sum of squares cannot be negative (damaged; not loaded)`);
+      }
+    }
+    return d;
   };
+  // Adam: m is the first moment (any sign), v the second. Adagrad: m is the sum of squared
+  // gradients, v unused (zeros). See src/cpu/optim.ts.
+  const adagrad = train.optimizer === 'adagrad';
   const params = new Float32Array(layout.length);
   const optM = new Float32Array(layout.length);
   const optV = new Float32Array(layout.length);
   for (const s of layout.slots) {
     // The old single-bias rnn stored bias_hh_l0 as zeros and kept no optimizer moments for it.
-    const momentsMayLack = legacy && s.name === 'rnn.bias_hh_l0';
+    const absentAsZeros = legacy && s.name === 'rnn.bias_hh_l0';
     params.set(take(s.name, s.shape), s.offset);
-    optM.set(take(`optimizer.m.${s.name}`, s.shape, momentsMayLack), s.offset);
-    optV.set(take(`optimizer.v.${s.name}`, s.shape, momentsMayLack), s.offset);
+    optM.set(take(`optimizer.m.${s.name}`, s.shape, { absentAsZeros, nonNegative: adagrad }), s.offset);
+    optV.set(take(`optimizer.v.${s.name}`, s.shape, { absentAsZeros, nonNegative: true }), s.offset);
   }
   const stateShape = legacy ? [train.batchSize, model.hiddenSize] : [model.layers!, train.batchSize, model.hiddenSize];
   const hidden = take('state.hidden', stateShape);
   const cellState = model.cell === 'lstm' ? take('state.cell', stateShape) : undefined;
-  for (const [k, a] of [['parameters', params], ['hidden state', hidden], ['memory cells', cellState ?? hidden]] as const) {
-    if (!a.every(Number.isFinite)) throw new CheckpointError(`${name}: the ${k} contain NaN or infinity`);
-  }
   return {
     model, train, tokenizer: tokenizerJson, tokenizerObject: tokenizer, progress,
-    state: { params, optM, optV, optStep: progress.optimizerStep ?? 0, hidden, ...(cellState ? { cellState } : {}) },
+    state: { params, optM, optV, optStep, hidden, ...(cellState ? { cellState } : {}) },
   };
 }

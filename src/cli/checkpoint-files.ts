@@ -2,12 +2,13 @@
  * Checkpoint files on disk: reading with one-line errors, atomic writes, and char-rnn's habit of
  * keeping the best model with its validation loss in its name.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointData } from '../checkpoint/model-checkpoint.ts';
 import { CheckpointError } from '../checkpoint/safetensors.ts';
 import { writeFileAtomic } from '../node/atomic-write.ts';
+import { CliError } from './errors.ts';
 
 /** Fields this CLI adds to a checkpoint's progress record (the engine stores them as given). */
 export interface CliProgressExtras {
@@ -23,10 +24,23 @@ export type LoadedCheckpoint = ReturnType<typeof decodeCheckpoint> & { progress:
 
 const isPosInt = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;
 
+/** What a path that is not a regular file is, in words ("a FIFO (named pipe)"), or undefined for a regular file. */
+export function notRegular(st: Stats): string | undefined {
+  if (st.isFile()) return undefined;
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
 export function readCheckpoint(path: string): LoadedCheckpoint {
   let bytes: Uint8Array;
   try {
-    if (statSync(path).isDirectory()) throw new CheckpointError(`${path}: is a directory, give a .safetensors checkpoint file`);
+    // A FIFO would block the read forever and /dev/zero would never end: only regular files are read.
+    const kind = notRegular(statSync(path));
+    if (kind) throw new CheckpointError(`${path}: is ${kind}, give a .safetensors checkpoint file`);
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
@@ -34,10 +48,17 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new CheckpointError(`${path}: no such checkpoint file`);
     throw new CheckpointError(`${path}: cannot read it (${code ?? String(e)})`);
   }
-  const ck = decodeCheckpoint(bytes, path) as LoadedCheckpoint;
+  let ck: LoadedCheckpoint;
+  try {
+    ck = decodeCheckpoint(bytes, path) as LoadedCheckpoint;
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    // Whatever the decoder did not foresee is still this file's fault: say so, in one line.
+    throw new CheckpointError(`${path}: damaged checkpoint (${e instanceof Error ? e.message : String(e)})`);
+  }
   // The engine checks the tensors; the settings a resumed run relies on are checked here.
   const t = ck.train;
-  const p = ck.progress;
+  const p = ck.progress as LoadedCheckpoint['progress'] | null;
   const bad = (what: string) => new CheckpointError(`${path}: damaged checkpoint (${what})`);
   if (!t || !isPosInt(t.batchSize) || !isPosInt(t.seqLength)) throw bad('batch size or sequence length');
   if (t.optimizer !== 'adam' && t.optimizer !== 'adagrad') throw bad(`optimizer ${JSON.stringify(t.optimizer)}`);
@@ -48,7 +69,62 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   }
   if (typeof p.corpus !== 'string' || typeof p.lowercase !== 'boolean') throw bad('corpus settings');
   if (!Number.isInteger(p.seed)) throw bad('seed');
+  for (const key of ['iterations', 'tokens'] as const) {
+    if (p[key] !== undefined && !isPosInt(p[key])) throw bad(`${key} ${JSON.stringify(p[key])}`);
+  }
   return ck;
+}
+
+/**
+ * Refuses, before any training, a checkpoint path that must not be written: the corpus itself
+ * (through any symlink), anything but a regular file (a directory, a device node, a FIFO: the
+ * atomic rename would replace it), or a place this process cannot create files in (found by
+ * creating and removing a probe file there now, not at the first save after the work is done).
+ * `inputs` are the files the run reads (the corpus), each refused as a target.
+ */
+export function checkOutputPath(path: string, inputs: readonly string[] = [], flag = '--checkpoint'): void {
+  const refuse = (why: string): never => {
+    throw new CliError(`${flag} ${path}: ${why}`);
+  };
+  const real = (p: string): string | undefined => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return undefined;
+    }
+  };
+  let st: Stats | undefined;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') refuse('cannot be written: a part of the path is a file, not a directory');
+    if (code !== 'ENOENT') refuse(`cannot use it (${code ?? String(e)})`);
+  }
+  if (st) {
+    const kind = notRegular(st);
+    if (kind === 'a directory') refuse('is a directory: give a file name');
+    if (kind) refuse(`is ${kind}, not a regular file: give a file name`);
+    const target = real(path);
+    for (const input of inputs) {
+      const r = real(input);
+      if (target !== undefined && r !== undefined && (r === target || statSync(r).ino === st.ino && statSync(r).dev === st.dev)) {
+        refuse(`is the corpus ${input}: writing the checkpoint would replace the text; give another file name`);
+      }
+    }
+  }
+  // The save writes a temporary file beside the target and renames it (src/node/atomic-write.ts),
+  // so what must work is creating a file in that directory.
+  const dir = dirname(resolve(path));
+  const probe = join(dir, `.${basename(path)}.probe-${process.pid}-${Date.now()}`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    closeSync(openSync(probe, 'wx'));
+    unlinkSync(probe);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    refuse(`cannot be written: creating a file in ${dir} fails (${code ?? String(e)})`);
+  }
 }
 
 export async function writeCheckpoint(path: string, data: CheckpointData & { progress: CliProgressExtras }): Promise<void> {

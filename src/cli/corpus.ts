@@ -15,6 +15,8 @@ export interface CorpusSettings {
   spec: string;
   /** Undefined: lowercase Reuters (as the original project did), keep anything else as it is. */
   lowercase?: boolean;
+  /** Size limit for a text file, in MB (--max-corpus-mb; default DEFAULT_MAX_CORPUS_MB). */
+  maxMb?: number;
 }
 
 export interface TokenizerSettings {
@@ -61,7 +63,7 @@ function stemOf(spec: string): string {
  */
 export function prepareCorpus(c: CorpusSettings, tok: TokenizerSettings | Tokenizer): PreparedCorpus {
   const lowercase = c.lowercase ?? defaultLowercase(c.spec);
-  const { text } = loadCorpus(c.spec, { lowercase });
+  const { text } = loadCorpus(c.spec, { lowercase, maxBytes: c.maxMb === undefined ? undefined : c.maxMb * 1024 * 1024 });
   const source = isNamedCorpus(c.spec) ? c.spec : resolve(c.spec);
   let tokenizer: Tokenizer;
   let ids: Uint32Array;

@@ -7,7 +7,7 @@ import { DataError } from '../data/text.ts';
 import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
 import { VAL_FRACTION, isNamedCorpus, prepareCorpus } from './corpus.ts';
-import { EXIT_OK, oneLine } from './errors.ts';
+import { EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { int, unitOf } from './format.ts';
 import type { CliIO } from './io.ts';
 
@@ -15,15 +15,18 @@ export interface EvalArgs {
   checkpoint: string;
   corpus?: string;
   backend: BackendChoice;
+  /** --max-corpus-mb: the largest text file read, in MB. */
+  maxCorpusMb?: number;
 }
 
 export async function runEval(a: EvalArgs, io: CliIO): Promise<number> {
+  if (a.checkpoint === '') throw new UsageError('--checkpoint must not be empty');
   const ck = readCheckpoint(a.checkpoint);
   const spec = a.corpus ?? ck.progress.corpus;
   const source = isNamedCorpus(spec) ? spec : resolve(spec);
   // The text the checkpoint trained on: score its held-out tail. Any other text: score all of it.
   const heldOut = source === ck.progress.corpus;
-  const data = prepareCorpus({ spec, lowercase: ck.progress.lowercase }, ck.tokenizerObject);
+  const data = prepareCorpus({ spec, lowercase: ck.progress.lowercase, maxMb: a.maxCorpusMb }, ck.tokenizerObject);
   const ids = heldOut ? data.val : data.ids;
   const unit = unitOf(ck.tokenizerObject.level);
   // The checkpoint's batch shape where the text allows, smaller where it is short.

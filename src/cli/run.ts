@@ -9,6 +9,7 @@ import { errorLine, exitCodeFor, EXIT_OK, EXIT_USAGE, oneLine } from './errors.t
 import type { CliIO } from './io.ts';
 import { countInt, dropoutValue, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
 import { runEval } from './eval.ts';
+import { DEFAULT_MAX_CORPUS_MB } from '../node/corpora.ts';
 import { runSample } from './sample.ts';
 import { runTrain } from './train.ts';
 import { TRAIN_DEFAULTS as D, type TrainArgs } from './train-settings.ts';
@@ -66,6 +67,7 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('--temperature <t>', 'sampling temperature (lower: safer, higher: wilder; 0: argmax)', nonNegativeNumber, D.temperature)
     .option('--prime <text>', 'text the samples start from (default: a newline)', nonEmpty)
     .option('--resume <path>', 'continue training from a checkpoint, exactly where it stopped')
+    .option('--max-corpus-mb <n>', `refuse a corpus file larger than this many MB (default ${DEFAULT_MAX_CORPUS_MB})`, positiveInt)
     .option('--print-every <n>', 'without a terminal: a progress line every n iterations (0: every 10 seconds)', countInt, D.printEvery)
     .option('-q, --quiet', 'print only warnings, errors and the final result', false)
     .addHelpText('after', `
@@ -110,6 +112,7 @@ Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl
         resume: o.resume as string | undefined,
         quiet: Boolean(o.quiet),
         printEvery: o.printEvery as number,
+        maxCorpusMb: o.maxCorpusMb as number | undefined,
         given,
       };
       setCode(await runTrain(args, io));
@@ -143,9 +146,13 @@ Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl
     .description('validation loss of a checkpoint, in nats and bits per token')
     .requiredOption('--checkpoint <path>', 'checkpoint file to evaluate')
     .option('--corpus <name|path>', 'text to score (default: the held-out 5% of the checkpoint\'s own corpus; another file is scored whole)', nonEmpty)
+    .option('--max-corpus-mb <n>', `refuse a corpus file larger than this many MB (default ${DEFAULT_MAX_CORPUS_MB})`, positiveInt)
     .addOption(backendOption())
     .action(async (o: Record<string, unknown>) => {
-      setCode(await runEval({ checkpoint: o.checkpoint as string, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice }, io));
+      setCode(await runEval({
+        checkpoint: o.checkpoint as string, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice,
+        maxCorpusMb: o.maxCorpusMb as number | undefined,
+      }, io));
     });
 
   return program;

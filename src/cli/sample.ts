@@ -3,7 +3,7 @@ import { streamState } from '../model/backend.ts';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
-import { EXIT_OK, oneLine } from './errors.ts';
+import { EXIT_OK, UsageError, oneLine } from './errors.ts';
 import type { CliIO } from './io.ts';
 import { defaultPrime, encodePrime, generate } from './sampling.ts';
 
@@ -18,6 +18,7 @@ export interface SampleArgs {
 }
 
 export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
+  if (a.checkpoint === '') throw new UsageError('--checkpoint must not be empty');
   const ck = readCheckpoint(a.checkpoint);
   const tokenizer = ck.tokenizerObject;
   const primeText = a.prime ?? defaultPrime(tokenizer);

@@ -9,7 +9,7 @@ import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/co
 import type { CellType } from '../model/cells.ts';
 import type { OptimizerName } from '../model/optimizer.ts';
 import { mainPathOf, readCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
-import { CliError } from './errors.ts';
+import { CliError, UsageError } from './errors.ts';
 
 /**
  * Chosen by measurement on lavapipe (2 cores), where `npm start` should learn visibly in a few
@@ -75,6 +75,8 @@ export interface TrainArgs {
   resume?: string;
   quiet: boolean;
   printEvery: number;
+  /** --max-corpus-mb: the largest text file read, in MB. */
+  maxCorpusMb?: number;
   /** Flags given on the command line, as opposed to defaults (a resumed run checks them against its checkpoint). */
   given: ReadonlySet<string>;
 }
@@ -149,7 +151,12 @@ export function targetIterations(a: TrainArgs, stream: BatchStream, ck: LoadedCh
 
 /** The run's settings and the checkpoint it resumes, if any; `notes` collects what the user should be told. */
 export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpoint; s: Settings } {
-  if (a.resume) {
+  // An empty path (an unset shell variable, --resume "$CK") must not mean "no flag": --resume ""
+  // would start a fresh run over the trained checkpoint.
+  for (const [flag, value] of [['--resume', a.resume], ['--checkpoint', a.checkpoint], ['--corpus', a.corpus]] as const) {
+    if (value === '') throw new UsageError(`${flag} must not be empty`);
+  }
+  if (a.resume !== undefined) {
     const ck = readCheckpoint(a.resume);
     return { ck, s: resumeSettings(a, ck, notes) };
   }

@@ -3,7 +3,6 @@
  * one the web page runs too); this file prepares the text and the backend, and maps the loop's
  * events to the progress bar, log lines and checkpoint files, and Ctrl-C to a stop that saves.
  */
-import { statSync } from 'node:fs';
 import { TrainingLoop, type LoopCheckpoint } from '../engine/training-loop.ts';
 import { DivergedError, Trainer } from '../engine/trainer.ts';
 import { BatchStream } from '../data/split.ts';
@@ -14,8 +13,8 @@ import { formatBytes } from '../gpu/memory.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
-import { bestPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
-import { prepareCorpus, type PreparedCorpus } from './corpus.ts';
+import { bestPath, checkOutputPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
+import { isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
 import { CliError, EXIT_INTERRUPTED, EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { duration, int, loss, unitOf } from './format.ts';
 import type { CliIO } from './io.ts';
@@ -62,8 +61,8 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
 
   const t0 = io.now();
   const data = ck
-    ? prepareCorpus({ spec: s.corpus, lowercase: s.lowercase }, ck.tokenizerObject)
-    : prepareCorpus({ spec: s.corpus, lowercase: s.lowercase }, { level: a.level, maxVocab: a.maxVocab, minCount: a.minCount, unk: a.unk });
+    ? prepareCorpus({ spec: s.corpus, lowercase: s.lowercase, maxMb: a.maxCorpusMb }, ck.tokenizerObject)
+    : prepareCorpus({ spec: s.corpus, lowercase: s.lowercase, maxMb: a.maxCorpusMb }, { level: a.level, maxVocab: a.maxVocab, minCount: a.minCount, unk: a.unk });
   const { tokenizer } = data;
   if (ck?.progress.tokens !== undefined && ck.progress.tokens !== data.ids.length) {
     throw new CliError(
@@ -90,11 +89,7 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
       `${a.resume} is already at iteration ${startIteration} of ${target}: pass a larger --iterations (or --epochs) to train further`,
     );
   }
-  try {
-    if (statSync(ckPath).isDirectory()) throw new CliError(`--checkpoint ${ckPath} is a directory: give a file name`);
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-  }
+  checkOutputPath(ckPath, isNamedCorpus(s.corpus) ? [] : [s.corpus]);
   const prime = a.sampleEvery > 0 ? encodePrime(tokenizer, a.prime ?? defaultPrime(tokenizer)) : undefined;
   if (prime?.unknown.length) notes.push(`--prime: ${prime.unknown.map((t) => JSON.stringify(t)).join(', ')} not in the vocabulary, read as <unk>`);
   return {

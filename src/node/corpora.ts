@@ -2,7 +2,7 @@
  * Named corpora from npm packages, or a user's text file. Node only (reads the file system);
  * the web page gets its text from a dropped file and decodeUtf8 instead.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { cleanReuters, DataError, decodeUtf8, normalizeNewlines } from '../data/text.ts';
@@ -12,7 +12,17 @@ export type CorpusName = (typeof corpusNames)[number];
 
 export interface LoadCorpusOptions {
   lowercase?: boolean;
+  /** A text file larger than this is refused before it is read (default DEFAULT_MAX_CORPUS_MB). */
+  maxBytes?: number;
 }
+
+/**
+ * The default size limit for a corpus file. A file's text costs several times its size in memory
+ * (the string, the token ids, the split), so a mistaken path to a disk image or a log should fail
+ * at once, not after minutes of swapping; --max-corpus-mb raises it.
+ */
+export const DEFAULT_MAX_CORPUS_MB = 512;
+const MB = 1024 * 1024;
 
 export interface Corpus {
   name: string;
@@ -77,22 +87,66 @@ function loadGutenberg(filter: (file: string) => boolean): string {
   return books.join('\n\n');
 }
 
-function loadFile(path: string): string {
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch (e) {
+function describeKind(st: import('node:fs').Stats): string {
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * A user's text file, read only if it is a regular file no larger than `maxBytes`: a FIFO would
+ * block forever and /dev/zero never ends, so neither is opened for reading. The file is read into
+ * one buffer of its size (at most maxBytes + 1 bytes, even if it grows meanwhile).
+ */
+function loadFile(path: string, maxBytes: number): string {
+  const cannot = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new DataError(`${path}: no such file`);
     throw new DataError(`${path}: cannot read it (${code ?? String(e)})`);
-  }
-  if (isDir) throw new DataError(`${path}: is a directory, give a text file`);
-  let bytes: Uint8Array;
+  };
+  let st: import('node:fs').Stats | undefined;
   try {
-    bytes = readFileSync(path);
+    st = statSync(path);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(`${path}: cannot read it (${code ?? String(e)})`);
+    cannot(e);
+  }
+  if (st!.isDirectory()) throw new DataError(`${path}: is a directory, give a text file`);
+  if (!st!.isFile()) throw new DataError(`${path}: is ${describeKind(st!)}, not a regular file: give a text file`);
+  const tooBig = (size: number) =>
+    new DataError(
+      `${path}: is ${(size / MB).toFixed(1)} MB, over the corpus size limit of ${(maxBytes / MB).toFixed(0)} MB ` +
+      `(raise it with --max-corpus-mb)`,
+    );
+  if (st!.size > maxBytes) throw tooBig(st!.size);
+  let fd: number | undefined;
+  let bytes: Buffer;
+  try {
+    // O_NONBLOCK: should the path have become a FIFO since the stat, the open does not wait for a writer.
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    const fst = fstatSync(fd);
+    if (!fst.isFile()) throw new DataError(`${path}: is ${describeKind(fst)}, not a regular file: give a text file`);
+    if (fst.size > maxBytes) throw tooBig(fst.size);
+    // One byte more than the limit allows, to notice a file that grew past it.
+    const cap = Math.min(fst.size, maxBytes) + 1;
+    bytes = Buffer.allocUnsafe(cap);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, bytes, n, cap - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n === cap) {
+        if (n > maxBytes) throw tooBig(n);
+        throw new DataError(`${path}: changed while it was being read: try again when nothing writes to it`);
+      }
+    }
+    bytes = bytes.subarray(0, n);
+  } catch (e) {
+    if (e instanceof DataError) throw e;
+    return cannot(e);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
   return decodeUtf8(bytes, path);
 }
@@ -119,7 +173,7 @@ export function loadCorpus(spec: string, opts: LoadCorpusOptions = {}): Corpus {
       name = 'gutenberg';
       break;
     default:
-      text = loadFile(spec);
+      text = loadFile(spec, opts.maxBytes ?? DEFAULT_MAX_CORPUS_MB * MB);
       name = basename(spec);
   }
   if (opts.lowercase) text = text.toLowerCase();
