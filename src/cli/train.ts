@@ -84,7 +84,7 @@ class Stopper {
       // press can arrive twice in quick succession: count that as one.
       if (prev.kind === 'signal' && prev.signal === why.signal && io.now() - this.first.at < INTERRUPT_DEBOUNCE_MS) return;
       this.bar?.stop();
-      this.tell(`interrupted again (${describeInterruption(why)}): quitting without saving; the checkpoint on disk is the last one written`, true);
+      this.tell(`interrupted again: quitting without saving (${why.signal}); the checkpoint on disk is the last one written`, true);
       io.exitNow(why.code);
       return;
     }
@@ -99,15 +99,16 @@ class Stopper {
     this.loop.stop();
     const again = why.kind === 'signal' ? ` (${why.signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once)` : '';
     const line = `${describeInterruption(why)}: stopping after the iterations in flight to save a checkpoint${again}`;
-    if (why.kind === 'output' || !this.canWrite('stdout')) this.tell(line, true);
-    else this.bar?.notice(line);
+    // A failing output gets one line, at the end; a signal is acknowledged at once.
+    if (why.kind !== 'output' && this.canWrite('stdout')) this.bar?.notice(line);
   }
 
   /** After the loop stopped and saved: the one line that says so, and the exit code. */
   report(iteration: number, ckPath: string): number {
     const why = this.first?.why ?? SIGINT_INTERRUPTION;
     if (why.kind === 'output' || !this.canWrite('stdout')) {
-      this.tell(`${describeInterruption(why)}: stopped at iteration ${int(iteration)}, saved ${ckPath} (resume with --resume ${ckPath})`, true);
+      const error = why.kind === 'output' && why.error.code !== 'EPIPE' ? 'error: ' : '';
+      this.tell(`${error}${describeInterruption(why)}: stopped at iteration ${int(iteration)}, saved ${ckPath} (resume with --resume ${ckPath})`, true);
     } else {
       this.io.stdout.write(`interrupted at iteration ${int(iteration)}: saved ${ckPath}\nresume with: npm run rnn -- train --resume ${ckPath}\n`);
     }
