@@ -72,6 +72,11 @@ function running(pid: number): boolean {
 
 const atIter = (n: number) => new RegExp(`^iter ${n}/`, 'm');
 const groupKill = (sig: NodeJS.Signals) => (child: ChildProcess) => process.kill(-child.pid!, sig);
+/**
+ * A moment after a progress line, so that the signal lands while the next CPU iteration is
+ * computing (the event loop blocked), not in the pause between two iterations.
+ */
+const midIteration = (act: (child: ChildProcess) => void) => (child: ChildProcess) => setTimeout(() => act(child), 300);
 
 function expectSaved(r: Result, ck: string, minIteration: number) {
   const m = /^interrupted at iteration (\d+): saved (.*)$/m.exec(r.out);
@@ -87,7 +92,7 @@ describe('signals stop training at the next iteration and save', () => {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     it(`${sig}, CPU backend, iterations over a second, plain node`, async () => {
       const ck = join(dir, `cpu-${sig}.safetensors`);
-      const r = await train(NODE, [...SLOW_CPU, '--checkpoint', ck], atIter(1), groupKill(sig));
+      const r = await train(NODE, [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill(sig)));
       expect(ours(r.err)).toEqual([]);
       expect(r.code).toBe(code(sig));
       expect(r.out).toMatch(new RegExp(`^(Ctrl-C \\(SIGINT\\)|${sig}): stopping after the iterations in flight to save a checkpoint`, 'm'));
@@ -105,7 +110,7 @@ describe('signals stop training at the next iteration and save', () => {
 
   it('Ctrl-C under npm run on the CPU backend (before: tsx killed the busy trainer, nothing saved)', async () => {
     const ck = join(dir, 'npm-int.safetensors');
-    const r = await train(NPM, [...SLOW_CPU, '--checkpoint', ck], atIter(1), groupKill('SIGINT'));
+    const r = await train(NPM, [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill('SIGINT')));
     // npm dies of the signal at once; the trainer saves and exits after it.
     expect(r.code === 130 || r.signal === 'SIGINT').toBe(true);
     expect(ours(r.err)).toEqual([]);
@@ -116,10 +121,10 @@ describe('signals stop training at the next iteration and save', () => {
     it(`kill -${sig.slice(3)} of the npm process alone still saves, and leaves no trainer behind`, async () => {
       const ck = join(dir, `npm-${sig}.safetensors`);
       let trainer = 0;
-      const r = await train(NPM, [...SLOW_CPU, '--checkpoint', ck], atIter(1), (child) => {
+      const r = await train(NPM, [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration((child) => {
         trainer = Number(spawnSync('pgrep', ['-g', String(child.pid), '-x', 'node'], { encoding: 'utf8' }).stdout.trim().split('\n').pop());
         process.kill(child.pid!, sig);
-      });
+      }));
       expect(ours(r.err)).toEqual([]);
       expectSaved(r, ck, 1);
       expect(trainer).toBeGreaterThan(0);
@@ -129,7 +134,7 @@ describe('signals stop training at the next iteration and save', () => {
 
   it('npm start passes the signal on too', async () => {
     const ck = join(dir, 'start.safetensors');
-    const r = await train(['npm', 'start', '--silent', '--'], [...SLOW_CPU, '--checkpoint', ck], atIter(1), groupKill('SIGTERM'));
+    const r = await train(['npm', 'start', '--silent', '--'], [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill('SIGTERM')));
     expect(ours(r.err)).toEqual([]);
     expectSaved(r, ck, 1);
   }, 60_000);
@@ -138,7 +143,7 @@ describe('signals stop training at the next iteration and save', () => {
     const ck = join(dir, 'twice.safetensors');
     // Both while an iteration of a second or more is computing: the CPU backend acts on them when
     // it ends, and then quits instead of saving. (Further apart, the first would have saved already.)
-    const r = await train(NODE, [...SLOW_CPU, '--checkpoint', ck], atIter(1), (child) => {
+    const r = await train(NODE, [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration((child) => {
       process.kill(-child.pid!, 'SIGINT');
       setTimeout(() => {
         try {
@@ -147,7 +152,7 @@ describe('signals stop training at the next iteration and save', () => {
           // Already gone: the assertions below say so.
         }
       }, 50);
-    });
+    }));
     expect(r.code).toBe(code('SIGTERM'));
     expect(ours(r.err)).toEqual(['interrupted again: quitting without saving (SIGTERM); the checkpoint on disk is the last one written']);
     expect(existsSync(ck)).toBe(false);
