@@ -97,7 +97,7 @@ class Stopper {
       return;
     }
     this.loop.stop();
-    const again = why.kind === 'signal' ? ` (${why.signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to quit at once)` : '';
+    const again = why.kind === 'signal' ? ` (${why.signal === 'SIGINT' ? 'Ctrl-C again' : 'another signal'} to quit without saving)` : '';
     const line = `${describeInterruption(why)}: stopping after the iterations in flight to save a checkpoint${again}`;
     // A failing output gets one line, at the end; a signal is acknowledged at once.
     if (why.kind !== 'output' && this.canWrite('stdout')) this.bar?.notice(line);

@@ -132,6 +132,24 @@ describe('signals stop training at the next iteration and save', () => {
     }, 60_000);
   }
 
+  const TSX = [join(root, 'node_modules/.bin/tsx'), '--import', './src/node/register-raw.mjs', 'src/cli/main.ts', 'train'];
+
+  it('Ctrl-C under the tsx CLI (npx tsx src/cli/main.ts) on the CPU backend', async () => {
+    const ck = join(dir, 'tsx-int.safetensors');
+    const r = await train(TSX, [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill('SIGINT')));
+    expect(r.code).toBe(130);
+    expect(ours(r.err)).toEqual([]);
+    expectSaved(r, ck, 1);
+  }, 60_000);
+
+  it('kill -TERM of the tsx CLI process alone', async () => {
+    const ck = join(dir, 'tsx-term.safetensors');
+    const r = await train(TSX, [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration((child) => process.kill(child.pid!, 'SIGTERM')));
+    expect(r.code).toBe(143);
+    expect(ours(r.err)).toEqual([]);
+    expectSaved(r, ck, 1);
+  }, 60_000);
+
   it('npm start passes the signal on too', async () => {
     const ck = join(dir, 'start.safetensors');
     const r = await train(['npm', 'start', '--silent', '--'], [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill('SIGTERM')));
