@@ -110,7 +110,10 @@ function watchNpmParent(onGone: () => void): void {
 export function nodeIo(): CliIO {
   const handlers = new Set<(why?: Interruption) => void>();
   const dead = { stdout: false, stderr: false };
+  /** Once a run has been asked to stop, it exits with its own code: a late EPIPE does not make that 0. */
+  let stopping = false;
   const dispatch = (why: Interruption) => {
+    stopping = true;
     for (const h of [...handlers]) h(why);
   };
 
@@ -134,6 +137,7 @@ export function nodeIo(): CliIO {
       dead[name] = true;
       const closed = error.code === 'EPIPE';
       if (handlers.size === 0) {
+        if (stopping) return;
         // `rnn sample | head` closes the pipe early: that is the reader's choice, not an error.
         if (closed) process.exit(0);
         if (name === 'stdout' && !dead.stderr) process.stderr.write(`error: cannot write to stdout: ${error.message}\n`);

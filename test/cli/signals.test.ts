@@ -190,6 +190,15 @@ describe('failing output stops training with a checkpoint and one line', () => {
     expect(readCheckpoint(ck).progress.iteration).toBe(Number(m![1]));
   }, 60_000);
 
+  it('stdout and stderr on one closed pipe (train 2>&1 | head): exit 141 all the same, a checkpoint', () => {
+    const ck = join(dir, 'pipe2.safetensors');
+    const cmd = [...NODE, '--corpus', corpus, ...TINY, '--iterations', '100000', '--print-every', '1', '--checkpoint', ck]
+      .map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('bash', ['-c', `set -o pipefail; ${cmd} 2>&1 | head -3 >/dev/null`], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(141);
+    expect(readCheckpoint(ck).progress.iteration).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+
   it('stdout on a full device (> /dev/full): exit 1, one error line, no stack', async () => {
     const ck = join(dir, 'full.safetensors');
     const full = openSync('/dev/full', 'w');
