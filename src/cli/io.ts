@@ -54,21 +54,6 @@ export interface CliIO {
 /** The signals a user or a supervisor sends to stop a program. */
 export const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Signals ignored when the process started (`nohup` ignores SIGHUP): those stay ignored. Linux only. */
-function ignoredAtStart(): Set<NodeJS.Signals> {
-  const ignored = new Set<NodeJS.Signals>();
-  try {
-    const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) {
-      const mask = BigInt(`0x${m[1]}`);
-      for (const s of STOP_SIGNALS) if ((mask >> BigInt(constants.signals[s] - 1)) & 1n) ignored.add(s);
-    }
-  } catch {
-    // Not Linux: handle them all.
-  }
-  return ignored;
-}
-
 /** Parent pid of a process, from /proc (Linux); undefined elsewhere or when it is gone. */
 function parentOf(pid: number): number | undefined {
   try {
@@ -117,8 +102,9 @@ export function nodeIo(): CliIO {
     for (const h of [...handlers]) h(why);
   };
 
+  // (Node resets every signal to its default at startup, so `nohup`'s ignored SIGHUP cannot be seen
+  // here: a SIGHUP under nohup stops and saves, where before it killed the process.)
   for (const signal of STOP_SIGNALS) {
-    if (ignoredAtStart().has(signal)) continue;
     process.on(signal, () => {
       const code = 128 + constants.signals[signal];
       // Without a handler (before training, or sample/eval), a signal ends the process as by default.
