@@ -74,9 +74,10 @@ function commandOf(pid: number): string {
 }
 
 /**
- * Under `npm run`/`npm start` the trainer is npm's grandchild (npm -> sh -c -> node). npm forwards
- * only SIGINT and SIGTERM, to the shell, not to us; `kill -HUP <npm>` or `kill -9 <npm>` leave us
- * running alone. So: watch whether npm (and the shell between) is still our ancestor.
+ * Under `npm run`/`npm start` the trainer is npm's child (the scripts `exec node`, replacing npm's
+ * `sh -c`; with another script-shell a shell may stay between). npm forwards only SIGINT and
+ * SIGTERM; `kill -HUP <npm>` or `kill -9 <npm>` would leave us running alone, later overwriting
+ * the checkpoint. So: watch whether npm (and a shell between) is still our ancestor.
  */
 function watchNpmParent(onGone: () => void): void {
   if (!process.env.npm_lifecycle_event) return;
