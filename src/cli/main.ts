@@ -29,6 +29,11 @@ if (preflight >= 0 && process.argv[2] === 'train') {
   const execArgv = process.execArgv.filter((_, i) => i !== preflight && i !== preflight + 1);
   const child = spawn(process.execPath, [...execArgv, process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const signal of STOP_SIGNALS) process.on(signal, () => child.kill(signal));
+  // tsx relays no SIGHUP and dies of it (or of kill -9): then the trainer stops and saves as for a hangup.
+  const tsxPid = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== tsxPid) child.kill('SIGHUP');
+  }, 500).unref();
   child.on('error', (e) => {
     process.stderr.write(`error: cannot start the trainer: ${e.message}\n`);
     process.exit(1);
