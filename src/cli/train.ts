@@ -42,8 +42,9 @@ function describeInterruption(why: Interruption): string {
 /**
  * Turns stop requests into a stop that saves. The first one (a signal, npm going away, a failing
  * stdout) stops the loop after the iteration in flight; the loop then saves a checkpoint and the
- * process exits with the request's code. A second signal quits at once without saving (the last
- * checkpoint written stays whole: writes are atomic). Before training starts there is nothing to
+ * process exits with the request's code. A second signal quits without saving as soon as the
+ * event loop runs (at once on the GPU, when the iteration computing ends on the CPU); the last
+ * checkpoint written stays whole, writes being atomic. Before training starts there is nothing to
  * save: a request ends the run at once.
  */
 class Stopper {
@@ -80,9 +81,9 @@ class Stopper {
         this.first = { why, at: io.now() };
         return;
       }
-      // tsx relays a signal again when its child has not acknowledged it within 30 ms, so one key
-      // press can arrive twice in quick succession: count that as one.
-      if (prev.kind === 'signal' && prev.signal === why.signal && io.now() - this.first.at < INTERRUPT_DEBOUNCE_MS) return;
+      // One key press can arrive twice in quick succession: from the terminal and from npm's (or
+      // tsx's) relay. Count that as one.
+      if (prev.signal === why.signal && io.now() - this.first.at < INTERRUPT_DEBOUNCE_MS) return;
       this.bar?.stop();
       this.tell(`interrupted again: quitting without saving (${why.signal}); the checkpoint on disk is the last one written`, true);
       io.exitNow(why.code);
@@ -222,10 +223,9 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
   const say = (line: string) => {
     if (!a.quiet) io.stdout.write(`${line}\n`);
   };
-  let unregister: () => void = () => {};
   // From here on a signal or a failing stdout stops the run instead of ending the process.
   const stopper = new Stopper(io);
-  unregister = io.onInterrupt((why) => stopper.request(why ?? SIGINT_INTERRUPTION));
+  const unregister = io.onInterrupt((why) => stopper.request(why ?? SIGINT_INTERRUPTION));
   try {
     return await train(a, io, say, stopper);
   } finally {
