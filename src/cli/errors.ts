@@ -12,7 +12,7 @@ import { DeviceLostError } from '../gpu/backend.ts';
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
-/** 128 + SIGINT, what a shell reports for a process stopped by Ctrl-C. */
+/** 128 + SIGINT, what a shell reports for a process stopped by Ctrl-C (other stops: see io.ts's Interruption). */
 export const EXIT_INTERRUPTED = 130;
 
 /** A command line that cannot work as written (conflicting flags and the like): exit code 2. */

@@ -77,7 +77,8 @@ Examples:
   npm run rnn -- train --cell lstm --layers 2 --dropout 0.2
   npm run rnn -- train --corpus my.txt --level word --max-vocab 5000
   npm run rnn -- train --resume checkpoints/reuters-char.safetensors --iterations 6000
-Ctrl-C stops after the iteration in flight and saves a checkpoint; a second Ctrl-C quits at once.`)
+Ctrl-C (or SIGTERM, SIGHUP, a closed stdout) stops after the iteration in flight and saves a checkpoint;
+a second signal quits without saving.`)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const given = new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
       const args: TrainArgs = {

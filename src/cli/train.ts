@@ -15,9 +15,9 @@ import { parameterCount } from '../model/layout.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
 import { bestPath, checkOutputPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
 import { isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
-import { CliError, EXIT_INTERRUPTED, EXIT_OK, UsageError, oneLine } from './errors.ts';
+import { CliError, EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { duration, int, loss, unitOf } from './format.ts';
-import type { CliIO } from './io.ts';
+import { SIGINT_INTERRUPTION, type CliIO, type Interruption } from './io.ts';
 import { Progress } from './progress.ts';
 import { defaultPrime, encodePrime } from './sampling.ts';
 import { runSettings, targetIterations, type Settings, type TrainArgs } from './train-settings.ts';
@@ -30,6 +30,91 @@ const LOSS_WINDOW = 20;
 const finiteOrUndefined = (n: number) => (Number.isFinite(n) ? n : undefined);
 /** Lets timers (the progress bar) and signals (Ctrl-C) run between iterations, even on the CPU. */
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** What stopped a run, in a few words, for the messages. */
+function describeInterruption(why: Interruption): string {
+  if (why.kind === 'signal') return why.signal === 'SIGINT' ? 'Ctrl-C (SIGINT)' : why.signal;
+  if (why.kind === 'orphaned') return 'the parent npm process is gone';
+  return why.error.code === 'EPIPE' ? `${why.stream} was closed` : `writing to ${why.stream} failed (${oneLine(why.error.message)})`;
+}
+
+/**
+ * Turns stop requests into a stop that saves. The first one (a signal, npm going away, a failing
+ * stdout) stops the loop after the iteration in flight; the loop then saves a checkpoint and the
+ * process exits with the request's code. A second signal quits without saving as soon as the
+ * event loop runs (at once on the GPU, when the iteration computing ends on the CPU); the last
+ * checkpoint written stays whole, writes being atomic. Before training starts there is nothing to
+ * save: a request ends the run at once.
+ */
+class Stopper {
+  private first?: { why: Interruption; at: number };
+  private loop?: TrainingLoop;
+  private bar?: Progress;
+
+  constructor(private readonly io: CliIO) {}
+
+  private canWrite(stream: 'stdout' | 'stderr'): boolean {
+    return this.io.writable?.(stream) ?? true;
+  }
+
+  /** A line for the user: stdout when it still works, else stderr. */
+  private tell(line: string, preferStderr = false): void {
+    if (!preferStderr && this.canWrite('stdout')) this.io.stdout.write(`${line}\n`);
+    else if (this.canWrite('stderr')) this.io.stderr.write(`${line}\n`);
+  }
+
+  attach(loop: TrainingLoop, bar: Progress): void {
+    this.loop = loop;
+    this.bar = bar;
+    if (this.first) loop.stop();
+  }
+
+  request(why: Interruption): void {
+    const { io } = this;
+    if (this.first) {
+      if (why.kind !== 'signal') return; // a pipe or npm going away while already stopping changes nothing
+      const prev = this.first.why;
+      // Only a second signal quits. A signal right after npm went away or a pipe closed is most
+      // likely the same event seen twice (a terminal's Ctrl-C reaches npm and us): it becomes the reason.
+      if (prev.kind !== 'signal') {
+        this.first = { why, at: io.now() };
+        return;
+      }
+      // One key press can arrive twice in quick succession: from the terminal and from npm's (or
+      // tsx's) relay. Count that as one.
+      if (prev.signal === why.signal && io.now() - this.first.at < INTERRUPT_DEBOUNCE_MS) return;
+      this.bar?.stop();
+      this.tell(`interrupted again: quitting without saving (${why.signal}); the checkpoint on disk is the last one written`, true);
+      io.exitNow(why.code);
+      return;
+    }
+    this.first = { why, at: io.now() };
+    if (!this.loop) {
+      // Nothing trained yet, nothing to save.
+      if (why.kind === 'output' && why.error.code !== 'EPIPE') this.tell(`error: ${describeInterruption(why)}`, true);
+      else this.tell(`${describeInterruption(why)}: stopped before training started, nothing saved`, why.kind === 'output');
+      io.exitNow(why.code);
+      return;
+    }
+    this.loop.stop();
+    const again = why.kind === 'signal' ? ` (${why.signal === 'SIGINT' ? 'Ctrl-C again' : 'another signal'} to quit without saving)` : '';
+    const line = `${describeInterruption(why)}: stopping after the iterations in flight to save a checkpoint${again}`;
+    // A failing output gets one line, at the end; a signal is acknowledged at once.
+    if (why.kind !== 'output' && this.canWrite('stdout')) this.bar?.notice(line);
+  }
+
+  /** After the loop stopped and saved: the one line that says so, and the exit code. */
+  report(iteration: number, ckPath: string): number {
+    const why = this.first?.why ?? SIGINT_INTERRUPTION;
+    if (why.kind === 'output' || !this.canWrite('stdout')) {
+      const error = why.kind === 'output' && why.error.code !== 'EPIPE' ? 'error: ' : '';
+      this.tell(`${error}${describeInterruption(why)}: stopped at iteration ${int(iteration)}, saved ${ckPath} (resume with --resume ${ckPath})`, true);
+    } else {
+      this.io.stdout.write(`interrupted at iteration ${int(iteration)}: saved ${ckPath}\nresume with: npm run rnn -- train --resume ${ckPath}\n`);
+    }
+    return why.code;
+  }
+}
 
 /** "LSTM, 2 layers of 128, dropout 0.2" / "RNN, hidden 128". */
 export function describeModel(model: ModelConfig): string {
@@ -133,6 +218,17 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
   const say = (line: string) => {
     if (!a.quiet) io.stdout.write(`${line}\n`);
   };
+  // From here on a signal or a failing stdout stops the run instead of ending the process.
+  const stopper = new Stopper(io);
+  const unregister = io.onInterrupt((why) => stopper.request(why ?? SIGINT_INTERRUPTION));
+  try {
+    return await train(a, io, say, stopper);
+  } finally {
+    unregister();
+  }
+}
+
+async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopper: Stopper): Promise<number> {
   const p = planRun(a, io);
   const { ck, s, data, tokenizer, model, ckPath, target } = p;
   const { train } = s;
@@ -141,7 +237,6 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
   const warnings: string[] = [];
   const opened = await openBackend(io, a.backend, model, train, s.seed, (line) => warnings.push(line));
   const { backend } = opened;
-  let unregister: (() => void) | undefined;
   let progress: Progress | undefined;
   try {
     for (const w of warnings) io.stderr.write(`note: ${oneLine(w)}\n`);
@@ -224,22 +319,7 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
       },
     });
 
-    // The first Ctrl-C stops after the iterations in flight and saves; the second quits at once.
-    let interruptedAt: number | undefined;
-    unregister = io.onInterrupt(() => {
-      // tsx (npm start) relays Ctrl-C to its child when the child has not acknowledged it within
-      // 30 ms, so one key press can arrive twice in quick succession: count that as one.
-      if (interruptedAt !== undefined && io.now() - interruptedAt < INTERRUPT_DEBOUNCE_MS) return;
-      if (interruptedAt !== undefined) {
-        bar.stop();
-        io.stderr.write('interrupted again: quitting without saving\n');
-        io.exitNow(EXIT_INTERRUPTED);
-        return;
-      }
-      interruptedAt = io.now();
-      loop.stop();
-      bar.notice('stopping after the iterations in flight to save a checkpoint (Ctrl-C again to quit at once)');
-    });
+    stopper.attach(loop, bar);
 
     let end;
     try {
@@ -255,10 +335,7 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
       }
       throw e;
     }
-    if (end.reason === 'stopped') {
-      io.stdout.write(`interrupted at iteration ${int(end.iteration)}: saved ${ckPath}\nresume with: npm run rnn -- train --resume ${ckPath}\n`);
-      return EXIT_INTERRUPTED;
-    }
+    if (end.reason === 'stopped') return stopper.report(end.iteration, ckPath);
     io.stdout.write(
       `done: iteration ${int(end.iteration)} in ${duration(loop.elapsed)}; training loss ${loss(trainLoss(), tokenizer.level)}, ` +
       `validation loss ${loss(valLoss, tokenizer.level)}\n`,
@@ -268,7 +345,6 @@ export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
     return EXIT_OK;
   } finally {
     progress?.stop();
-    unregister?.();
     opened.close();
   }
 }

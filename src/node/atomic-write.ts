@@ -9,7 +9,8 @@
  * survives a power loss.
  *
  * The replaced file's permissions are not carried over: the new file gets the default mode.
- * Any failure up to the rename removes the temporary file and leaves the target as it was. A
+ * Any failure up to the rename removes the temporary file and leaves the target as it was; a
+ * temporary that a killed process left behind is removed by the next save of the same target. A
  * failing directory fsync (a real I/O error, not "unsupported") is still reported, though by
  * then the new file is already in place.
  */
@@ -24,6 +25,61 @@ function tempPathFor(target: string): string {
   return path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
+/** This process's temporaries being written now: never stale. */
+const inFlight = new Set<string>();
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Temporaries of this same target left by a save that was killed before its rename (kill -9, a
+ * power loss): exactly tempPathFor's pattern, from a process that no longer exists (or from this
+ * one, but not being written now). A live writer's temporary is left alone; so is every other file.
+ */
+function staleTemporaries(target: string, names: string[]): string[] {
+  const dir = path.dirname(target);
+  const pattern = new RegExp(`^\\.${escapeRegExp(path.basename(target))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
+  return names.flatMap((name) => {
+    const m = pattern.exec(name);
+    if (!m) return [];
+    const pid = Number(m[1]);
+    const full = path.join(dir, name);
+    if (pid === process.pid ? inFlight.has(full) : processAlive(pid)) return [];
+    return [full];
+  });
+}
+
+async function removeStaleTemporaries(target: string): Promise<void> {
+  const names = await fsp.readdir(path.dirname(target)).catch(() => [] as string[]);
+  // Best effort: a temporary that cannot be removed must not stop the save.
+  await Promise.all(staleTemporaries(target, names).map((f) => fsp.rm(f, { force: true }).catch(() => {})));
+}
+
+function removeStaleTemporariesSync(target: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(path.dirname(target));
+  } catch {
+    return;
+  }
+  for (const f of staleTemporaries(target, names)) {
+    try {
+      fs.rmSync(f, { force: true });
+    } catch {
+      // Same: best effort.
+    }
+  }
+}
+
 /**
  * Directory fsync is a POSIX notion: Windows cannot open a directory this way, and some
  * filesystems answer EINVAL/ENOTSUP. Those mean "not supported here", not "write failed".
@@ -36,7 +92,9 @@ function isUnsupportedDirSync(err: unknown): boolean {
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
   const dir = path.dirname(path.resolve(target));
   await fsp.mkdir(dir, { recursive: true });
+  await removeStaleTemporaries(path.resolve(target));
   const tmp = tempPathFor(path.resolve(target));
+  inFlight.add(tmp);
 
   let handle: fsp.FileHandle | undefined;
   try {
@@ -52,6 +110,8 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     await handle?.close().catch(() => {});
     await fsp.rm(tmp, { force: true }).catch(() => {});
     throw err;
+  } finally {
+    inFlight.delete(tmp);
   }
   await syncDirectory(dir);
 }
@@ -60,6 +120,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
 export function writeFileAtomicSync(target: string, data: Uint8Array | string): void {
   const dir = path.dirname(path.resolve(target));
   fs.mkdirSync(dir, { recursive: true });
+  removeStaleTemporariesSync(path.resolve(target));
   const tmp = tempPathFor(path.resolve(target));
 
   let fd: number | undefined;

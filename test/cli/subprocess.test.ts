@@ -72,8 +72,8 @@ describe('npm run rnn', () => {
   it('Ctrl-C under npm run saves a checkpoint too', async () => {
     const ck = join(dir, 'sigint-npm.safetensors');
     const r = await ctrlC('npm', ['run', '--silent', 'rnn', '--'], ck);
-    // npm itself dies of the SIGINT at once (the shell reports 130); the trainer saves and exits after it.
-    expect(r.code === 130 || r.signal === 'SIGINT').toBe(true);
+    // The script execs node, so npm waits for the trainer to save and exits with its 130.
+    expect(r.code).toBe(130);
     expect(r.err).toBe('');
     expect(r.out).toMatch(/interrupted at iteration \d+: saved .*sigint-npm\.safetensors/);
     expect(readCheckpoint(ck).progress.iteration).toBeGreaterThanOrEqual(100);
