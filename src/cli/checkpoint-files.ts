@@ -18,6 +18,11 @@ export interface CliProgressExtras {
   tokens?: number;
   /** Best validation loss so far (the best-model file is named after it). */
   bestValLoss?: number;
+  /**
+   * The backend that trained it: --resume continues on it unless --backend is given, because the
+   * CPU and the GPU agree to float32 rounding, not bit for bit.
+   */
+  backend?: 'cpu' | 'gpu';
 }
 
 export type LoadedCheckpoint = ReturnType<typeof decodeCheckpoint> & { progress: CliProgressExtras };
@@ -69,6 +74,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   }
   if (typeof p.corpus !== 'string' || typeof p.lowercase !== 'boolean') throw bad('corpus settings');
   if (!Number.isInteger(p.seed)) throw bad('seed');
+  if (p.backend !== undefined && p.backend !== 'cpu' && p.backend !== 'gpu') throw bad(`backend ${JSON.stringify(p.backend)}`);
   for (const key of ['iterations', 'tokens'] as const) {
     if (p[key] !== undefined && !isPosInt(p[key])) throw bad(`${key} ${JSON.stringify(p[key])}`);
   }

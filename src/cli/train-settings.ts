@@ -88,6 +88,8 @@ export interface Settings {
   corpus: string;
   lowercase?: boolean;
   checkpointPath: string;
+  /** --backend, or on --resume without it the backend that wrote the checkpoint. */
+  backend: BackendChoice;
 }
 
 /** A resumed run keeps its checkpoint's shape; a flag that contradicts it is an error, not a silent override. */
@@ -140,6 +142,7 @@ function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Se
     corpus: a.given.has('corpus') ? a.corpus : ck.progress.corpus,
     lowercase: ck.progress.lowercase,
     checkpointPath: a.checkpoint ?? mainPathOf(path),
+    backend: a.given.has('backend') ? a.backend : ck.progress.backend ?? a.backend,
   };
 }
 
@@ -167,6 +170,7 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
       corpus: a.corpus,
       lowercase: a.lowercase,
       checkpointPath: a.checkpoint ?? '',
+      backend: a.backend,
     },
   };
 }

@@ -235,8 +235,14 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
 
   // The GPU's size limits are checked here, before anything is allocated.
   const warnings: string[] = [];
-  const opened = await openBackend(io, a.backend, model, train, s.seed, (line) => warnings.push(line));
+  const opened = await openBackend(io, s.backend, model, train, s.seed, (line) => warnings.push(line));
   const { backend } = opened;
+  if (ck?.progress.backend && ck.progress.backend !== backend.kind) {
+    warnings.push(
+      `${a.resume} was trained on the ${ck.progress.backend.toUpperCase()} and continues on the ${backend.kind.toUpperCase()}: ` +
+      'the run will match an uninterrupted one to float32 rounding, not bit for bit',
+    );
+  }
   let progress: Progress | undefined;
   try {
     for (const w of warnings) io.stderr.write(`note: ${oneLine(w)}\n`);
@@ -267,7 +273,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
         progress: {
           ...c.progress, seed: s.seed, corpus: data.source, lowercase: data.lowercase,
           trainLoss: finiteOrUndefined(trainLoss()), valLoss: finiteOrUndefined(valLoss), elapsed: c.elapsed,
-          iterations: target, tokens: data.ids.length, bestValLoss: finiteOrUndefined(best),
+          iterations: target, tokens: data.ids.length, bestValLoss: finiteOrUndefined(best), backend: backend.kind,
         },
       });
     const prime = p.prime;

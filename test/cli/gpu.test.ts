@@ -67,6 +67,33 @@ describe.skipIf(noGpu)('CLI on the GPU', () => {
     expect(readCheckpoint(part).state.params).toEqual(readCheckpoint(join(dir, 'a.safetensors')).state.params);
   });
 
+  it('--resume without --backend continues on the backend that wrote the checkpoint, bit for bit', async () => {
+    // An adapter is available, so 'auto' alone would move this CPU run onto the GPU, where it
+    // would match the uninterrupted run only to float32 rounding.
+    const flags = ['train', '--corpus', corpus, ...SMALL, '--iterations', '20'];
+    const full = join(dir, 'cpu-full.safetensors');
+    const a = await cli([...flags, '--backend', 'cpu', '--checkpoint', full], { gpu });
+    expect(a.code).toBe(0);
+    const part = join(dir, 'cpu-part.safetensors');
+    const b = await cli([...flags, '--backend', 'cpu', '--checkpoint', part], {
+      gpu,
+      onStep: (i, t) => {
+        if (i === 7) t.interrupt();
+      },
+    });
+    expect(b.code).toBe(130);
+    const c = await cli(['train', '--resume', part], { gpu });
+    expect(c.code).toBe(0);
+    expect(c.out).toContain('backend: CPU');
+    const [x, y] = [readCheckpoint(part).state, readCheckpoint(full).state];
+    expect(x.optStep).toBe(y.optStep);
+    for (const k of ['params', 'optM', 'optV', 'hidden'] as const) expect(x[k], k).toEqual(y[k]);
+    // Asked for, the other backend is used, with a note that exactness is to rounding only.
+    const d = await cli(['train', '--resume', part, '--iterations', '22', '--backend', 'gpu'], { gpu });
+    expect(d.code).toBe(0);
+    expect(d.err).toMatch(/^note: .*cpu-part\.safetensors was trained on the CPU and continues on the GPU: .*float32 rounding/m);
+  });
+
   it('a size the device cannot hold fails with one line, before allocating', async () => {
     const r = await cli(['train', '--corpus', corpus, ...SMALL, '--hidden', '100000', '--backend', 'gpu', '--checkpoint', join(dir, 'huge.safetensors')], { gpu });
     expect(r.code).toBe(1);
