@@ -317,13 +317,14 @@ export class GpuBackend implements Backend {
     this.device.queue.submit([enc.finish()]);
     try {
       await staging.mapAsync(GPUMapMode.READ);
+      return new Float32Array(staging.getMappedRange().slice(0));
     } catch (e) {
       this.assertUsable();
       throw e;
+    } finally {
+      // Also when mapping fails (a lost device): the staging buffer must not outlive the read.
+      staging.destroy();
     }
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    return out;
   }
 
   async sample(o: SampleOptions): Promise<Uint32Array> {
