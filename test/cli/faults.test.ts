@@ -39,7 +39,7 @@ beforeAll(() => {
 const ours = (err: string) => err.split('\n').filter((l) => l && !/^Warning: maxDynamic/.test(l));
 const temporaries = (d: string) => readdirSync(d).filter((f) => f.endsWith('.tmp'));
 
-interface Result { code: number | null; signal: NodeJS.Signals | null; out: string; err: string; sentAt?: number; ms: number }
+interface Result { code: number | null; signal: NodeJS.Signals | null; out: string; err: string; sentAt?: number; firstOut?: number; ms: number }
 
 /**
  * Runs `train args`; once stdout matches `trigger` (or at spawn when it is undefined), waits
@@ -53,6 +53,7 @@ function run(args: string[], trigger: RegExp | undefined, delay: number, sig: No
   let out = '';
   let err = '';
   let sentAt: number | undefined;
+  let firstOut: number | undefined;
   let armed = false;
   const arm = () => {
     armed = true;
@@ -65,11 +66,12 @@ function run(args: string[], trigger: RegExp | undefined, delay: number, sig: No
   if (!trigger) arm();
   child.stderr.on('data', (d) => (err += d));
   child.stdout.on('data', (d) => {
+    firstOut ??= performance.now() - t0;
     out += d;
     if (!armed && trigger!.test(out)) arm();
   });
   return new Promise((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, out, err, sentAt, ms: performance.now() - t0 })));
+    child.on('close', (code, signal) => resolve({ code, signal, out, err, sentAt, firstOut, ms: performance.now() - t0 })));
 }
 
 const fmt = (r: Result) => `sent at ${r.sentAt === undefined ? '-' : `${r.sentAt.toFixed(0)} ms`}, exit ${r.code ?? r.signal} after ${r.ms.toFixed(0)} ms`;
@@ -81,18 +83,22 @@ describe(`faults at random moments (seed ${SEED}; FAULT_SEED=${SEED} reproduces)
     const N = 8;
     const ITER = 20;
     const outcomes = new Set<string>();
-    // Every phase is drawn, in a seeded order: module loading (from spawn), setup (after one of its
-    // lines), training (after an iteration's line: in the next iteration or its save), after the end.
-    const phases = ['spawn', 'setup', 'setup', 'training', 'training', 'training', 'after', 'after'] as const;
+    // Every phase is drawn, in a seeded order: module loading (from spawn), just before the first
+    // line, setup (after one of its lines), training (after an iteration's line: in the next iteration or its save), after the end.
+    const phases = ['spawn', 'prestart', 'setup', 'training', 'training', 'training', 'after', 'after'] as const;
     const order = phases.map((ph) => ({ ph, key: rng.next() })).sort((x, y) => x.key - y.key).map((x) => x.ph);
     console.log(`signal faults: seed ${SEED}`);
+    const firstLine = { cpu: 600, gpu: 900 };
     for (let c = 0; c < N; c++) {
       const backend = c % 2 === 1 && !noGpu ? 'gpu' : 'cpu';
       const sig = pick(SIGNALS);
       const phase = order[c % order.length];
       let trigger: RegExp | undefined;
       let delay: number;
-      if (phase === 'spawn') delay = rng.next() * 800;
+      // Module loading and the backend's start: a fraction of the time the last run took to print its first line.
+      if (phase === 'spawn') delay = rng.next() * firstLine[backend];
+      // Just before it: the handler is there, training is not (reading the corpus, opening the backend).
+      else if (phase === 'prestart') delay = (0.8 + 0.2 * rng.next()) * firstLine[backend];
       else if (phase === 'setup') {
         trigger = new RegExp(`^${pick(['backend', 'corpus', 'model', 'training', 'checkpoint'])}: `, 'm');
         delay = rng.next() * 30;
@@ -108,8 +114,9 @@ describe(`faults at random moments (seed ${SEED}; FAULT_SEED=${SEED} reproduces)
       const ck = join(d, 'm.safetensors');
       const r = await run([...SMALL, '--backend', backend, '--iterations', String(ITER), '--checkpoint-every', '1', '--checkpoint', ck],
         trigger, delay, sig);
+      if (r.firstOut !== undefined) firstLine[backend] = r.firstOut;
       const what = `case ${c}: ${backend} ${sig} ${phase} ${trigger ? `${trigger.source} + ` : 'spawn + '}${delay.toFixed(1)} ms; ${fmt(r)}`;
-      console.log(what);
+      console.log(`${what}${/nothing saved/.test(r.out) ? ' (said: nothing saved)' : ''}`);
       const ctx = `${what}\n--- stdout\n${r.out}\n--- stderr\n${r.err}`;
 
       expect(r.err, ctx).not.toContain('\n    at ');
