@@ -12,20 +12,16 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
 import { Rng } from '../../src/util/random.ts';
 import { noGpu } from '../gpu.ts';
-import { tempDir, tinyCorpus } from './helpers.ts';
+import { NODE_TRAIN as NODE, ownStderrLines as ours, REPO_ROOT as root, signalExitCode as exitCode, tempDir, tinyCorpus } from './helpers.ts';
 
 const SEED = Number(process.env.FAULT_SEED ?? 15015);
-const root = new URL('../..', import.meta.url).pathname;
-const NODE = [process.execPath, '--import', 'tsx', '--import', './src/node/register-raw.mjs', 'src/cli/main.ts', 'train'];
 const SMALL = ['--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0', '--print-every', '1'];
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const exitCode = (s: NodeJS.Signals) => 128 + constants.signals[s];
 
 let dir: string;
 let corpus: string;
@@ -35,8 +31,6 @@ beforeAll(() => {
   corpus = tinyCorpus(dir, 'words.txt', 1000);
 });
 
-/** stderr without Dawn's native warnings. */
-const ours = (err: string) => err.split('\n').filter((l) => l && !/^Warning: maxDynamic/.test(l));
 const temporaries = (d: string) => readdirSync(d).filter((f) => f.endsWith('.tmp'));
 
 interface Result { code: number | null; signal: NodeJS.Signals | null; out: string; err: string; sentAt?: number; firstOut?: number; ms: number }

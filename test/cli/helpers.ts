@@ -1,6 +1,6 @@
 /** In-process CLI runs for tests: captured output, a Ctrl-C button, and no GPU unless one is passed in. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CliIO } from '../../src/cli/io.ts';
 import { run } from '../../src/cli/run.ts';
@@ -80,3 +80,15 @@ export const TINY = ['--hidden', '16', '--seq-length', '8', '--batch-size', '4',
 export function oneLineErr(err: string): boolean {
   return err.endsWith('\n') && err.trimEnd().split('\n').length === 1;
 }
+
+/** The repository root, where the CLI subprocess tests run. */
+export const REPO_ROOT = new URL('../..', import.meta.url).pathname;
+
+/** `train` as a plain node process with the tsx loader, as the npm scripts run it. */
+export const NODE_TRAIN = [process.execPath, '--import', 'tsx', '--import', './src/node/register-raw.mjs', 'src/cli/main.ts', 'train'];
+
+/** The exit code of a process that stopped for `signal` (128 + its number). */
+export const signalExitCode = (signal: NodeJS.Signals) => 128 + constants.signals[signal];
+
+/** stderr's lines without Dawn's native warnings (lavapipe prints two on every device). */
+export const ownStderrLines = (err: string) => err.split('\n').filter((l) => l && !/^Warning: maxDynamic/.test(l));

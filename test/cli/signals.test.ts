@@ -6,20 +6,18 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
 import { noGpu } from '../gpu.ts';
-import { cli, tempDir, tinyCorpus, TINY } from './helpers.ts';
+import {
+  cli, NODE_TRAIN as NODE, ownStderrLines as ours, REPO_ROOT as root, signalExitCode as code, tempDir, tinyCorpus, TINY,
+} from './helpers.ts';
 
-const root = new URL('../..', import.meta.url).pathname;
-const NODE = [process.execPath, '--import', 'tsx', '--import', './src/node/register-raw.mjs', 'src/cli/main.ts', 'train'];
 const NPM = ['npm', 'run', '--silent', 'rnn', '--', 'train'];
 /** A CPU model whose iterations take over a second: the event loop is blocked that long. */
 const SLOW_CPU = ['--backend', 'cpu', '--hidden', '256', '--batch-size', '32', '--seq-length', '64', '--sample-every', '0', '--eval-every', '0'];
 const SMALL_GPU = ['--backend', 'gpu', '--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0'];
-const code = (s: NodeJS.Signals) => 128 + constants.signals[s];
 
 let dir: string;
 let corpus: string;
@@ -29,8 +27,6 @@ beforeAll(() => {
   corpus = tinyCorpus(dir, 'words.txt', 1000);
 });
 
-/** stderr without Dawn's native warnings (lavapipe prints two on every device). */
-const ours = (err: string) => err.split('\n').filter((l) => l && !/^Warning: maxDynamic/.test(l));
 
 interface Result { code: number | null; signal: NodeJS.Signals | null; out: string; err: string; child: ChildProcess }
 
