@@ -3,9 +3,9 @@
  * held-out text exactly as training did, so `--resume` and `eval` see the same ids.
  */
 import { basename, extname, resolve } from 'node:path';
-import { corpusNames, loadCorpus } from '../node/corpora.ts';
+import { corpusNames, openCorpus } from '../node/corpora.ts';
 import { DataError } from '../data/text.ts';
-import { CharTokenizer, WordTokenizer, type Tokenizer, type TokenizerLevel } from '../data/tokenizer.ts';
+import { CharTokenizer, encodePieces, WordTokenizer, type TextPieces, type TokenIds, type Tokenizer, type TokenizerLevel } from '../data/tokenizer.ts';
 import { splitTrainVal } from '../data/split.ts';
 
 export const VAL_FRACTION = 0.05;
@@ -34,16 +34,19 @@ export interface PreparedCorpus {
   lowercase: boolean;
   chars: number;
   tokenizer: Tokenizer;
-  ids: Uint32Array;
-  train: Uint32Array;
-  val: Uint32Array;
+  ids: TokenIds;
+  train: TokenIds;
+  val: TokenIds;
 }
 
 export const isNamedCorpus = (spec: string): boolean => (corpusNames as readonly string[]).includes(spec);
 
-function codePoints(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) if ((s.charCodeAt(i) & 0xfc00) === 0xdc00) n--;
+function codePoints(pieces: TextPieces): number {
+  let n = 0;
+  pieces((s) => {
+    n += s.length;
+    for (let i = 0; i < s.length; i++) if ((s.charCodeAt(i) & 0xfc00) === 0xdc00) n--;
+  });
   return n;
 }
 
@@ -63,14 +66,14 @@ function stemOf(spec: string): string {
  */
 export function prepareCorpus(c: CorpusSettings, tok: TokenizerSettings | Tokenizer): PreparedCorpus {
   const lowercase = c.lowercase ?? defaultLowercase(c.spec);
-  const { text } = loadCorpus(c.spec, { lowercase, maxBytes: c.maxMb === undefined ? undefined : c.maxMb * 1024 * 1024 });
+  const { pieces } = openCorpus(c.spec, { lowercase, maxBytes: c.maxMb === undefined ? undefined : c.maxMb * 1024 * 1024 });
   const source = isNamedCorpus(c.spec) ? c.spec : resolve(c.spec);
   let tokenizer: Tokenizer;
-  let ids: Uint32Array;
+  let ids: TokenIds;
   if ('encode' in tok) {
     tokenizer = tok;
     try {
-      ids = tokenizer.encode(text);
+      ids = encodePieces(tokenizer, pieces);
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       throw new DataError(`${c.spec}: ${e.message}: this text does not match the checkpoint's vocabulary`);
@@ -78,14 +81,15 @@ export function prepareCorpus(c: CorpusSettings, tok: TokenizerSettings | Tokeni
   } else {
     try {
       tokenizer = tok.level === 'char'
-        ? CharTokenizer.fromText(text)
-        : WordTokenizer.fromText(text, { maxVocab: tok.maxVocab, minCount: tok.minCount, unk: tok.unk });
+        ? CharTokenizer.fromPieces(pieces)
+        : WordTokenizer.fromPieces(pieces, { maxVocab: tok.maxVocab, minCount: tok.minCount, unk: tok.unk });
     } catch (e) {
       if (!(e instanceof DataError)) throw e;
       throw new DataError(`${c.spec}: ${e.message}`);
     }
-    ids = tokenizer.encode(text);
+    ids = encodePieces(tokenizer, pieces);
   }
   const { train, val } = splitTrainVal(ids, VAL_FRACTION);
-  return { source, stem: stemOf(c.spec), lowercase, chars: codePoints(text), tokenizer, ids, train, val };
+  const chars = tokenizer.level === 'char' ? ids.length : codePoints(pieces);
+  return { source, stem: stemOf(c.spec), lowercase, chars, tokenizer, ids, train, val };
 }

@@ -5,18 +5,19 @@
  * step wants the B tokens of that step side by side (one contiguous row to upload or gather).
  */
 import { DataError } from './text.ts';
+import type { TokenIds } from './tokenizer.ts';
 
 /**
  * A fixed held-out tail, as char-rnn does: contiguous, so validation text is text the model has
  * never seen in any context, and fixed, so validation losses of different runs compare.
  */
-export function splitTrainVal(ids: Uint32Array, valFraction = 0.05): { train: Uint32Array; val: Uint32Array } {
+export function splitTrainVal<T extends TokenIds>(ids: T, valFraction = 0.05): { train: T; val: T } {
   if (!(valFraction >= 0 && valFraction < 1)) {
     throw new DataError(`validation fraction must be in [0, 1), got ${valFraction}`);
   }
   const nVal = Math.floor(ids.length * valFraction);
   const cut = ids.length - nVal;
-  return { train: ids.subarray(0, cut), val: ids.subarray(cut) };
+  return { train: ids.subarray(0, cut) as T, val: ids.subarray(cut) as T };
 }
 
 export interface Batch {
@@ -45,7 +46,7 @@ function checkShape(B: number, T: number): void {
  * Time-major [T, B] block of `ids` starting at `position` within each of the B streams of length
  * `streamLength`, and the block one token later.
  */
-function gather(ids: Uint32Array, B: number, steps: number, streamLength: number, position: number) {
+function gather(ids: TokenIds, B: number, steps: number, streamLength: number, position: number) {
   const inputs = new Uint32Array(steps * B);
   const targets = new Uint32Array(steps * B);
   for (let b = 0; b < B; b++) {
@@ -70,11 +71,11 @@ export class BatchStream {
   readonly streamLength: number;
   /** Batches in one pass; the last < T tokens of each stream are skipped. */
   readonly batchesPerEpoch: number;
-  private readonly ids: Uint32Array;
+  private readonly ids: TokenIds;
   private position = 0;
   private epoch = 0;
 
-  constructor(ids: Uint32Array, batchSize: number, seqLength: number) {
+  constructor(ids: TokenIds, batchSize: number, seqLength: number) {
     checkShape(batchSize, seqLength);
     const B = batchSize;
     const T = seqLength;
@@ -147,7 +148,7 @@ export interface EvalBatch {
  * other. Unlike training, the tail is not skipped: the last batch is shorter instead, so every
  * token after the first of each stream is predicted exactly once and the loss covers the split.
  */
-export function* evalBatches(ids: Uint32Array, B: number, T: number): Generator<EvalBatch> {
+export function* evalBatches(ids: TokenIds, B: number, T: number): Generator<EvalBatch> {
   checkShape(B, T);
   const M = Math.floor(ids.length / B);
   if (M < 2) {

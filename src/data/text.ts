@@ -63,15 +63,28 @@ function isStrayControl(code: number): boolean {
  * Text files sometimes contain a stray control character (Reuters has a few), so one is no proof
  * of a binary file; a NUL, or many of them, is. Counting over bytes rather than decoded text lets
  * us call an image "binary" rather than "invalid UTF-8", which would send the user to iconv.
+ * Fed chunk by chunk, so a large file is judged whole without being held whole.
  */
-function looksBinary(bytes: Uint8Array): boolean {
-  let controls = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (b === 0) return true;
-    if (isStrayControl(b)) controls++;
+export class BinarySniffer {
+  private bytes = 0;
+  private controls = 0;
+  private nul = false;
+
+  push(chunk: Uint8Array): void {
+    this.bytes += chunk.length;
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      if (b === 0) {
+        this.nul = true;
+        return;
+      }
+      if (isStrayControl(b)) this.controls++;
+    }
   }
-  return controls > bytes.length * 0.01;
+
+  get binary(): boolean {
+    return this.nul || this.controls > this.bytes * 0.01;
+  }
 }
 
 /** One line ending everywhere, so that CRLF files and LF files give the same vocabulary. */
@@ -80,25 +93,106 @@ export function normalizeNewlines(text: string): string {
 }
 
 /**
- * Strict UTF-8 decoding of a user's file. Guessing an encoding silently would train the model on
- * mojibake, so anything that is not UTF-8 is refused with the byte offset and the fix.
- * Strips a BOM and normalises CRLF/CR to LF.
+ * Where a piece of text may end so that every tokenizer sees the same tokens as in the whole
+ * text: just after a space, tab or newline. No token spans one (words are letters, digits and
+ * marks; anything else is a token of its own), lowercasing's one context rule (Greek final sigma)
+ * looks no further than the word, and a CR that a LF may follow never ends a piece.
+ */
+function lastBoundary(text: string): number {
+  return Math.max(text.lastIndexOf('\n'), text.lastIndexOf(' '), text.lastIndexOf('\t')) + 1;
+}
+
+/**
+ * Strict UTF-8 decoding of a user's file that arrives in chunks, handed on in pieces that each end
+ * at a token boundary (see lastBoundary), so a corpus of hundreds of MB is tokenized without ever
+ * being one string. Guessing an encoding silently would train the model on mojibake, so anything
+ * that is not UTF-8 is refused with the byte offset and the fix. Strips a leading BOM, normalises
+ * CRLF/CR to LF and, if asked, lowercases.
+ */
+export class Utf8Pieces {
+  /** Bytes of a character that the next chunk completes (at most 3). */
+  private held = new Uint8Array(0);
+  /** Decoded text after the last boundary, waiting for the rest of its word. */
+  private pending = '';
+  /** Bytes before `held`: the file offset of the next byte decoded. */
+  private offset = 0;
+  private nonBlank = false;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+  constructor(
+    private readonly name: string,
+    private readonly visit: (piece: string) => void,
+    private readonly lowercase = false,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    let bytes = chunk;
+    if (this.held.length > 0) {
+      bytes = new Uint8Array(this.held.length + chunk.length);
+      bytes.set(this.held);
+      bytes.set(chunk, this.held.length);
+    }
+    let start = 0;
+    if (this.offset === 0 && bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
+    const end = completeEnd(bytes);
+    this.held = bytes.slice(end);
+    const text = this.pending + this.decode(bytes.subarray(start, end), start);
+    this.offset += end;
+    const cut = lastBoundary(text);
+    this.pending = text.slice(cut);
+    if (cut > 0) this.emit(text.slice(0, cut));
+  }
+
+  end(): void {
+    if (this.held.length > 0) this.decode(this.held, 0);
+    if (this.pending !== '') this.emit(this.pending);
+    this.pending = '';
+    if (!this.nonBlank) throw new DataError(`${this.name}: is empty`);
+  }
+
+  private decode(bytes: Uint8Array, skipped: number): string {
+    try {
+      return this.decoder.decode(bytes);
+    } catch {
+      const at = this.offset + skipped + Math.max(0, firstInvalidUtf8(bytes));
+      throw new DataError(`${this.name}: not valid UTF-8 at byte ${at} (try converting it with iconv -f latin1 -t utf-8)`);
+    }
+  }
+
+  private emit(piece: string): void {
+    let s = normalizeNewlines(piece);
+    if (this.lowercase) s = s.toLowerCase();
+    if (!this.nonBlank && s.trim() !== '') this.nonBlank = true;
+    this.visit(s);
+  }
+}
+
+/**
+ * Where the last complete UTF-8 character of `bytes` ends: the bytes of a character cut off by
+ * the chunk's end wait for the next chunk. Anything malformed is left for the decoder to report.
+ */
+function completeEnd(bytes: Uint8Array): number {
+  const n = bytes.length;
+  let i = n - 1;
+  while (i >= 0 && i > n - 4 && (bytes[i]! & 0xc0) === 0x80) i--;
+  if (i < 0 || bytes[i]! < 0xc0) return n;
+  const need = bytes[i]! >= 0xf0 ? 4 : bytes[i]! >= 0xe0 ? 3 : 2;
+  return n - i < need ? i : n;
+}
+
+/**
+ * A user's file decoded whole (the web page's dropped files; see Utf8Pieces for the rules).
  */
 export function decodeUtf8(bytes: Uint8Array, name: string): string {
   if (bytes.length === 0) throw new DataError(`${name}: is empty`);
-  if (looksBinary(bytes)) throw new DataError(`${name}: looks like a binary file, not text`);
-  let text: string;
-  try {
-    // ignoreBOM: false (the default) means the decoder removes a leading BOM for us.
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    const at = firstInvalidUtf8(bytes);
-    throw new DataError(
-      `${name}: not valid UTF-8 at byte ${at} (try converting it with iconv -f latin1 -t utf-8)`,
-    );
-  }
-  if (text.trim() === '') throw new DataError(`${name}: is empty`);
-  return normalizeNewlines(text);
+  const sniffer = new BinarySniffer();
+  sniffer.push(bytes);
+  if (sniffer.binary) throw new DataError(`${name}: looks like a binary file, not text`);
+  const parts: string[] = [];
+  const pieces = new Utf8Pieces(name, (p) => parts.push(p));
+  pieces.push(bytes);
+  pieces.end();
+  return parts.join('');
 }
 
 /**

@@ -10,17 +10,40 @@ export type TokenizerJSON =
   | { level: 'char'; vocab: string[] }
   | { level: 'word'; vocab: string[]; unk: boolean };
 
+/**
+ * A text handed over in pieces that each end at a token boundary (see Utf8Pieces), so a corpus
+ * larger than memory allows as one string is read piece by piece; each call reads it once more.
+ */
+export type TextPieces = (visit: (piece: string) => void) => void;
+
+export const wholeText = (text: string): TextPieces => (visit) => visit(text);
+
+/** A corpus's token ids in the narrowest array that holds the vocabulary: a byte per character at most 256 characters. */
+export type TokenIds = Uint8Array | Uint16Array | Uint32Array;
+
 export interface Tokenizer {
   readonly level: TokenizerLevel;
   /** id -> token. */
   readonly vocab: string[];
   encode(text: string): Uint32Array;
+  /** How many tokens encode(text) returns, without encoding. */
+  count(text: string): number;
   decode(ids: ArrayLike<number>): string;
   toJSON(): TokenizerJSON;
 }
 
 /** The word tokenizer's stand-in for anything outside its vocabulary; always id 0 when enabled. */
 export const UNK = '<unk>';
+
+/** The code point at UTF-16 index i: a pair's whole code point, or a lone surrogate as itself. */
+function codePointAt(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+    const d = text.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d <= 0xdfff) return ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+  }
+  return c;
+}
 
 /** "'é' (U+00E9)", with invisible characters escaped, so an error message shows what to look for. */
 function describeChar(ch: string): string {
@@ -68,24 +91,69 @@ export class CharTokenizer implements Tokenizer {
    * same text always gives the same ids.
    */
   static fromText(text: string): CharTokenizer {
-    const set = new Set<string>();
-    for (const ch of text) set.add(ch);
-    if (set.size === 0) throw new DataError('cannot build a vocabulary from empty text');
-    return new CharTokenizer([...set].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!));
+    return CharTokenizer.fromPieces(wholeText(text));
+  }
+
+  static fromPieces(pieces: TextPieces): CharTokenizer {
+    // A table for the Basic Multilingual Plane, a set beyond it: a Set of one-character strings
+    // costs ~0.5 us a character, minutes for a corpus of hundreds of MB.
+    const bmp = new Uint8Array(0x10000);
+    const astral = new Set<number>();
+    pieces((text) => {
+      for (let i = 0; i < text.length; i++) {
+        const cp = codePointAt(text, i);
+        if (cp > 0xffff) {
+          astral.add(cp);
+          i++;
+        } else bmp[cp] = 1;
+      }
+    });
+    const cps: number[] = [];
+    for (let c = 0; c < 0x10000; c++) if (bmp[c]) cps.push(c);
+    cps.push(...[...astral].sort((a, b) => a - b));
+    if (cps.length === 0) throw new DataError('cannot build a vocabulary from empty text');
+    return new CharTokenizer(cps.map((c) => String.fromCodePoint(c)));
+  }
+
+  private idOf(cp: number): number | undefined {
+    return this.ids.get(String.fromCodePoint(cp));
   }
 
   encode(text: string): Uint32Array {
     // text.length (UTF-16 units) bounds the number of code points from above.
     const out = new Uint32Array(text.length);
+    const table = this.bmpIds();
     let n = 0;
-    for (const ch of text) {
-      const id = this.ids.get(ch);
+    for (let i = 0; i < text.length; i++) {
+      const cp = codePointAt(text, i);
+      const id = cp > 0xffff ? this.idOf(cp) : table[cp]! >= 0 ? table[cp] : undefined;
       // A character-level model has no <unk>: an unseen character has no row in the embedding,
       // so the honest answer is to say which one it is.
-      if (id === undefined) throw new DataError(`character ${describeChar(ch)} is not in the vocabulary`);
+      if (id === undefined) throw new DataError(`character ${describeChar(String.fromCodePoint(cp))} is not in the vocabulary`);
+      if (cp > 0xffff) i++;
       out[n++] = id;
     }
     return n === out.length ? out : out.slice(0, n);
+  }
+
+  count(text: string): number {
+    let n = text.length;
+    for (let i = 0; i < text.length; i++) if (codePointAt(text, i) > 0xffff) n--, i++;
+    return n;
+  }
+
+  private bmpTable?: Int32Array;
+
+  /** Id of every BMP code point, -1 for none: a Map lookup per character is the slow part of encoding. */
+  private bmpIds(): Int32Array {
+    if (this.bmpTable === undefined) {
+      this.bmpTable = new Int32Array(0x10000).fill(-1);
+      this.vocab.forEach((ch, id) => {
+        const cp = ch.codePointAt(0)!;
+        if (cp <= 0xffff && ch.length === 1) this.bmpTable![cp] = id;
+      });
+    }
+    return this.bmpTable;
   }
 
   decode(ids: ArrayLike<number>): string {
@@ -136,6 +204,10 @@ export class WordTokenizer implements Tokenizer {
   }
 
   static fromText(text: string, opts: WordTokenizerOptions = {}): WordTokenizer {
+    return WordTokenizer.fromPieces(wholeText(text), opts);
+  }
+
+  static fromPieces(pieces: TextPieces, opts: WordTokenizerOptions = {}): WordTokenizer {
     const maxVocab = opts.maxVocab ?? 10000;
     const minCount = opts.minCount ?? 1;
     const unk = opts.unk ?? true;
@@ -143,7 +215,9 @@ export class WordTokenizer implements Tokenizer {
     if (!Number.isInteger(minCount) || minCount < 1) throw new DataError(`--min-count must be an integer >= 1, got ${minCount}`);
 
     const counts = new Map<string, number>();
-    for (const t of wordTokens(text)) counts.set(t, (counts.get(t) ?? 0) + 1);
+    pieces((text) => {
+      for (const t of wordTokens(text)) counts.set(t, (counts.get(t) ?? 0) + 1);
+    });
     if (counts.size === 0) throw new DataError('cannot build a vocabulary from empty text');
 
     // Most frequent first, so that a cap keeps the tokens that cover the most text; ties by
@@ -187,6 +261,13 @@ export class WordTokenizer implements Tokenizer {
     return out;
   }
 
+  count(text: string): number {
+    let n = 0;
+    const re = new RegExp(WORD_TOKEN);
+    while (re.exec(text) !== null) n++;
+    return n;
+  }
+
   decode(ids: ArrayLike<number>): string {
     return decodeWith(this.vocab, ids);
   }
@@ -194,6 +275,28 @@ export class WordTokenizer implements Tokenizer {
   toJSON(): TokenizerJSON {
     return { level: 'word', vocab: [...this.vocab], unk: this.unk };
   }
+}
+
+/**
+ * Encodes a text given in pieces into the narrowest array for the vocabulary, counting first so
+ * that the only large allocation is the result itself.
+ */
+export function encodePieces(tokenizer: Tokenizer, pieces: TextPieces): TokenIds {
+  let total = 0;
+  pieces((text) => {
+    total += tokenizer.count(text);
+  });
+  const V = tokenizer.vocab.length;
+  const out = V <= 0x100 ? new Uint8Array(total) : V <= 0x10000 ? new Uint16Array(total) : new Uint32Array(total);
+  let n = 0;
+  pieces((text) => {
+    const ids = tokenizer.encode(text);
+    if (n + ids.length > total) throw new DataError('the text changed while it was being read: try again when nothing writes to it');
+    out.set(ids, n);
+    n += ids.length;
+  });
+  if (n !== total) throw new DataError('the text changed while it was being read: try again when nothing writes to it');
+  return out;
 }
 
 /** Rebuilds a tokenizer saved in a checkpoint; a damaged or foreign file gets a clear error. */

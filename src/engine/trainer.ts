@@ -6,6 +6,7 @@
 import type { Backend } from '../model/backend.ts';
 import type { TrainerProgress } from '../checkpoint/model-checkpoint.ts';
 import { BatchStream, evalBatches } from '../data/split.ts';
+import type { TokenIds } from '../data/tokenizer.ts';
 
 export class DivergedError extends Error {}
 
@@ -19,7 +20,7 @@ export class Trainer {
   readonly stream: BatchStream;
   iteration = 0;
 
-  constructor(readonly backend: Backend, readonly trainIds: Uint32Array, readonly valIds: Uint32Array) {
+  constructor(readonly backend: Backend, readonly trainIds: TokenIds, readonly valIds: TokenIds) {
     this.stream = new BatchStream(trainIds, backend.train.batchSize, backend.train.seqLength);
   }
 

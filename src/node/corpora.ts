@@ -5,7 +5,8 @@
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { cleanReuters, DataError, decodeUtf8, normalizeNewlines } from '../data/text.ts';
+import { BinarySniffer, cleanReuters, DataError, normalizeNewlines, Utf8Pieces } from '../data/text.ts';
+import { wholeText, type TextPieces } from '../data/tokenizer.ts';
 
 export const corpusNames = ['reuters', 'shakespeare', 'gutenberg'] as const;
 export type CorpusName = (typeof corpusNames)[number];
@@ -95,12 +96,15 @@ function describeKind(st: import('node:fs').Stats): string {
   return 'not a regular file';
 }
 
+/** Chunks of a text file read at a time: the memory a corpus costs beyond its token ids. */
+const CHUNK_BYTES = 4 * MB;
+
 /**
  * A user's text file, read only if it is a regular file no larger than `maxBytes`: a FIFO would
- * block forever and /dev/zero never ends, so neither is opened for reading. The file is read into
- * one buffer of its size (at most maxBytes + 1 bytes, even if it grows meanwhile).
+ * block forever and /dev/zero never ends, so neither is opened for reading. It is read in chunks,
+ * never whole: once to tell a binary file from text, then once per pass the tokenizer makes.
  */
-function loadFile(path: string, maxBytes: number): string {
+function fileText(path: string, maxBytes: number, lowercase: boolean): TextPieces {
   const cannot = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new DataError(`${path}: no such file`);
@@ -120,62 +124,81 @@ function loadFile(path: string, maxBytes: number): string {
       `(raise it with --max-corpus-mb)`,
     );
   if (st!.size > maxBytes) throw tooBig(st!.size);
-  let fd: number | undefined;
-  let bytes: Buffer;
-  try {
-    // O_NONBLOCK: should the path have become a FIFO since the stat, the open does not wait for a writer.
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-    const fst = fstatSync(fd);
-    if (!fst.isFile()) throw new DataError(`${path}: is ${describeKind(fst)}, not a regular file: give a text file`);
-    if (fst.size > maxBytes) throw tooBig(fst.size);
-    // One byte more than the limit allows, to notice a file that grew past it.
-    const cap = Math.min(fst.size, maxBytes) + 1;
-    bytes = Buffer.allocUnsafe(cap);
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, bytes, n, cap - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n === cap) {
-        if (n > maxBytes) throw tooBig(n);
-        throw new DataError(`${path}: changed while it was being read: try again when nothing writes to it`);
+  const changed = () => new DataError(`${path}: changed while it was being read: try again when nothing writes to it`);
+  let size = -1;
+  const read = (onChunk: (chunk: Uint8Array) => void): void => {
+    let fd: number | undefined;
+    try {
+      // O_NONBLOCK: should the path have become a FIFO since the stat, the open does not wait for a writer.
+      fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+      const fst = fstatSync(fd);
+      if (!fst.isFile()) throw new DataError(`${path}: is ${describeKind(fst)}, not a regular file: give a text file`);
+      if (fst.size > maxBytes) throw tooBig(fst.size);
+      if (size >= 0 && fst.size !== size) throw changed();
+      size = fst.size;
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, size + 1));
+      let n = 0;
+      for (;;) {
+        const got = readSync(fd, buf, 0, buf.length, null);
+        if (got === 0) break;
+        n += got;
+        // Reading past the size the file had when opened: it grew, and may never stop (a log).
+        if (n > size) throw n > maxBytes ? tooBig(n) : changed();
+        onChunk(buf.subarray(0, got));
       }
+      if (n !== size) throw changed();
+    } catch (e) {
+      if (e instanceof DataError) throw e;
+      cannot(e);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-    bytes = bytes.subarray(0, n);
-  } catch (e) {
-    if (e instanceof DataError) throw e;
-    return cannot(e);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+  };
+  const sniffer = new BinarySniffer();
+  read((chunk) => sniffer.push(chunk));
+  if (size === 0) throw new DataError(`${path}: is empty`);
+  if (sniffer.binary) throw new DataError(`${path}: looks like a binary file, not text`);
+  return (visit) => {
+    const pieces = new Utf8Pieces(path, visit, lowercase);
+    read((chunk) => pieces.push(chunk));
+    pieces.end();
+  };
+}
+
+function namedText(spec: CorpusName): string {
+  switch (spec) {
+    case 'reuters':
+      return loadReuters();
+    case 'shakespeare':
+      return loadGutenberg((f) => f.startsWith('shakespeare-'));
+    case 'gutenberg':
+      return loadGutenberg(() => true);
   }
-  return decodeUtf8(bytes, path);
+}
+
+export interface CorpusPieces {
+  name: string;
+  pieces: TextPieces;
 }
 
 /**
  * `spec` is a corpus name (see corpusNames) or a path to a UTF-8 text file (write ./reuters
- * for a file that shares a corpus's name). Whether Reuters is
- * lowercased by default is the caller's decision; here lowercase is off unless asked for.
+ * for a file that shares a corpus's name). Whether Reuters is lowercased by default is the
+ * caller's decision; here lowercase is off unless asked for. A file's text comes in pieces,
+ * read anew on each pass; a named corpus (tens of MB) is one string.
  */
-export function loadCorpus(spec: string, opts: LoadCorpusOptions = {}): Corpus {
-  let text: string;
-  let name: string;
-  switch (spec) {
-    case 'reuters':
-      text = loadReuters();
-      name = 'reuters';
-      break;
-    case 'shakespeare':
-      text = loadGutenberg((f) => f.startsWith('shakespeare-'));
-      name = 'shakespeare';
-      break;
-    case 'gutenberg':
-      text = loadGutenberg(() => true);
-      name = 'gutenberg';
-      break;
-    default:
-      text = loadFile(spec, opts.maxBytes ?? DEFAULT_MAX_CORPUS_MB * MB);
-      name = basename(spec);
+export function openCorpus(spec: string, opts: LoadCorpusOptions = {}): CorpusPieces {
+  if ((corpusNames as readonly string[]).includes(spec)) {
+    const text = namedText(spec as CorpusName);
+    return { name: spec, pieces: wholeText(opts.lowercase ? text.toLowerCase() : text) };
   }
-  if (opts.lowercase) text = text.toLowerCase();
-  return { name, text };
+  return { name: basename(spec), pieces: fileText(spec, opts.maxBytes ?? DEFAULT_MAX_CORPUS_MB * MB, opts.lowercase ?? false) };
+}
+
+/** The whole text of a corpus (see openCorpus), for the callers that want one string. */
+export function loadCorpus(spec: string, opts: LoadCorpusOptions = {}): Corpus {
+  const { name, pieces } = openCorpus(spec, opts);
+  const parts: string[] = [];
+  pieces((p) => parts.push(p));
+  return { name, text: parts.join('') };
 }

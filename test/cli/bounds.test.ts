@@ -71,6 +71,27 @@ describe('strange files as inputs: one line, exit 1, no hang', () => {
     expect(loadCorpus(big, { maxBytes: 2 * 1024 * 1024 }).text.length).toBe(1_200_000);
   });
 
+  it('reads a large corpus in bounded memory: the token ids (a byte a character here) and a few chunks, never the whole text', () => {
+    // Before the corpus was read in pieces, a file cost its bytes, its string, a normalised copy and
+    // four bytes of id per character: over five times its size.
+    const big = join(dir, 'large.txt');
+    const line = 'Shares of Acme rose 3.5 pct to 41-1/2 dlrs in active trading, dealers said.\n';
+    writeFileSync(big, line.repeat(Math.ceil(40e6 / line.length)));
+    const bytes = lstatSync(big).size;
+    const script = `
+      import { prepareCorpus } from './src/cli/corpus.ts';
+      globalThis.gc?.();
+      const before = process.memoryUsage().rss;
+      const d = prepareCorpus({ spec: ${JSON.stringify(big)} }, { level: 'char', maxVocab: 10000, minCount: 1, unk: true });
+      console.log(JSON.stringify({ before, peak: process.resourceUsage().maxRSS * 1024, tokens: d.ids.length, kind: d.ids.constructor.name }));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--expose-gc', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { before: number; peak: number; tokens: number; kind: string };
+    expect(r.tokens).toBe(bytes);
+    expect(r.kind).toBe('Uint8Array');
+    const MB = 1024 * 1024;
+    expect((r.peak - r.before) / MB, 'memory grown while reading, MB').toBeLessThan(bytes / MB + 80);
+  }, 120_000);
+
   it('--max-corpus-mb on the command line', async () => {
     const big = join(dir, 'big2.txt');
     writeFileSync(big, 'some text that repeats.\n'.repeat(50_000));
