@@ -44,7 +44,10 @@ CELLS = {'rnn': nn.RNN, 'lstm': nn.LSTM, 'gru': nn.GRU}
 GATES = {'rnn': 1, 'lstm': 4, 'gru': 3}
 DTYPES = {'f32': (torch.float32, 'F32'), 'f16': (torch.float16, 'F16'),
           'bf16': (torch.bfloat16, 'BF16'), 'f64': (torch.float64, 'F64')}
-FINFO_MAX = {'f16': 65504.0, 'bf16': torch.finfo(torch.bfloat16).max, 'f32': torch.finfo(torch.float32).max}
+# The largest value each --dtype can store for us: our loader computes in float32, so even F64
+# files must hold float32-sized values (it refuses larger ones).
+LARGEST = {'f16': 65504.0, 'bf16': torch.finfo(torch.bfloat16).max,
+           'f32': torch.finfo(torch.float32).max, 'f64': torch.finfo(torch.float32).max}
 # Our CLI's defaults (src/cli/options.ts), for what a converted model did not record.
 TRAIN_DEFAULTS = dict(seqLength=64, batchSize=32, optimizer='adam', learningRate=0.003, clip=5, stateReset=16)
 VAL_FRACTION = 0.05
@@ -113,10 +116,12 @@ def load_vocab(args):
 def tensor_bytes(name, t, dtype):
     torch_dtype, _ = DTYPES[dtype]
     t = t.detach().cpu()
-    if dtype in FINFO_MAX:
-        big = t.abs().max().item() if t.numel() else 0.0
-        if big > FINFO_MAX[dtype]:
-            raise Fail(f'tensor {name} holds {big:.6g}, more than {dtype} can (largest {FINFO_MAX[dtype]:.6g}); use a wider --dtype')
+    big = t.abs().max().item() if t.numel() else 0.0
+    if big > LARGEST[dtype]:
+        if dtype == 'f16':
+            raise Fail(f'tensor {name} holds {big:.6g}, beyond f16\'s range (largest 65504); use --dtype bf16 or f32')
+        what = 'bf16' if dtype == 'bf16' else 'float32 (our model computes in it)'
+        raise Fail(f'tensor {name} holds {big:.6g}, beyond the range of {what}: largest {LARGEST[dtype]:.6g}')
     t = t.to(torch_dtype).contiguous()
     if dtype == 'bf16':
         t = t.view(torch.int16)  # numpy has no bfloat16; the bits are what is written
@@ -393,7 +398,8 @@ def run_convert(args):
     model_cfg = {'cell': cell, 'vocabSize': V, 'hiddenSize': H, 'layers': layers, 'dropout': 0}
     progress = {'iteration': 0, 'stream': {'position': 0, 'epoch': 0}, 'seed': 1,
                 'corpus': os.path.abspath(args.text) if args.text else 'pytorch', 'lowercase': args.lowercase, 'optimizerStep': 0}
-    finish(args, model_cfg, dict(TRAIN_DEFAULTS), vocab, progress, {k: v.float() if args.dtype != 'f64' else v for k, v in params.items()})
+    # Still float64: writing rounds once, to --dtype, after checking the values fit it.
+    finish(args, model_cfg, dict(TRAIN_DEFAULTS), vocab, progress, params)
 
 
 # -------------------------------------------------------------------------------------------------

@@ -5,10 +5,15 @@
  * infinity get through the conversion and are then refused by the checkpoint's finite-value check,
  * and the CLI and page get one line saying what was converted.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DTYPE_BYTES, F32_MAX, describeConversions, f16BitsToF32Bits, readAsF32, type StoredDtype } from '../../src/checkpoint/dtypes.ts';
+import { F32_MAX, describeConversions, f16BitsToF32Bits, readAsF32 } from '../../src/checkpoint/dtypes.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/checkpoint/model-checkpoint.ts';
 import { CheckpointError, decodeSafetensors } from '../../src/checkpoint/safetensors.ts';
+import { f64Bytes, transcode, u16Bytes } from './transcode.ts';
+import { cli } from '../cli/helpers.ts';
 import { CpuBackend } from '../../src/cpu/backend.ts';
 import { CharTokenizer } from '../../src/data/tokenizer.ts';
 import { BatchStream } from '../../src/data/split.ts';
@@ -26,18 +31,6 @@ function ieee(bits: number, expBits: number, mantBits: number): number {
   if (exp === (1 << expBits) - 1) return mant === 0 ? sign * Infinity : NaN;
   if (exp === 0) return sign * mant * 2 ** (1 - bias - mantBits);
   return sign * (1 + mant / 2 ** mantBits) * 2 ** (exp - bias);
-}
-
-/** Little-endian bytes of 16-bit patterns or float64 values. */
-function u16Bytes(patterns: number[]): Uint8Array {
-  const out = new Uint8Array(patterns.length * 2);
-  patterns.forEach((p, i) => new DataView(out.buffer).setUint16(i * 2, p, true));
-  return out;
-}
-function f64Bytes(values: number[]): Uint8Array {
-  const out = new Uint8Array(values.length * 8);
-  values.forEach((v, i) => new DataView(out.buffer).setFloat64(i * 8, v, true));
-  return out;
 }
 
 const ALL_16 = Array.from({ length: 65536 }, (_, i) => i);
@@ -150,38 +143,6 @@ async function f32Checkpoint(): Promise<Uint8Array> {
   });
 }
 
-/**
- * The same file with the tensors `pick` chooses stored as `dtype`: each float32 value written by
- * `encode` (its pattern for F16/BF16, its float64 value for F64). Header and order as the encoder's.
- */
-function transcode(file: Uint8Array, dtype: StoredDtype, encode: (x: number) => number, pick: (name: string) => boolean = () => true): Uint8Array {
-  const { tensors, metadata } = decodeSafetensors(file);
-  const names = Object.keys(tensors).sort();
-  const entries: string[] = [`"__metadata__":${JSON.stringify(metadata)}`];
-  const chunks: Uint8Array[] = [];
-  let offset = 0;
-  for (const name of names) {
-    const { shape, data } = tensors[name];
-    const d = pick(name) ? dtype : 'F32';
-    const bytes = d === 'F32' ? new Uint8Array(data.slice().buffer)
-      : d === 'F64' ? f64Bytes(Array.from(data, encode)) : u16Bytes(Array.from(data, encode));
-    entries.push(`${JSON.stringify(name)}:{"dtype":"${d}","shape":${JSON.stringify(shape)},"data_offsets":[${offset},${offset + bytes.length}]}`);
-    chunks.push(bytes);
-    offset += bytes.length;
-    expect(bytes.length).toBe(data.length * DTYPE_BYTES[d]);
-  }
-  const header = new TextEncoder().encode(`{${entries.join(',')}}`);
-  const out = new Uint8Array(8 + header.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
-  out.set(header, 8);
-  let pos = 8 + header.length;
-  for (const c of chunks) {
-    out.set(c, pos);
-    pos += c.length;
-  }
-  return out;
-}
-
 /** A half pattern by truncating a float32 in the half's normal range (tiny values flush to zero). */
 const toF16 = (x: number): number => {
   const b = f32Bits(x);
@@ -219,6 +180,16 @@ describe('checkpoints stored as F16, BF16 or F64', () => {
     // A mixture: only the parameters in half precision.
     const mixed = decodeCheckpoint(transcode(f32, 'F16', toF16, (n) => /^(rnn|decoder)\./.test(n)), 'mixed');
     expect(mixed.conversion).toBe(`converted ${2 * 4 + 2} F16 tensors to F32`);
+  });
+
+  it('the CLI says what it converted in one note line, then samples', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'rnn-dtypes-')), 'half.safetensors');
+    const bytes = transcode(await f32Checkpoint(), 'BF16', toBF16);
+    writeFileSync(path, bytes);
+    const r = await cli(['sample', '--checkpoint', path, '--backend', 'cpu', '--length', '20', '--seed', '1']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toBe(`note: ${path}: converted ${Object.keys(decodeSafetensors(bytes).tensors).length} BF16 tensors to F32\n`);
+    expect(r.out.length).toBeGreaterThan(1);
   });
 
   const refuse = (bytes: Uint8Array, name: string): string => {
