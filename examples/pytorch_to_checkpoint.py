@@ -20,6 +20,8 @@ missing biases are zeros). A model with an nn.Embedding in front is folded into 
 with --embedding NAME: W_ih @ E^T is what the embedding and the first layer compute together. The
 vocabulary is the text's characters sorted by code point, as our CLI builds it (UTF-8, CRLF -> LF,
 --lowercase to lowercase), or --vocab FILE (a JSON list of characters in id order).
+torch.load unpickles: convert only files you trust. Character level only (our word tokenizer's
+Unicode rules are not reproduced here).
 
 --check-text STRING prints, as one JSON line, PyTorch's loss and final state on that string from a
 zero state, with the parameters as our loader holds them (rounded to the file's dtype, then to
@@ -172,7 +174,7 @@ def metadata(model, train, vocab, progress):
             'tokenizer': dumps({'level': 'char', 'vocab': vocab}), 'progress': dumps(progress)}
 
 
-def our_names(cell, layers):
+def our_names(layers):
     names = []
     for l in range(layers):
         names += [f'rnn.weight_ih_l{l}', f'rnn.weight_hh_l{l}', f'rnn.bias_ih_l{l}', f'rnn.bias_hh_l{l}']
@@ -378,7 +380,7 @@ def run_convert(args):
         sd['rnn.weight_ih_l0'] = sd['rnn.weight_ih_l0'] @ E.t()
     V = len(vocab)
     params = {}
-    for name in our_names(cell, layers):
+    for name in our_names(layers):
         l = int(name.rsplit('_l', 1)[1]) if name.startswith('rnn.') else None
         want = {'weight_ih': [G * H, V if l == 0 else H], 'weight_hh': [G * H, H], 'bias_ih': [G * H], 'bias_hh': [G * H]}
         shape = [V, H] if name == 'decoder.weight' else [V] if name == 'decoder.bias' else want[name[4:].rsplit('_l', 1)[0]]
