@@ -9,7 +9,11 @@
  * Checkpoints from before gated cells and stacking (no `layers` in the model, state.hidden
  * [batch, hidden], no optimizer moments for rnn.bias_hh_l0) still load: they are one rnn layer
  * whose bias_hh_l0 was stored as zeros.
+ *
+ * Tensors stored as F16, BF16 or F64 (written by examples/pytorch_to_checkpoint.py, or any
+ * PyTorch save) load converted to F32, then face the same checks as F32 ones.
  */
+import { describeConversions } from './dtypes.ts';
 import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } from './safetensors.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { CELL_TYPES, GATES, type CellType } from '../model/cells.ts';
@@ -124,11 +128,21 @@ function checkShapeAgainstTensors(
   }
 }
 
+export interface DecodedCheckpoint extends CheckpointData {
+  tokenizerObject: Tokenizer;
+  /**
+   * "converted 7 F16 tensors to F32" when the file stored tensors in another dtype (a model saved
+   * from PyTorch in half precision, say), for the one line the CLI and the page tell the user;
+   * undefined for an all-F32 file. Saving writes F32.
+   */
+  conversion?: string;
+}
+
 /**
  * A checkpoint file's contents, checked. Every way the file can be wrong throws one
  * CheckpointError naming it (the CLI and the web page print its message as one line).
  */
-export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): CheckpointData & { tokenizerObject: Tokenizer } {
+export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): DecodedCheckpoint {
   try {
     return decodeChecked(bytes, name);
   } catch (e) {
@@ -138,8 +152,8 @@ export function decodeCheckpoint(bytes: Uint8Array, name = 'checkpoint'): Checkp
   }
 }
 
-function decodeChecked(bytes: Uint8Array, name: string): CheckpointData & { tokenizerObject: Tokenizer } {
-  const { tensors, metadata } = decodeSafetensors(bytes, name);
+function decodeChecked(bytes: Uint8Array, name: string): DecodedCheckpoint {
+  const { tensors, metadata, converted } = decodeSafetensors(bytes, name);
   if (metadata.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${name}: format "${metadata.format ?? 'none'}" is not ${CHECKPOINT_FORMAT}`);
   }
@@ -165,6 +179,7 @@ function decodeChecked(bytes: Uint8Array, name: string): CheckpointData & { toke
     throw new CheckpointError(`${name}: vocabulary has ${tokenizer.vocab.length} tokens but the model expects ${model.vocabSize}`);
   }
   const layout = paramLayout(model);
+  const conversion = describeConversions(converted);
   /**
    * A tensor of the expected shape whose every value is finite (and, for a second moment, not
    * negative): a poisoned optimizer state would otherwise load, diverge, and "keep the last good
@@ -206,6 +221,7 @@ function decodeChecked(bytes: Uint8Array, name: string): CheckpointData & { toke
   const cellState = model.cell === 'lstm' ? take('state.cell', stateShape) : undefined;
   return {
     model, train, tokenizer: tokenizerJson, tokenizerObject: tokenizer, progress,
+    ...(conversion ? { conversion } : {}),
     state: { params, optM, optV, optStep, hidden, ...(cellState ? { cellState } : {}) },
   };
 }

@@ -1,5 +1,7 @@
 /**
- * The safetensors container (https://github.com/huggingface/safetensors), F32 only.
+ * The safetensors container (https://github.com/huggingface/safetensors). Writes F32; reads F32,
+ * and F16, BF16 and F64 converted to F32 on the way in (./dtypes.ts says how), as PyTorch users
+ * save in any of them.
  *
  * Layout: an 8-byte little-endian u64 N, then N bytes of UTF-8 JSON
  *   {"__metadata__": {string: string}, "name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...}
@@ -24,7 +26,11 @@ export interface Tensor {
 export interface SafetensorsContents {
   tensors: Record<string, Tensor>;
   metadata: Record<string, string>;
+  /** How many tensors were stored in each dtype other than F32 (and converted to F32 on reading). */
+  converted: Partial<Record<StoredDtype, number>>;
 }
+
+import { DTYPE_BYTES, OutOfF32Range, isStoredDtype, readAsF32, type StoredDtype } from './dtypes.ts';
 
 /** A checkpoint file that cannot be read. The message is always a single line naming the file. */
 export class CheckpointError extends Error {
@@ -135,6 +141,7 @@ function writeF32(out: Uint8Array, pos: number, data: Float32Array): void {
 
 interface Entry {
   name: string;
+  dtype: StoredDtype;
   shape: number[];
   begin: number;
   end: number;
@@ -195,11 +202,19 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): Safet
   if (covered < dataLength) fail(`${dataLength - covered} trailing bytes after the last tensor`);
 
   const tensors: Record<string, Tensor> = {};
+  const converted: SafetensorsContents['converted'] = {};
   for (const e of entries) {
-    const data = readF32(bytes, dataStart + e.begin, (e.end - e.begin) / F32_BYTES);
+    let data: Float32Array;
+    try {
+      data = readAsF32(bytes, dataStart + e.begin, (e.end - e.begin) / DTYPE_BYTES[e.dtype], e.dtype);
+    } catch (err) {
+      if (err instanceof OutOfF32Range) fail(`${e.dtype} tensor ${quote(e.name)} ${err.message}; not loaded`);
+      throw err;
+    }
+    if (e.dtype !== 'F32') converted[e.dtype] = (converted[e.dtype] ?? 0) + 1;
     defineOwn(tensors, e.name, { shape: e.shape, data });
   }
-  return { tensors, metadata };
+  return { tensors, metadata, converted };
 }
 
 function parseHeader(raw: Uint8Array, fail: (reason: string) => never): Record<string, unknown> {
@@ -241,7 +256,10 @@ function parseEntry(name: string, info: unknown, fileLength: number, fail: (reas
   const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
 
   if (typeof dtype !== 'string') fail(`${what} has no dtype string`);
-  if (dtype !== 'F32') fail(`${what} has unsupported dtype ${quote(dtype as string)} (only F32 is supported)`);
+  if (!isStoredDtype(dtype as string)) {
+    fail(`${what} has unsupported dtype ${quote(dtype as string)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+  }
+  const size = DTYPE_BYTES[dtype as StoredDtype];
 
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     fail(`${what} shape ${truncate(JSON.stringify(shape) ?? 'missing', 80)} is not a list of non-negative integers`);
@@ -263,30 +281,14 @@ function parseEntry(name: string, info: unknown, fileLength: number, fail: (reas
   // A zero anywhere wins, even after a dimension that alone would pass the limit.
   let count = dims.includes(0) ? 0 : 1;
   for (const d of dims) {
-    if (count === 0 || count * F32_BYTES > fileLength) break;
+    if (count === 0 || count * size > fileLength) break;
     count *= d;
   }
-  if (count * F32_BYTES !== end - begin) {
-    const need = count * F32_BYTES > fileLength ? `more than the whole file (${fileLength} bytes)` : `${count * F32_BYTES} bytes`;
+  if (count * size !== end - begin) {
+    const need = count * size > fileLength ? `more than the whole file (${fileLength} bytes)` : `${count * size} bytes`;
     fail(`${what} shape [${dims.join(',')}] needs ${need} but data_offsets [${begin},${end}] span ${end - begin}`);
   }
-  return { name, shape: dims.slice(), begin, end };
-}
-
-/** Copies into a fresh buffer: the data section may sit at any byte offset, Float32Array needs 4. */
-function readF32(bytes: Uint8Array, pos: number, count: number): Float32Array {
-  const byteLength = count * F32_BYTES;
-  // Copy into a fresh, aligned buffer: `bytes` may be a Node Buffer, a view into a shared pool whose
-  // .slice() does not copy, so its .buffer would be the whole pool.
-  if (HOST_LITTLE_ENDIAN) {
-    const copy = new Uint8Array(byteLength);
-    copy.set(bytes.subarray(pos, pos + byteLength));
-    return new Float32Array(copy.buffer);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = view.getFloat32(pos + i * F32_BYTES, true);
-  return out;
+  return { name, dtype: dtype as StoredDtype, shape: dims.slice(), begin, end };
 }
 
 // ---------------------------------------------------------------------------------------------

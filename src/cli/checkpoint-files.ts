@@ -40,7 +40,11 @@ export function notRegular(st: Stats): string | undefined {
   return 'not a regular file';
 }
 
-export function readCheckpoint(path: string): LoadedCheckpoint {
+/**
+ * A checkpoint from disk, checked. `note` hears the one line about a conversion (tensors stored as
+ * F16, BF16 or F64, read as F32), if there was one.
+ */
+export function readCheckpoint(path: string, note?: (line: string) => void): LoadedCheckpoint {
   let bytes: Uint8Array;
   try {
     // A FIFO would block the read forever and /dev/zero would never end: only regular files are read.
@@ -78,6 +82,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   for (const key of ['iterations', 'tokens'] as const) {
     if (p[key] !== undefined && !isPosInt(p[key])) throw bad(`${key} ${JSON.stringify(p[key])}`);
   }
+  if (ck.conversion) note?.(`${path}: ${ck.conversion}`);
   return ck;
 }
 

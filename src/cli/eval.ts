@@ -21,7 +21,8 @@ export interface EvalArgs {
 
 export async function runEval(a: EvalArgs, io: CliIO): Promise<number> {
   if (a.checkpoint === '') throw new UsageError('--checkpoint must not be empty');
-  const ck = readCheckpoint(a.checkpoint);
+  const note = (line: string) => io.stderr.write(`note: ${oneLine(line)}\n`);
+  const ck = readCheckpoint(a.checkpoint, note);
   const spec = a.corpus ?? ck.progress.corpus;
   const source = isNamedCorpus(spec) ? spec : resolve(spec);
   // The text the checkpoint trained on: score its held-out tail. Any other text: score all of it.
@@ -40,7 +41,7 @@ export async function runEval(a: EvalArgs, io: CliIO): Promise<number> {
     throw new DataError(`${spec}: ${heldOut ? 'the held-out split' : 'the text'} has ${ids.length} ${unit}s, too few to score`);
   }
   const opened = await openBackend(io, a.backend, ck.model, { ...ck.train, batchSize: B, seqLength: T }, ck.progress.seed,
-    (line) => io.stderr.write(`note: ${oneLine(line)}\n`));
+    note);
   try {
     opened.backend.importState({ ...ck.state, ...zeroCarriedState(ck.model, B) });
     const trainer = new Trainer(opened.backend, ids, ids);

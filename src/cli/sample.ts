@@ -19,7 +19,8 @@ export interface SampleArgs {
 
 export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
   if (a.checkpoint === '') throw new UsageError('--checkpoint must not be empty');
-  const ck = readCheckpoint(a.checkpoint);
+  const note = (line: string) => io.stderr.write(`note: ${oneLine(line)}\n`);
+  const ck = readCheckpoint(a.checkpoint, note);
   const tokenizer = ck.tokenizerObject;
   const primeText = a.prime ?? defaultPrime(tokenizer);
   const prime = encodePrime(tokenizer, primeText);
@@ -29,7 +30,7 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
   const seed = a.seed ?? Math.floor(Math.random() * 2 ** 32);
   // Sampling needs none of the training buffers: the smallest batch shape keeps the GPU allocation small.
   const train = { ...ck.train, batchSize: 1, seqLength: 1 };
-  const opened = await openBackend(io, a.backend, ck.model, train, seed, (line) => io.stderr.write(`note: ${oneLine(line)}\n`));
+  const opened = await openBackend(io, a.backend, ck.model, train, seed, note);
   try {
     // Stream 0 of the state training reached: sampling starts there (see Backend.sample).
     opened.backend.importState({ ...ck.state, ...streamState(ck.model, ck.train.batchSize, ck.state) });

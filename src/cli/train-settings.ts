@@ -160,7 +160,7 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
     if (value === '') throw new UsageError(`${flag} must not be empty`);
   }
   if (a.resume !== undefined) {
-    const ck = readCheckpoint(a.resume);
+    const ck = readCheckpoint(a.resume, (line) => notes.push(line));
     return { ck, s: resumeSettings(a, ck, notes) };
   }
   return {

@@ -117,7 +117,7 @@ describe('encode/decode round trip', () => {
   it('handles empty metadata and no tensors at all', () => {
     const bytes = encodeSafetensors({}, {});
     expect(new TextDecoder().decode(bytes.subarray(8)).trimEnd()).toBe('{}');
-    expect(decodeSafetensors(bytes)).toEqual({ tensors: {}, metadata: {} });
+    expect(decodeSafetensors(bytes)).toEqual({ tensors: {}, metadata: {}, converted: {} });
     const one = decodeSafetensors(encodeSafetensors({ w: tensor([2, 2]) }, {}));
     expect(one.metadata).toEqual({});
   });
@@ -263,9 +263,11 @@ describe('corrupt files throw a one-line CheckpointError', () => {
   });
 
   it('unsupported or missing dtype', () => {
-    for (const dtype of ['F16', 'BF16', 'F64', 'I32', 'f32']) {
+    // F16, BF16 and F64 load converted (test/checkpoint/dtypes.test.ts); integers, F8 and a
+    // lowercase spelling do not.
+    for (const dtype of ['I32', 'I64', 'U8', 'BOOL', 'F8_E4M3', 'f32', 'f16']) {
       const h = JSON.stringify({ a: { ...F32([2], 0, 8), dtype } });
-      expect(checkpointError(rawFile(h, 8))).toMatch(new RegExp(`unsupported dtype "${dtype}"`));
+      expect(checkpointError(rawFile(h, 8))).toMatch(new RegExp(`unsupported dtype "${dtype}" \\(supported: F32, F16, BF16, F64\\)`));
     }
     expect(checkpointError(rawFile('{"a":{"shape":[2],"data_offsets":[0,8]}}', 8))).toMatch(/no dtype/);
     expect(checkpointError(rawFile('{"a":{"dtype":4,"shape":[2],"data_offsets":[0,8]}}', 8))).toMatch(/no dtype/);

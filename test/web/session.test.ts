@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu } from '../gpu.ts';
 import { decodeCheckpoint } from '../../src/checkpoint/model-checkpoint.ts';
+import { decodeSafetensors } from '../../src/checkpoint/safetensors.ts';
+import { asF64 } from '../checkpoint/transcode.ts';
 import type { GpuContext } from '../../src/gpu/device.ts';
 import type { Placement, Reply, Request } from '../../src/web/protocol.ts';
 import { pageWording } from '../../src/web/worker/errors.ts';
@@ -148,6 +150,16 @@ describe('web session (CPU backend, no browser)', () => {
     expect(loaded.iteration).toBe(paused.iteration);
     expect(loaded.canTrain).toBe(true);
     expect(loaded.model?.seed).toBe(7);
+    await h.send({ type: 'sample' });
+    expect((await h.next('sample', () => true, from)).text).toBe(before);
+
+    // The same model stored as F64 (as PyTorch may save it) loads converted, says so, samples the same.
+    from = h.replies.length;
+    const f64 = asF64(new Uint8Array(ck.bytes));
+    await h.send({ type: 'load', name: 'from-pytorch.safetensors', bytes: f64.buffer as ArrayBuffer, placement: CPU });
+    const tensors = Object.keys(decodeSafetensors(f64).tensors).length;
+    expect((await h.next('notice', () => true, from)).message)
+      .toBe(`Loaded from-pytorch.safetensors (iteration ${paused.iteration}, converted ${tensors} F64 tensors to F32).`);
     await h.send({ type: 'sample' });
     expect((await h.next('sample', () => true, from)).text).toBe(before);
     expect(h.errors()).toEqual([]);

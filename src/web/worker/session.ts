@@ -359,7 +359,8 @@ export class Session {
     this.settle();
     if (r.valLoss !== undefined) this.post({ type: 'val', iteration: r.progress.iteration, loss: r.valLoss });
     const extra = loaded.note ?? note;
-    this.post({ type: 'notice', message: `Loaded ${name} (iteration ${r.progress.iteration})${extra ? `; ${extra}` : ''}.` });
+    const converted = ck.conversion ? `, ${ck.conversion}` : '';
+    this.post({ type: 'notice', message: `Loaded ${name} (iteration ${r.progress.iteration}${converted})${extra ? `; ${extra}` : ''}.` });
     await this.storeAndTell(r, ck, bytes).catch(() => undefined);
   }
 
