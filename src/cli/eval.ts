@@ -26,7 +26,7 @@ export async function runEval(a: EvalArgs, io: CliIO): Promise<number> {
   const source = isNamedCorpus(spec) ? spec : resolve(spec);
   // The text the checkpoint trained on: score its held-out tail. Any other text: score all of it.
   const heldOut = source === ck.progress.corpus;
-  const data = prepareCorpus({ spec, lowercase: ck.progress.lowercase, maxMb: a.maxCorpusMb }, ck.tokenizerObject);
+  const data = prepareCorpus({ spec, lowercase: ck.progress.lowercase, charset: ck.progress.charset, maxMb: a.maxCorpusMb }, ck.tokenizerObject);
   const ids = heldOut ? data.val : data.ids;
   const unit = unitOf(ck.tokenizerObject.level);
   // The checkpoint's batch shape where the text allows, smaller where it is short.

@@ -9,6 +9,7 @@ import { errorLine, exitCodeFor, EXIT_OK, EXIT_USAGE, oneLine } from './errors.t
 import type { CliIO } from './io.ts';
 import { countInt, dropoutValue, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
 import { runEval } from './eval.ts';
+import { CHARSETS } from '../data/text.ts';
 import { DEFAULT_MAX_CORPUS_MB } from '../node/corpora.ts';
 import { runSample } from './sample.ts';
 import { runTrain } from './train.ts';
@@ -39,6 +40,8 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .description('train a model on a corpus, printing progress and samples, saving checkpoints')
     .option('--corpus <name|path>', 'reuters, shakespeare, gutenberg, or a UTF-8 text file', nonEmpty, D.corpus)
     .addOption(new Option('--level <level>', 'tokens: characters or words').choices(['char', 'word']).default(D.level))
+    .addOption(new Option('--charset <set>', 'characters kept: clean (the corpus cleaned: for reuters no sign-offs or control bytes), raw (as it comes), letters (a-z and one space for every other run; implies lowercase)')
+      .choices([...CHARSETS]).default(D.charset))
     .option('--lowercase', 'lowercase the text (default: on for reuters, off for everything else)')
     .option('--no-lowercase', 'keep the text\'s case')
     .option('--max-vocab <n>', 'word level: largest vocabulary, <unk> included', positiveInt, D.maxVocab)
@@ -84,6 +87,7 @@ a second signal quits without saving.`)
       const args: TrainArgs = {
         corpus: o.corpus as string,
         level: o.level as TrainArgs['level'],
+        charset: o.charset as TrainArgs['charset'],
         lowercase: o.lowercase as boolean | undefined,
         maxVocab: o.maxVocab as number,
         minCount: o.minCount as number,

