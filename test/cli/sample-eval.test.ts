@@ -107,3 +107,27 @@ describe('eval --baselines', () => {
     expect(other.err).toMatch(/leave out --corpus/);
   });
 });
+
+describe('--charset', () => {
+  it('letters: trained, saved, resumed and sampled with the same characters', async () => {
+    const corpus = join(dir, 'mixed.txt');
+    writeFileSync(corpus, 'The Fox, 3 times: "Jumps!"\nover THE dog.\n'.repeat(40));
+    const ck = join(dir, 'letters.safetensors');
+    const r = await cli(['train', '--corpus', corpus, '--charset', 'letters', ...TINY, '--iterations', '4', '--checkpoint', ck]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\(charset letters\), [\d,]+ chars, vocabulary 17;/);
+    const saved = readCheckpoint(ck);
+    expect(saved.progress.charset).toBe('letters');
+    expect(saved.tokenizerObject.vocab.join('')).toBe(' defghijmoprstuvx');
+    const s = await cli(['sample', '--checkpoint', ck, '--backend', 'cpu', '--prime', 'The FOX!', '--length', '5', '--seed', '1']);
+    expect(s.code).toBe(0);
+    expect(s.out.startsWith('the fox ')).toBe(true);
+    const more = await cli(['train', '--resume', ck, '--iterations', '6', '--backend', 'cpu']);
+    expect(more.code).toBe(0);
+    const clash = await cli(['train', '--resume', ck, '--charset', 'raw', '--iterations', '8']);
+    expect(clash.code).not.toBe(0);
+    expect(clash.err).toMatch(/--charset raw does not match the checkpoint .*, which has charset letters/);
+    const upper = await cli(['train', '--corpus', corpus, '--charset', 'letters', '--no-lowercase', ...TINY]);
+    expect(upper.code).toBe(EXIT_USAGE);
+  });
+});

@@ -33,6 +33,19 @@ describe('loadCorpus', () => {
     expect(lower.size).toBe(vocab.size - 26);
   });
 
+  it('reuters by charset: raw keeps what cleaning removes, letters keeps a-z and single spaces', () => {
+    // Lowercased, as training does by default: clean gives 64 characters (the test above), raw 71.
+    const raw = loadCorpus('reuters', { charset: 'raw', lowercase: true }).text;
+    const rawSet = charSet(raw);
+    expect(rawSet.size).toBe(71);
+    for (const ch of ['\x03', '\x1b', '\x7f', '\ufffd']) expect(rawSet.has(ch)).toBe(true);
+    expect(raw).toMatch(/\n *reuter\n/);
+    const letters = loadCorpus('reuters', { charset: 'letters' }).text;
+    expect([...charSet(letters)].sort().join('')).toBe(' abcdefghijklmnopqrstuvwxyz');
+    expect(letters).not.toContain('  ');
+    expect(letters.startsWith('showers continued throughout the week in the bahia cocoa zone')).toBe(true);
+  });
+
   it('lowercases on request', () => {
     const { text } = loadCorpus('shakespeare', { lowercase: true });
     expect(text).toBe(text.toLowerCase());
