@@ -57,7 +57,14 @@ function printBaselines(data: PreparedCorpus, spec: string, io: CliIO): void {
   const level = data.tokenizer.level;
   const unit = unitOf(level);
   const t0 = io.now();
-  const { results, tokens } = countBaselines(data.ids, data.train.length, data.tokenizer.vocab.length);
+  let counted: ReturnType<typeof countBaselines>;
+  try {
+    counted = countBaselines(data.ids, data.train.length, data.tokenizer.vocab.length);
+  } catch (e) {
+    if (e instanceof DataError) throw new DataError(`${spec}: ${e.message}`);
+    throw e;
+  }
+  const { results, tokens } = counted;
   const seconds = (io.now() - t0) / 1000;
   io.stdout.write(
     `count baselines on the held-out ${VAL_FRACTION * 100}% of ${spec}${describePreparation(data)}, vocabulary ` +

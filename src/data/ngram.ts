@@ -12,6 +12,10 @@
  *
  * Keys are packed integers (context * V + token), exact in doubles while V^3 < 2^53.
  */
+import { DataError } from './text.ts';
+
+/** The largest vocabulary whose packed trigram keys stay exact in doubles (V^3 <= 2^53 - 1). */
+export const MAX_NGRAM_VOCAB = 208063;
 
 /** Discounts for counts 1, 2 and 3 or more. */
 export type Discounts = readonly [number, number, number];
@@ -83,7 +87,9 @@ export class NgramCounts {
   constructor(readonly ids: ArrayLike<number>, readonly vocabSize: number) {
     const V = vocabSize;
     if (!Number.isInteger(V) || V < 1) throw new Error(`vocabulary size must be a positive integer, got ${V}`);
-    if (V ** 3 > Number.MAX_SAFE_INTEGER) throw new Error(`vocabulary of ${V} is too large for packed trigram keys`);
+    if (V ** 3 > Number.MAX_SAFE_INTEGER) {
+      throw new DataError(`a vocabulary of ${V} is too large for the count baselines' trigram keys (at most ${MAX_NGRAM_VOCAB}): lower --max-vocab`);
+    }
     this.unigrams = new Float64Array(V);
     const n = ids.length;
     for (let i = 0; i < n; i++) {
@@ -174,7 +180,9 @@ export function countBaselines(ids: Uint32Array, from: number, vocabSize: number
   tokens: number;
 } {
   if (!(Number.isInteger(from) && from >= 2 && from < ids.length)) {
-    throw new Error(`need at least 2 training tokens and 1 held-out token, got a split at ${from} of ${ids.length}`);
+    throw new DataError(
+      `too short for count baselines: they need 2 training tokens and 1 held-out token, and the split is ${from} + ${ids.length - from}`,
+    );
   }
   const counts = new NgramCounts(ids.subarray(0, from), vocabSize);
   const bi = new KneserNey(counts, 2, opts);

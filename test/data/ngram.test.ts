@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countBaselines, KneserNey, modifiedKnDiscounts, NgramCounts, PLAIN_KN_DISCOUNT, unigramProb } from '../../src/data/ngram.ts';
+import { countBaselines, KneserNey, MAX_NGRAM_VOCAB, modifiedKnDiscounts, NgramCounts, PLAIN_KN_DISCOUNT, unigramProb } from '../../src/data/ngram.ts';
 import { Rng } from '../../src/util/random.ts';
 
 /**
@@ -124,5 +124,8 @@ describe('unseen tokens', () => {
   it('refuses ids outside the vocabulary and a split without held-out tokens', () => {
     expect(() => new NgramCounts(Uint32Array.from([0, 5]), 5)).toThrow(/outside the vocabulary/);
     expect(() => countBaselines(TOY, 6, 4)).toThrow(/held-out/);
+    expect(MAX_NGRAM_VOCAB ** 3).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER);
+    expect((MAX_NGRAM_VOCAB + 1) ** 3).toBeGreaterThan(Number.MAX_SAFE_INTEGER);
+    expect(() => new NgramCounts(TOY, MAX_NGRAM_VOCAB + 1)).toThrow(/too large .* lower --max-vocab/);
   });
 });
