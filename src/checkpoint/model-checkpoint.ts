@@ -20,6 +20,7 @@ import { CELL_TYPES, GATES, type CellType } from '../model/cells.ts';
 import { paramLayout } from '../model/layout.ts';
 import type { ModelState } from '../model/backend.ts';
 import type { StreamState } from '../data/split.ts';
+import { CHARSETS, DEFAULT_CHARSET, isCharset, type Charset } from '../data/text.ts';
 import { tokenizerFromJSON, type Tokenizer, type TokenizerJSON } from '../data/tokenizer.ts';
 
 export const CHECKPOINT_FORMAT = 'webgpu-rnn/1';
@@ -40,6 +41,8 @@ export interface CheckpointData {
     /** Where the text came from and how it was prepared, so `--resume` rebuilds the same ids. */
     corpus: string;
     lowercase: boolean;
+    /** Which characters the text kept (src/data/text.ts); absent in older files, which mean `clean`. */
+    charset?: Charset;
     trainLoss?: number;
     valLoss?: number;
     /** Seconds of training so far (across resumes). */
@@ -163,6 +166,10 @@ function decodeChecked(bytes: Uint8Array, name: string): DecodedCheckpoint {
   const progress = parseJson(metadata, 'progress', name) as CheckpointData['progress'] & { optimizerStep: number };
   checkShapeAgainstTensors(name, stored, train, tensors);
   if (!isObject(progress)) throw new CheckpointError(`${name}: damaged checkpoint (the "progress" metadata is not an object)`);
+  if (progress.charset === undefined) progress.charset = DEFAULT_CHARSET;
+  else if (!isCharset(progress.charset)) {
+    throw new CheckpointError(`${name}: damaged checkpoint (charset ${JSON.stringify(progress.charset)?.slice(0, 40)} is not one of ${CHARSETS.join(', ')})`);
+  }
   const optStep = progress.optimizerStep === undefined ? 0 : progress.optimizerStep;
   if (!(Number.isSafeInteger(optStep) && optStep >= 0)) {
     throw new CheckpointError(`${name}: damaged checkpoint (optimizer step ${JSON.stringify(optStep)?.slice(0, 40)} is not a non-negative integer)`);

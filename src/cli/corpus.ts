@@ -4,7 +4,7 @@
  */
 import { basename, extname, resolve } from 'node:path';
 import { corpusNames, openCorpus } from '../node/corpora.ts';
-import { DataError } from '../data/text.ts';
+import { DataError, DEFAULT_CHARSET, type Charset } from '../data/text.ts';
 import { CharTokenizer, encodePieces, WordTokenizer, type TextPieces, type TokenIds, type Tokenizer, type TokenizerLevel } from '../data/tokenizer.ts';
 import { splitTrainVal } from '../data/split.ts';
 
@@ -15,6 +15,8 @@ export interface CorpusSettings {
   spec: string;
   /** Undefined: lowercase Reuters (as the original project did), keep anything else as it is. */
   lowercase?: boolean;
+  /** Which characters to keep (default `clean`); `letters` lowercases regardless of `lowercase`. */
+  charset?: Charset;
   /** Size limit for a text file, in MB (--max-corpus-mb; default DEFAULT_MAX_CORPUS_MB). */
   maxMb?: number;
 }
@@ -32,11 +34,19 @@ export interface PreparedCorpus {
   /** Short name for messages and default checkpoint names: "reuters", "input". */
   stem: string;
   lowercase: boolean;
+  charset: Charset;
   chars: number;
   tokenizer: Tokenizer;
   ids: TokenIds;
   train: TokenIds;
   val: TokenIds;
+}
+
+/** " (charset letters)", " (lowercased)", " (charset raw, lowercased)" or "", for the setup line. */
+export function describePreparation(d: Pick<PreparedCorpus, 'charset' | 'lowercase'>): string {
+  const parts = [d.charset === 'clean' ? '' : `charset ${d.charset}`, d.lowercase && d.charset !== 'letters' ? 'lowercased' : '']
+    .filter((p) => p !== '');
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
 export const isNamedCorpus = (spec: string): boolean => (corpusNames as readonly string[]).includes(spec);
@@ -65,8 +75,9 @@ function stemOf(spec: string): string {
  * checkpoint's), in which case a character or word it lacks is an error naming it.
  */
 export function prepareCorpus(c: CorpusSettings, tok: TokenizerSettings | Tokenizer): PreparedCorpus {
-  const lowercase = c.lowercase ?? defaultLowercase(c.spec);
-  const { pieces } = openCorpus(c.spec, { lowercase, maxBytes: c.maxMb === undefined ? undefined : c.maxMb * 1024 * 1024 });
+  const charset = c.charset ?? DEFAULT_CHARSET;
+  const lowercase = charset === 'letters' || (c.lowercase ?? defaultLowercase(c.spec));
+  const { pieces } = openCorpus(c.spec, { lowercase, charset, maxBytes: c.maxMb === undefined ? undefined : c.maxMb * 1024 * 1024 });
   const source = isNamedCorpus(c.spec) ? c.spec : resolve(c.spec);
   let tokenizer: Tokenizer;
   let ids: TokenIds;
@@ -91,5 +102,5 @@ export function prepareCorpus(c: CorpusSettings, tok: TokenizerSettings | Tokeni
   }
   const { train, val } = splitTrainVal(ids, VAL_FRACTION);
   const chars = tokenizer.level === 'char' ? ids.length : codePoints(pieces);
-  return { source, stem: stemOf(c.spec), lowercase, chars, tokenizer, ids, train, val };
+  return { source, stem: stemOf(c.spec), lowercase, charset, chars, tokenizer, ids, train, val };
 }

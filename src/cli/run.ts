@@ -9,6 +9,7 @@ import { errorLine, exitCodeFor, EXIT_OK, EXIT_USAGE, oneLine } from './errors.t
 import type { CliIO } from './io.ts';
 import { countInt, dropoutValue, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
 import { runEval } from './eval.ts';
+import { CHARSETS } from '../data/text.ts';
 import { DEFAULT_MAX_CORPUS_MB } from '../node/corpora.ts';
 import { runSample } from './sample.ts';
 import { runTrain } from './train.ts';
@@ -39,6 +40,8 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .description('train a model on a corpus, printing progress and samples, saving checkpoints')
     .option('--corpus <name|path>', 'reuters, shakespeare, gutenberg, or a UTF-8 text file', nonEmpty, D.corpus)
     .addOption(new Option('--level <level>', 'tokens: characters or words').choices(['char', 'word']).default(D.level))
+    .addOption(new Option('--charset <set>', 'characters kept: clean (the corpus cleaned: for reuters no sign-offs or control bytes), raw (as it comes), letters (a-z and one space for every other run; implies lowercase)')
+      .choices([...CHARSETS]).default(D.charset))
     .option('--lowercase', 'lowercase the text (default: on for reuters, off for everything else)')
     .option('--no-lowercase', 'keep the text\'s case')
     .option('--max-vocab <n>', 'word level: largest vocabulary, <unk> included', positiveInt, D.maxVocab)
@@ -84,6 +87,7 @@ a second signal quits without saving.`)
       const args: TrainArgs = {
         corpus: o.corpus as string,
         level: o.level as TrainArgs['level'],
+        charset: o.charset as TrainArgs['charset'],
         lowercase: o.lowercase as boolean | undefined,
         maxVocab: o.maxVocab as number,
         minCount: o.minCount as number,
@@ -144,15 +148,31 @@ a second signal quits without saving.`)
 
   program
     .command('eval')
-    .description('validation loss of a checkpoint, in nats and bits per token')
-    .requiredOption('--checkpoint <path>', 'checkpoint file to evaluate')
+    .description('validation loss of a checkpoint, in nats and bits per token; --baselines: beside count models, with or without a checkpoint')
+    .option('--checkpoint <path>', 'checkpoint file to evaluate (needed unless --baselines)')
     .option('--corpus <name|path>', 'text to score (default: the held-out 5% of the checkpoint\'s own corpus; another file is scored whole)', nonEmpty)
+    .option('--baselines', 'also score unigram, bigram and trigram count models (modified Kneser-Ney) trained on the same 95% and scored on the same held-out 5%', false)
+    .addOption(new Option('--level <level>', 'without --checkpoint: tokens, characters or words').choices(['char', 'word']))
+    .addOption(new Option('--charset <set>', 'without --checkpoint: characters kept, as for train').choices([...CHARSETS]))
+    .option('--lowercase', 'without --checkpoint: lowercase the text (default: on for reuters)')
+    .option('--no-lowercase', 'without --checkpoint: keep the text\'s case')
+    .option('--max-vocab <n>', `without --checkpoint, word level: largest vocabulary (default ${D.maxVocab})`, positiveInt)
+    .option('--min-count <n>', `without --checkpoint, word level: words seen fewer times become <unk> (default ${D.minCount})`, positiveInt)
+    .option('--no-unk', 'without --checkpoint, word level: no <unk> token')
     .option('--max-corpus-mb <n>', `refuse a corpus file larger than this many MB (default ${DEFAULT_MAX_CORPUS_MB})`, positiveInt)
     .addOption(backendOption())
-    .action(async (o: Record<string, unknown>) => {
+    .addHelpText('after', `
+Examples:
+  npm run rnn -- eval --checkpoint checkpoints/reuters-char.safetensors --baselines
+  npm run rnn -- eval --baselines --corpus reuters --level word --max-vocab 10000`)
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const given = new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
       setCode(await runEval({
-        checkpoint: o.checkpoint as string, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice,
-        maxCorpusMb: o.maxCorpusMb as number | undefined,
+        checkpoint: o.checkpoint as string | undefined, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice,
+        maxCorpusMb: o.maxCorpusMb as number | undefined, baselines: Boolean(o.baselines),
+        level: o.level as TrainArgs['level'] | undefined, charset: o.charset as TrainArgs['charset'] | undefined,
+        lowercase: o.lowercase as boolean | undefined, maxVocab: o.maxVocab as number | undefined,
+        minCount: o.minCount as number | undefined, unk: o.unk as boolean | undefined, given,
       }, io));
     });
 

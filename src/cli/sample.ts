@@ -1,6 +1,7 @@
 /** `sample`: text from a checkpoint, on either backend whichever one trained it. */
 import { streamState } from '../model/backend.ts';
 import type { BackendChoice } from '../engine/create-backend.ts';
+import { DEFAULT_CHARSET, userTextFor } from '../data/text.ts';
 import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
 import { EXIT_OK, UsageError, oneLine } from './errors.ts';
@@ -22,7 +23,8 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
   const note = (line: string) => io.stderr.write(`note: ${oneLine(line)}\n`);
   const ck = readCheckpoint(a.checkpoint, note);
   const tokenizer = ck.tokenizerObject;
-  const primeText = a.prime ?? defaultPrime(tokenizer);
+  // A letters model reads any prime as letters and spaces, as its text was.
+  const primeText = userTextFor(ck.progress.charset ?? DEFAULT_CHARSET, a.prime ?? defaultPrime(tokenizer));
   const prime = encodePrime(tokenizer, primeText);
   if (prime.unknown.length) {
     io.stderr.write(`note: --prime: ${prime.unknown.map((t) => JSON.stringify(t)).join(', ')} not in the vocabulary, read as <unk>\n`);
@@ -36,7 +38,7 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
     opened.backend.importState({ ...ck.state, ...streamState(ck.model, ck.train.batchSize, ck.state) });
     const text = await generate(opened.backend, tokenizer, prime.ids, a.length, a.argmax ? 0 : a.temperature, seed);
     // The default prime (a newline) only starts the model off; a prime the user wrote is part of the text.
-    io.stdout.write(`${a.prime ?? ''}${text}\n`);
+    io.stdout.write(`${a.prime === undefined ? '' : primeText}${text}\n`);
   } finally {
     opened.close();
   }

@@ -5,6 +5,7 @@
 import type { BackendChoice } from '../engine/create-backend.ts';
 import type { BatchStream } from '../data/split.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
+import type { Charset } from '../data/text.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import type { CellType } from '../model/cells.ts';
 import type { OptimizerName } from '../model/optimizer.ts';
@@ -19,6 +20,7 @@ import { CliError, UsageError } from './errors.ts';
 export const TRAIN_DEFAULTS = {
   corpus: 'reuters',
   level: 'char' as TokenizerLevel,
+  charset: 'clean' as Charset,
   maxVocab: 10000,
   minCount: 1,
   cell: 'rnn' as CellType,
@@ -46,6 +48,7 @@ export const TRAIN_DEFAULTS = {
 export interface TrainArgs {
   corpus: string;
   level: TokenizerLevel;
+  charset: Charset;
   lowercase?: boolean;
   maxVocab: number;
   minCount: number;
@@ -87,6 +90,7 @@ export interface Settings {
   seed: number;
   corpus: string;
   lowercase?: boolean;
+  charset: Charset;
   checkpointPath: string;
   /** --backend, or on --resume without it the backend that wrote the checkpoint. */
   backend: BackendChoice;
@@ -112,6 +116,7 @@ function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Se
   check('seqLength', '--seq-length', a.seqLength, ck.train.seqLength, 'sequence length');
   check('optimizer', '--optimizer', a.optimizer, ck.train.optimizer, 'optimizer');
   check('level', '--level', a.level, ck.tokenizer.level, 'level');
+  check('charset', '--charset', a.charset, ck.progress.charset, 'charset');
   if (a.given.has('lowercase') && a.lowercase !== ck.progress.lowercase) {
     throw new CliError(
       `--${a.lowercase ? '' : 'no-'}lowercase does not match the checkpoint ${path}, which was trained on ` +
@@ -141,6 +146,7 @@ function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Se
     seed: a.given.has('seed') ? a.seed : ck.progress.seed,
     corpus: a.given.has('corpus') ? a.corpus : ck.progress.corpus,
     lowercase: ck.progress.lowercase,
+    charset: ck.progress.charset ?? a.charset,
     checkpointPath: a.checkpoint ?? mainPathOf(path),
     backend: a.given.has('backend') ? a.backend : ck.progress.backend ?? a.backend,
   };
@@ -159,6 +165,9 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
   for (const [flag, value] of [['--resume', a.resume], ['--checkpoint', a.checkpoint], ['--corpus', a.corpus]] as const) {
     if (value === '') throw new UsageError(`${flag} must not be empty`);
   }
+  if (a.charset === 'letters' && a.given.has('lowercase') && a.lowercase === false) {
+    throw new UsageError('--charset letters keeps lowercase a-z only: leave out --no-lowercase');
+  }
   if (a.resume !== undefined) {
     const ck = readCheckpoint(a.resume, (line) => notes.push(line));
     return { ck, s: resumeSettings(a, ck, notes) };
@@ -169,6 +178,7 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
       seed: a.seed,
       corpus: a.corpus,
       lowercase: a.lowercase,
+      charset: a.charset,
       checkpointPath: a.checkpoint ?? '',
       backend: a.backend,
     },

@@ -6,7 +6,7 @@
 import { TrainingLoop, type LoopCheckpoint } from '../engine/training-loop.ts';
 import { DivergedError, Trainer } from '../engine/trainer.ts';
 import { BatchStream } from '../data/split.ts';
-import { DataError } from '../data/text.ts';
+import { DataError, DEFAULT_CHARSET, userTextFor } from '../data/text.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
 import { formatBytes } from '../gpu/memory.ts';
@@ -14,7 +14,7 @@ import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
 import { bestPath, checkOutputPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
-import { isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
+import { describePreparation, isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
 import { CliError, EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { duration, int, loss, unitOf } from './format.ts';
 import { SIGINT_INTERRUPTION, type CliIO, type Interruption } from './io.ts';
@@ -146,8 +146,8 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
 
   const t0 = io.now();
   const data = ck
-    ? prepareCorpus({ spec: s.corpus, lowercase: s.lowercase, maxMb: a.maxCorpusMb }, ck.tokenizerObject)
-    : prepareCorpus({ spec: s.corpus, lowercase: s.lowercase, maxMb: a.maxCorpusMb }, { level: a.level, maxVocab: a.maxVocab, minCount: a.minCount, unk: a.unk });
+    ? prepareCorpus({ spec: s.corpus, lowercase: s.lowercase, charset: s.charset, maxMb: a.maxCorpusMb }, ck.tokenizerObject)
+    : prepareCorpus({ spec: s.corpus, lowercase: s.lowercase, charset: s.charset, maxMb: a.maxCorpusMb }, { level: a.level, maxVocab: a.maxVocab, minCount: a.minCount, unk: a.unk });
   const { tokenizer } = data;
   if (ck?.progress.tokens !== undefined && ck.progress.tokens !== data.ids.length) {
     throw new CliError(
@@ -158,7 +158,7 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
   const model: ModelConfig = s.model ?? {
     cell: a.cell, vocabSize: tokenizer.vocab.length, hiddenSize: a.hidden, layers: a.layers, dropout: a.dropout,
   };
-  if (!ck) s.checkpointPath ||= `checkpoints/${data.stem}-${tokenizer.level}.safetensors`;
+  if (!ck) s.checkpointPath ||= `checkpoints/${data.stem}-${tokenizer.level}${data.charset === DEFAULT_CHARSET ? '' : `-${data.charset}`}.safetensors`;
   const ckPath = s.checkpointPath;
   let stream: BatchStream;
   try {
@@ -175,7 +175,7 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
     );
   }
   checkOutputPath(ckPath, isNamedCorpus(s.corpus) ? [] : [s.corpus]);
-  const prime = a.sampleEvery > 0 ? encodePrime(tokenizer, a.prime ?? defaultPrime(tokenizer)) : undefined;
+  const prime = a.sampleEvery > 0 ? encodePrime(tokenizer, userTextFor(s.charset, a.prime ?? defaultPrime(tokenizer))) : undefined;
   if (prime?.unknown.length) notes.push(`--prime: ${prime.unknown.map((t) => JSON.stringify(t)).join(', ')} not in the vocabulary, read as <unk>`);
   return {
     ck, s, data, tokenizer, model, ckPath, batchesPerEpoch: stream.batchesPerEpoch, target, prime: prime?.ids, notes,
@@ -191,7 +191,7 @@ function printSetup(a: TrainArgs, p: Plan, opened: OpenBackend, say: (line: stri
   const gpuNote = opened.gpu?.isFallback ? ' (a software adapter: expect it to be slow)' : '';
   say(`backend: ${backend.kind === 'gpu' ? 'GPU' : 'CPU'}, ${backend.description}${gpuNote}`);
   say(
-    `corpus: ${s.corpus}${data.lowercase ? ' (lowercased)' : ''}, ${int(data.chars)} chars` +
+    `corpus: ${s.corpus}${describePreparation(data)}, ${int(data.chars)} chars` +
     `${unit === 'char' ? '' : ` = ${int(data.ids.length)} tokens (words, spaces and punctuation)`}, ` +
     `vocabulary ${int(tokenizer.vocab.length)}; ${int(data.train.length)} for training, ${int(data.val.length)} held out ` +
     `(loaded in ${p.loadSeconds.toFixed(1)}s)`,
@@ -271,7 +271,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
       writeCheckpoint(path, {
         model, train, tokenizer: tokenizer.toJSON(), state: c.state,
         progress: {
-          ...c.progress, seed: s.seed, corpus: data.source, lowercase: data.lowercase,
+          ...c.progress, seed: s.seed, corpus: data.source, lowercase: data.lowercase, charset: data.charset,
           trainLoss: finiteOrUndefined(trainLoss()), valLoss: finiteOrUndefined(valLoss), elapsed: c.elapsed,
           iterations: target, tokens: data.ids.length, bestValLoss: finiteOrUndefined(best), backend: backend.kind,
         },

@@ -229,3 +229,34 @@ export function cleanReuters(body: string): string {
     .replace(/^\n+/, '')
     .replace(/\s+$/, '');
 }
+
+/**
+ * Which characters a corpus keeps, as in the write-up the project started from:
+ * - `clean` (the default): the loader's cleaning. Reuters: cleanReuters above (no sign-off, no
+ *   control bytes, ANSI escapes, literal ^M or U+FFFD, no trailing blanks, at most one blank line
+ *   in a row); Gutenberg: no DOS end-of-file bytes, trimmed; a user's file: decoded only.
+ * - `raw`: the text as it comes (Reuters bodies as stored, sign-offs and control bytes included).
+ * - `letters`: the clean text lowercased, a-z and a space only: every run of anything else
+ *   (digits, punctuation, newlines) becomes one space. Vocabulary 27.
+ * Lowercasing is separate (--lowercase; on by default for Reuters), except that `letters` implies it.
+ */
+export const CHARSETS = ['clean', 'raw', 'letters'] as const;
+export type Charset = (typeof CHARSETS)[number];
+export const DEFAULT_CHARSET: Charset = 'clean';
+
+export function isCharset(x: unknown): x is Charset {
+  return (CHARSETS as readonly unknown[]).includes(x);
+}
+
+/** The `letters` charset: lowercase a-z, and one space for every run of anything else. */
+export function lettersOnly(text: string): string {
+  return text.toLowerCase().replace(/[^a-z]+/g, ' ');
+}
+
+/**
+ * What a charset does to text typed by a user (a prime): `letters` maps it into a-z and space,
+ * the others leave it alone (the tokenizer names any character the vocabulary lacks).
+ */
+export function userTextFor(charset: Charset, text: string): string {
+  return charset === 'letters' ? lettersOnly(text) : text;
+}

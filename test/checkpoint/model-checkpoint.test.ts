@@ -11,6 +11,7 @@ import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../src/che
 import { CpuBackend } from '../../src/cpu/backend.ts';
 import { GpuBackend } from '../../src/gpu/backend.ts';
 import { CharTokenizer } from '../../src/data/tokenizer.ts';
+import { CHARSETS } from '../../src/data/text.ts';
 import { BatchStream } from '../../src/data/split.ts';
 import { paramLayout } from '../../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../../src/model/config.ts';
@@ -105,6 +106,22 @@ describe('model checkpoints: names, shapes and metadata for every cell', () => {
     expect(ck.state.optM.subarray(bhh.offset, bhh.offset + H).every((v) => v === 0)).toBe(true);
     const cpu = new CpuBackend(ck.model, ck.train, 1);
     cpu.importState(ck.state); // the shapes fit the new engine
+    // Before charsets there was only the cleaning that is now the default.
+    expect(ck.progress.charset).toBe('clean');
+  });
+
+  it('keeps the charset the text was prepared with, and refuses one it does not know', async () => {
+    const model: ModelConfig = { cell: 'rnn', vocabSize: tokenizer.vocab.length, hiddenSize: 3, layers: 1, dropout: 0 };
+    const state = await new CpuBackend(model, train, 1).exportState();
+    const base = checkpoint(model, state, new BatchStream(ids, train.batchSize, train.seqLength));
+    for (const charset of CHARSETS) {
+      const back = decodeCheckpoint(encodeCheckpoint({ ...base, progress: { ...base.progress, charset } }), 'ck');
+      expect(back.progress.charset).toBe(charset);
+    }
+    const bad = encodeCheckpoint({ ...base, progress: { ...base.progress, charset: 'ascii' as never } });
+    expect(() => decodeCheckpoint(bad, 'bad.safetensors')).toThrow(
+      'bad.safetensors: damaged checkpoint (charset "ascii" is not one of clean, raw, letters)',
+    );
   });
 });
 

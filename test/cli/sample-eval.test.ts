@@ -2,6 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, tempDir, tinyCorpus, TINY } from './helpers.ts';
+import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
+import { prepareCorpus } from '../../src/cli/corpus.ts';
+import { EXIT_USAGE } from '../../src/cli/errors.ts';
+import { countBaselines } from '../../src/data/ngram.ts';
 
 let dir: string;
 let ckpt: string;
@@ -60,5 +64,70 @@ describe('eval', () => {
     const r = await cli(['eval', '--checkpoint', ckpt, '--corpus', p, '--backend', 'cpu']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^loss [\d.]+ nats\/char = [\d.]+ bits\/char over \d+ chars of .*short\.txt/);
+  });
+});
+
+describe('eval --baselines', () => {
+  /** name -> nats, from the table's rows. */
+  const rows = (out: string) =>
+    new Map([...out.matchAll(/^ {2}(.+?) +([\d.]+) nats\/(?:char|word) = ([\d.]+) bits/gm)].map((m) => [m[1]!, Number(m[2])]));
+
+  it('counts on the checkpoint\'s own split and prints the model beside the count models', async () => {
+    const r = await cli(['eval', '--checkpoint', ckpt, '--backend', 'cpu', '--baselines']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^count baselines on the held-out 5% of .*tiny\.txt, vocabulary \d+: [\d,]+ chars scored/m);
+    const got = rows(r.out);
+    expect([...got.keys()]).toEqual(['unigram (add-one)', 'bigram (modified KN)', 'trigram (modified KN)', 'model (RNN, hidden 16)']);
+    // The same numbers as the library's, on the same ids and split.
+    const data = prepareCorpus({ spec: join(dir, 'tiny.txt') }, readCheckpoint(ckpt).tokenizerObject);
+    const lib = countBaselines(data.ids, data.train.length, data.tokenizer.vocab.length).results;
+    expect(got.get('trigram (modified KN)')).toBeCloseTo(lib[2]!.nats, 4);
+    expect(got.get('unigram (add-one)')).toBeCloseTo(lib[0]!.nats, 4);
+    expect(got.get('model (RNN, hidden 16)')!.toFixed(3)).toBe(finalVal);
+  });
+
+  it('works without a checkpoint, given a corpus and a level', async () => {
+    const r = await cli(['eval', '--baselines', '--corpus', join(dir, 'tiny.txt'), '--level', 'word']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/words scored/);
+    expect(r.out).toMatch(/trigram \(modified KN\) +[\d.]+ nats\/word = [\d.]+ bits\/word, perplexity [\d.]+$/m);
+    const letters = await cli(['eval', '--baselines', '--corpus', join(dir, 'tiny.txt'), '--charset', 'letters']);
+    expect(letters.out).toMatch(/\(charset letters\), vocabulary (\d+)/);
+  });
+
+  it('refuses what it cannot do, in one line', async () => {
+    const none = await cli(['eval']);
+    expect(none.code).toBe(EXIT_USAGE);
+    expect(none.err).toMatch(/give --checkpoint, or --baselines/);
+    const clash = await cli(['eval', '--checkpoint', ckpt, '--baselines', '--level', 'word']);
+    expect(clash.code).toBe(EXIT_USAGE);
+    expect(clash.err).toMatch(/--level comes from the checkpoint/);
+    const other = await cli(['eval', '--checkpoint', ckpt, '--baselines', '--corpus', tinyCorpus(dir, 'other.txt', 8)]);
+    expect(other.code).toBe(EXIT_USAGE);
+    expect(other.err).toMatch(/leave out --corpus/);
+  });
+});
+
+describe('--charset', () => {
+  it('letters: trained, saved, resumed and sampled with the same characters', async () => {
+    const corpus = join(dir, 'mixed.txt');
+    writeFileSync(corpus, 'The Fox, 3 times: "Jumps!"\nover THE dog.\n'.repeat(40));
+    const ck = join(dir, 'letters.safetensors');
+    const r = await cli(['train', '--corpus', corpus, '--charset', 'letters', ...TINY, '--iterations', '4', '--checkpoint', ck]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\(charset letters\), [\d,]+ chars, vocabulary 17;/);
+    const saved = readCheckpoint(ck);
+    expect(saved.progress.charset).toBe('letters');
+    expect(saved.tokenizerObject.vocab.join('')).toBe(' defghijmoprstuvx');
+    const s = await cli(['sample', '--checkpoint', ck, '--backend', 'cpu', '--prime', 'The FOX!', '--length', '5', '--seed', '1']);
+    expect(s.code).toBe(0);
+    expect(s.out.startsWith('the fox ')).toBe(true);
+    const more = await cli(['train', '--resume', ck, '--iterations', '6', '--backend', 'cpu']);
+    expect(more.code).toBe(0);
+    const clash = await cli(['train', '--resume', ck, '--charset', 'raw', '--iterations', '8']);
+    expect(clash.code).not.toBe(0);
+    expect(clash.err).toMatch(/--charset raw does not match the checkpoint .*, which has charset letters/);
+    const upper = await cli(['train', '--corpus', corpus, '--charset', 'letters', '--no-lowercase', ...TINY]);
+    expect(upper.code).toBe(EXIT_USAGE);
   });
 });

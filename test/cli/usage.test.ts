@@ -48,7 +48,8 @@ describe('command line usage', () => {
     [['train', '--iterations', '10', '--epochs', '1'], /--iterations or --epochs, not both/],
     [['sample'], /required option '--checkpoint <path>' not specified/],
     [['sample', '--checkpoint', 'x', '--length', '0'], /--length.*positive integer/],
-    [['eval'], /required option '--checkpoint <path>'/],
+    [['eval'], /give --checkpoint, or --baselines/],
+    [['eval', '--baselines', '--corpus', 'reuters', '--level', 'sentence'], /--level.*Allowed choices are char, word/],
   ])('%j is a usage error: one line, exit 2', async (argv, message) => {
     const r = await cli(argv as string[]);
     expect(r.code).toBe(2);

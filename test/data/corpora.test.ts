@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { corpusNames, loadCorpus } from '../../src/node/corpora.ts';
-import { DataError } from '../../src/data/text.ts';
+import { DataError, decodeUtf8, lettersOnly } from '../../src/data/text.ts';
 
 function charSet(text: string): Set<string> {
   return new Set(text);
@@ -33,6 +33,19 @@ describe('loadCorpus', () => {
     expect(lower.size).toBe(vocab.size - 26);
   });
 
+  it('reuters by charset: raw keeps what cleaning removes, letters keeps a-z and single spaces', () => {
+    // Lowercased, as training does by default: clean gives 64 characters (the test above), raw 71.
+    const raw = loadCorpus('reuters', { charset: 'raw', lowercase: true }).text;
+    const rawSet = charSet(raw);
+    expect(rawSet.size).toBe(71);
+    for (const ch of ['\x03', '\x1b', '\x7f', '\ufffd']) expect(rawSet.has(ch)).toBe(true);
+    expect(raw).toMatch(/\n *reuter\n/);
+    const letters = loadCorpus('reuters', { charset: 'letters' }).text;
+    expect([...charSet(letters)].sort().join('')).toBe(' abcdefghijklmnopqrstuvwxyz');
+    expect(letters).not.toContain('  ');
+    expect(letters.startsWith('showers continued throughout the week in the bahia cocoa zone')).toBe(true);
+  });
+
   it('lowercases on request', () => {
     const { text } = loadCorpus('shakespeare', { lowercase: true });
     expect(text).toBe(text.toLowerCase());
@@ -56,6 +69,18 @@ describe('loadCorpus', () => {
     expect(books).toHaveLength(18);
     for (const f of books) expect(text, f).toContain(readFileSync(join(dir, f), 'latin1').split(/\r?\n/)[0].trim());
     expect(text).not.toMatch(/[\r\ufffd\x00-\x08\x0b-\x1f]/);
+  });
+
+  it('a file over several read chunks gives the text of a whole-file decode, for every charset and case', () => {
+    // Chunks are 4 MB: CRLFs, multi-byte characters and runs of punctuation land on their edges.
+    const dir = mkdtempSync(join(tmpdir(), 'corpus-'));
+    const file = join(dir, 'long.txt');
+    const unit = 'Ça coûte 3,5 € ... — «ΟΔΟΣ» -- don\u2019t!\r\n\r\n';
+    writeFileSync(file, unit.repeat(Math.ceil(9e6 / Buffer.byteLength(unit))));
+    const whole = decodeUtf8(readFileSync(file), file);
+    expect(loadCorpus(file).text).toBe(whole);
+    expect(loadCorpus(file, { lowercase: true }).text).toBe(whole.toLowerCase());
+    expect(loadCorpus(file, { charset: 'letters' }).text).toBe(lettersOnly(whole));
   });
 
   it('reads a text file, and explains a missing file or a directory', () => {

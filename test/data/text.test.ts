@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanReuters, DataError, decodeUtf8, firstInvalidUtf8 } from '../../src/data/text.ts';
+import { CHARSETS, cleanReuters, DataError, decodeUtf8, DEFAULT_CHARSET, firstInvalidUtf8, isCharset, lettersOnly, userTextFor } from '../../src/data/text.ts';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
@@ -69,5 +69,22 @@ describe('cleanReuters', () => {
   it('strips control characters and terminal debris but keeps newlines, tabs and indentation', () => {
     const body = "Semiconducto\x1b[Br Division\n\tcountry's\x7f rate\x05\x1e\ufffd^M\n    Next para.   \n\n\n\nEnd.\n Reuter\n\x03";
     expect(cleanReuters(body)).toBe("Semiconductor Division\n\tcountry's rate\n    Next para.\n\nEnd.");
+  });
+});
+
+describe('charsets', () => {
+  it('letters: lowercase a-z, every other run of characters one space', () => {
+    expect(lettersOnly('Oil, Prices -- ROSE 3.5%\n\nin Q1.')).toBe('oil prices rose in q ');
+    expect(lettersOnly('  Déjà vu!')).toBe(' d j vu ');
+    expect(userTextFor('letters', 'The Bank')).toBe('the bank');
+    expect(userTextFor('clean', 'The Bank')).toBe('The Bank');
+    expect(userTextFor('raw', 'The Bank')).toBe('The Bank');
+  });
+
+  it('names exactly three, clean the default', () => {
+    expect([...CHARSETS]).toEqual(['clean', 'raw', 'letters']);
+    expect(DEFAULT_CHARSET).toBe('clean');
+    expect(isCharset('letters')).toBe(true);
+    expect(isCharset('ascii')).toBe(false);
   });
 });

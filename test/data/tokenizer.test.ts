@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DataError } from '../../src/data/text.ts';
+import { DataError, lettersOnly } from '../../src/data/text.ts';
 import { CharTokenizer, tokenizerFromJSON, UNK, WordTokenizer, wordTokens } from '../../src/data/tokenizer.ts';
 
 describe('CharTokenizer', () => {
@@ -95,5 +95,26 @@ describe('WordTokenizer', () => {
     expect(Array.from(back.encode(text))).toEqual(Array.from(tok.encode(text)));
     expect(() => tokenizerFromJSON({ level: 'byte', vocab: ['a'] })).toThrow(DataError);
     expect(() => tokenizerFromJSON({ level: 'char', vocab: ['ab'] })).toThrow(DataError);
+  });
+});
+
+describe('tokenizers on each charset', () => {
+  const text = 'Oil prices ROSE 3.5% in Q1, said\nthe Bank\x03 of Canada.\r\n';
+  for (const [name, prepared] of [['clean', text], ['raw', text], ['letters', lettersOnly(text)]] as const) {
+    it(`${name}: encode then decode gives the text back, at both levels`, () => {
+      const char = CharTokenizer.fromText(prepared);
+      expect(char.decode(char.encode(prepared))).toBe(prepared);
+      const word = WordTokenizer.fromText(prepared);
+      expect(word.decode(word.encode(prepared))).toBe(prepared);
+      // And through the JSON a checkpoint stores.
+      const back = tokenizerFromJSON(JSON.parse(JSON.stringify(char.toJSON())));
+      expect(back.decode(char.encode(prepared))).toBe(prepared);
+    });
+  }
+
+  it('letters: at most 27 characters, a-z and the space', () => {
+    const vocab = CharTokenizer.fromText(lettersOnly(text)).vocab;
+    expect(vocab.every((c) => /^[a-z ]$/.test(c))).toBe(true);
+    expect(vocab[0]).toBe(' ');
   });
 });

@@ -146,6 +146,29 @@ describe.skipIf(Boolean(missing) && !gpuRequired)('web page in Chromium', () => 
     await page.screenshot({ path: join(resultsDir(), 'trained.png'), fullPage: true });
   });
 
+  it('reads the text by charset: letters (27 characters, always lowercase), raw (as it comes), clean', async () => {
+    await page.goto(`${site.url}?fast`);
+    await waitFor(page, () => document.querySelector('#data-info')!.textContent!.includes('vocabulary'), null, 'the Reuters text');
+    const vocabOnPage = () => Number(/vocabulary (\d+)/.exec(document.querySelector('#data-info')!.textContent!)?.[1] ?? NaN);
+    const clean = await page.evaluate(vocabOnPage);
+    const vocabIs = (op: 'is' | 'above', n: number, what: string) => waitFor(page, ([o, want]) => {
+      const v = Number(/vocabulary (\d+)/.exec(document.querySelector('#data-info')!.textContent!)?.[1] ?? NaN);
+      return o === 'is' ? v === want : v > want;
+    }, [op, n] as const, what);
+    await setValue(page, '#charset', 'letters');
+    await vocabIs('is', 27, 'the letters text');
+    expect(await page.isChecked('#lowercase')).toBe(true);
+    expect(await page.isDisabled('#lowercase')).toBe(true);
+    expect(await text(page, '#preview')).toMatch(/^[a-z ]+$/);
+    await page.locator('#data-card').screenshot({ path: join(resultsDir(), 'charset-letters.png') });
+    await setValue(page, '#charset', 'raw');
+    // The sign-offs and control bytes the cleaning removes are back.
+    await vocabIs('above', clean, 'the raw text');
+    expect(await page.isDisabled('#lowercase')).toBe(false);
+    await setValue(page, '#charset', 'clean');
+    await vocabIs('is', clean, 'the clean text again');
+  });
+
   it('downloads a checkpoint and loads it back (same argmax sample), and keeps it across a reload', async () => {
     await page.uncheck('#auto-sample');
     await setValue(page, '#temperature', '0');

@@ -25,6 +25,8 @@ class MemoryStore implements ModelStore {
 }
 
 const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(200);
+/** The `raw` charset's variant of TEXT: what the cleaning would have removed (a sign-off, an end-of-text byte). */
+const RAW_TEXT = `${TEXT}\x03 REUTER\n`;
 const CPU: Placement = { backend: 'cpu', adapter: -1 };
 const FORM = { cell: 'rnn' as const, hiddenSize: 24, seqLength: 12, batchSize: 4, optimizer: 'adam' as const, learningRate: 0.01, clip: 5, seed: 7 };
 
@@ -57,8 +59,8 @@ function harness(store = new MemoryStore(), ctx?: GpuContext) {
     },
     gpu: ctx ? dawnProvider(ctx) : { probe: async () => ({ adapters: [], error: 'no WebGPU in this test' }), acquire: async () => { throw new Error('no GPU'); } },
     store,
-    builtins: [{ id: 'fox', checkpointName: 'fox-text', url: 'mem://fox' }],
-    fetchText: async () => new TextEncoder().encode(TEXT).buffer as ArrayBuffer,
+    builtins: [{ id: 'fox', checkpointName: 'fox-text', url: 'mem://fox', rawUrl: 'mem://fox-raw' }],
+    fetchText: async (url: string) => new TextEncoder().encode(url === 'mem://fox-raw' ? RAW_TEXT : TEXT).buffer as ArrayBuffer,
     timing: { firstValidation: 0, validation: 0.05, snapshot: 0.05, autosave: 0.2, progress: 0.02 },
   });
   const send = (r: Request) => session.handle(r);
@@ -83,7 +85,7 @@ describe('web session (CPU backend, no browser)', () => {
     const hello = await h.next('hello');
     expect(hello.adapters).toEqual([]);
     expect(hello.gpuError).toBe('no WebGPU in this test');
-    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
     await h.send({ type: 'build', form: FORM, placement: { backend: 'gpu', adapter: 0 } });
     expect(h.errors().at(-1)?.message).toBe('no WebGPU in this test');
     expect(h.lastStatus().status.phase).toBe('empty');
@@ -92,7 +94,7 @@ describe('web session (CPU backend, no browser)', () => {
   it('trains, validates, samples, pauses, and round-trips a checkpoint', async () => {
     const h = harness();
     await h.send({ type: 'init' });
-    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
     const data = await h.next('data');
     expect(data.info.vocabSize).toBe(new Set(TEXT).size);
     expect(data.info.preview.startsWith('the quick')).toBe(true);
@@ -165,14 +167,47 @@ describe('web session (CPU backend, no browser)', () => {
     expect(h.errors()).toEqual([]);
   });
 
+  it('charsets: raw fetches the text as it comes; letters reads a prime as letters and is kept in the checkpoint', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    const fox = { kind: 'builtin', id: 'fox', url: '' } as const;
+    await h.send({ type: 'data', source: fox, options: { level: 'char', charset: 'raw', lowercase: false, maxVocab: 100 } });
+    expect((await h.next('data')).info.vocabSize).toBe(new Set(RAW_TEXT).size);
+    let from = h.replies.length;
+    await h.send({ type: 'data', source: fox, options: { level: 'char', charset: 'letters', lowercase: false, maxVocab: 100 } });
+    const letters = (await h.next('data', () => true, from)).info;
+    expect(letters.options).toMatchObject({ charset: 'letters', lowercase: true });
+    expect(letters.vocabSize).toBe(new Set(TEXT.replace(/\./g, '')).size);
+    expect(letters.preview.startsWith('the quick brown fox jumps over the lazy dog the quick')).toBe(true);
+
+    await h.send({ type: 'sampling', settings: { prime: 'The QUICK!', temperature: 0, length: 5, every: 0 } });
+    await h.send({ type: 'build', form: FORM, placement: CPU });
+    expect(h.lastStatus().status.model).toMatchObject({ charset: 'letters', lowercase: true });
+    from = h.replies.length;
+    await h.send({ type: 'sample' });
+    expect((await h.next('sample', () => true, from)).prime).toBe('the quick ');
+    from = h.replies.length;
+    await h.send({ type: 'save' });
+    const ck = await h.next('checkpoint', () => true, from);
+    expect(decodeCheckpoint(new Uint8Array(ck.bytes), ck.filename).progress.charset).toBe('letters');
+
+    // From the raw text, loading it finds its own text again (cleaned, then letters) and can train on.
+    await h.send({ type: 'data', source: fox, options: { level: 'char', charset: 'raw', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'load', name: ck.filename, bytes: ck.bytes, placement: CPU });
+    const loaded = h.lastStatus().status;
+    expect(loaded.model?.charset).toBe('letters');
+    expect(loaded.canTrain).toBe(true);
+    expect(h.errors()).toEqual([]);
+  });
+
   it('gives one-line errors for bad files and impossible settings, in the page\'s words', async () => {
     const h = harness();
     await h.send({ type: 'init' });
     const bad = new Uint8Array([...new TextEncoder().encode('caf'), 0xe9, 0x20, 0x6f, 0x6b]).buffer;
-    await h.send({ type: 'data', source: { kind: 'file', name: 'latin1.txt', bytes: bad }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'data', source: { kind: 'file', name: 'latin1.txt', bytes: bad }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
     expect(h.errors().at(-1)).toEqual({ type: 'error', area: 'data', message: 'latin1.txt: not valid UTF-8 at byte 3 (try converting it with iconv -f latin1 -t utf-8)' });
 
-    await h.send({ type: 'data', source: { kind: 'file', name: 'tiny.txt', bytes: new TextEncoder().encode('abcabc').buffer as ArrayBuffer }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'data', source: { kind: 'file', name: 'tiny.txt', bytes: new TextEncoder().encode('abcabc').buffer as ArrayBuffer }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
     await h.send({ type: 'build', form: FORM, placement: CPU });
     const e = h.errors().at(-1)!;
     expect(e.area).toBe('model');
@@ -190,7 +225,7 @@ describe('web session (CPU backend, no browser)', () => {
   it('trains at word level, and a model moved to a fresh CPU backend keeps its state', async () => {
     const h = harness();
     await h.send({ type: 'init' });
-    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'word', lowercase: false, maxVocab: 8 } });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'word', charset: 'clean', lowercase: false, maxVocab: 8 } });
     const data = await h.next('data');
     expect(data.info.vocabSize).toBe(8);
     await h.send({ type: 'sampling', settings: { prime: 'the quick', temperature: 0, length: 12, every: 0 } });
@@ -226,7 +261,7 @@ describe.skipIf(noGpu)('web session on the GPU (Dawn in Node)', () => {
     const h = harness(new MemoryStore(), gpu);
     const GPU: Placement = { backend: 'gpu', adapter: 0 };
     await h.send({ type: 'init' });
-    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
     await h.send({ type: 'sampling', settings: { prime: 'the q', temperature: 0, length: 30, every: 0 } });
     const weights = async () => {
       const from = h.replies.length;

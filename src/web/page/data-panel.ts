@@ -4,6 +4,7 @@
  * text are shown as text only.
  */
 import corpora from 'virtual:corpora';
+import { DEFAULT_CHARSET, isCharset, type Charset } from '../../data/text.ts';
 import type { DataInfo, DataOptions, DataSource } from '../protocol.ts';
 import { clearError } from './banner.ts';
 import { $, fmtInt } from './dom.ts';
@@ -17,6 +18,7 @@ const ui = {
   corpus: [...document.querySelectorAll<HTMLInputElement>('input[name="corpus"]')],
   drop: $('drop-zone'), fileName: $('file-name'), chooseFile: $<HTMLButtonElement>('choose-file'), fileInput: $<HTMLInputElement>('file-input'),
   level: $<HTMLSelectElement>('level'), maxVocabField: $('max-vocab-field'), maxVocab: $<HTMLInputElement>('max-vocab'),
+  charset: $<HTMLSelectElement>('charset'),
   lowercase: $<HTMLInputElement>('lowercase'), dataInfo: $('data-info'), preview: $('preview'), dropOverlay: $('drop-overlay'),
 };
 
@@ -26,8 +28,23 @@ function corpusChoice(): string {
   return ui.corpus.find((r) => r.checked)?.value ?? 'reuters';
 }
 
+function charsetChoice(): Charset {
+  return isCharset(ui.charset.value) ? ui.charset.value : DEFAULT_CHARSET;
+}
+
 function dataOptions(): DataOptions {
-  return { level: ui.level.value === 'word' ? 'word' : 'char', lowercase: ui.lowercase.checked, maxVocab: Math.round(Number(ui.maxVocab.value)) || 10000 };
+  const charset = charsetChoice();
+  return {
+    level: ui.level.value === 'word' ? 'word' : 'char', charset,
+    lowercase: charset === 'letters' || ui.lowercase.checked, maxVocab: Math.round(Number(ui.maxVocab.value)) || 10000,
+  };
+}
+
+/** Letters are lowercase a-z by definition: the checkbox shows it and cannot say otherwise. */
+function showLowercase(lowercase: boolean): void {
+  const letters = charsetChoice() === 'letters';
+  ui.lowercase.checked = letters || lowercase;
+  ui.lowercase.disabled = letters;
 }
 
 /** The name a checkpoint records for this text (an embedded corpus has its own). */
@@ -38,7 +55,10 @@ export function corpusNameOf(d: DataInfo): string {
 
 /** The embedded corpora as the worker finds them. */
 export function builtinCorpora() {
-  return corpora.map((c) => ({ id: c.id, checkpointName: c.checkpointName, url: new URL(c.file, document.baseURI).href }));
+  return corpora.map((c) => ({
+    id: c.id, checkpointName: c.checkpointName, url: new URL(c.file, document.baseURI).href,
+    ...(c.rawFile ? { rawUrl: new URL(c.rawFile, document.baseURI).href } : {}),
+  }));
 }
 
 export function requestData(): void {
@@ -86,7 +106,8 @@ export function renderData(d: DataInfo): void {
   }
   ui.level.value = d.options.level;
   ui.maxVocabField.hidden = d.options.level !== 'word';
-  ui.lowercase.checked = d.options.lowercase;
+  ui.charset.value = d.options.charset;
+  showLowercase(d.options.lowercase);
   refreshFit();
   refreshButtons();
   renderRunState();
@@ -125,7 +146,7 @@ export function initDataPanel(): void {
   for (const r of ui.corpus) {
     r.addEventListener('change', () => {
       const c = corpora.find((x) => x.id === r.value);
-      if (c) ui.lowercase.checked = c.lowercase;
+      if (c) showLowercase(c.lowercase);
       requestData();
     });
   }
@@ -135,6 +156,11 @@ export function initDataPanel(): void {
     requestData();
   });
   ui.lowercase.addEventListener('change', requestData);
+  ui.charset.addEventListener('change', () => {
+    // Leaving letters: back to the corpus's own default case.
+    showLowercase(corpora.find((c) => c.id === corpusChoice())?.lowercase ?? ui.lowercase.checked);
+    requestData();
+  });
   let vocabTimer: number | undefined;
   ui.maxVocab.addEventListener('input', () => {
     clearTimeout(vocabTimer);
@@ -147,5 +173,5 @@ export function initDataPanel(): void {
     ui.fileInput.value = '';
   });
   initDropping();
-  ui.lowercase.checked = corpora.find((c) => c.id === corpusChoice())?.lowercase ?? false;
+  showLowercase(corpora.find((c) => c.id === corpusChoice())?.lowercase ?? false);
 }

@@ -136,7 +136,7 @@ export function refreshDirty(): void {
   }
   const f = readForm();
   const formChanged = (Object.keys(f) as (keyof ModelForm)[]).some((k) => f[k] !== m[k]);
-  const textChanged = d.options.level !== m.level || d.options.lowercase !== m.lowercase || corpusNameOf(d) !== m.corpus || d.vocabSize !== m.vocabSize;
+  const textChanged = d.options.level !== m.level || d.options.charset !== m.charset || d.options.lowercase !== m.lowercase || corpusNameOf(d) !== m.corpus || d.vocabSize !== m.vocabSize;
   ui.dirty.hidden = !(formChanged || textChanged);
 }
 

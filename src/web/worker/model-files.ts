@@ -2,6 +2,7 @@
  * The model as a file: the CLI's safetensors checkpoint (so files move between the page and the
  * command line), its download name, and the copy kept in the browser (IndexedDB in the worker).
  */
+import { DEFAULT_CHARSET } from '../../data/text.ts';
 import { encodeCheckpoint, type CheckpointData, type decodeCheckpoint, type TrainerProgress } from '../../checkpoint/model-checkpoint.ts';
 import type { LoopCheckpoint } from '../../engine/training-loop.ts';
 import type { Trainer } from '../../engine/trainer.ts';
@@ -48,7 +49,7 @@ export function checkpointOf(r: Run, c: LoopCheckpoint): CheckpointData {
   return {
     model: r.model, train: r.train, tokenizer: r.tokenizer.toJSON(), state: c.state,
     progress: {
-      ...structuredClone(c.progress), seed: r.seed, corpus: r.corpus, lowercase: r.lowercase,
+      ...structuredClone(c.progress), seed: r.seed, corpus: r.corpus, lowercase: r.lowercase, charset: r.charset,
       trainLoss: r.trainLoss, valLoss: r.valLoss, elapsed: c.elapsed,
     },
   };
@@ -87,7 +88,7 @@ export function runFromCheckpoint(
   const elapsed = ck.progress.elapsed ?? 0;
   const run: Run = {
     id, model: ck.model, train: ck.train, seed: ck.progress.seed ?? 1, tokenizer: ck.tokenizerObject,
-    lowercase: ck.progress.lowercase ?? false, corpus: ck.progress.corpus ?? name, text: data?.text, backend, placement,
+    lowercase: ck.progress.lowercase ?? false, charset: ck.progress.charset ?? DEFAULT_CHARSET, corpus: ck.progress.corpus ?? name, text: data?.text, backend, placement,
     trainer, progress, elapsed, trainLoss: ck.progress.trainLoss, valLoss: ck.progress.valLoss,
     snapshot: { state: ck.state, progress, elapsed },
   };

@@ -1,6 +1,7 @@
 /** The model the worker holds: its settings, its backend, its trainer when its text is here, and what is kept of it. */
 import type { TrainerProgress } from '../../checkpoint/model-checkpoint.ts';
 import type { Tokenizer } from '../../data/tokenizer.ts';
+import { userTextFor, type Charset } from '../../data/text.ts';
 import type { LoopCheckpoint } from '../../engine/training-loop.ts';
 import { Trainer } from '../../engine/trainer.ts';
 import type { Backend, SampleOptions } from '../../model/backend.ts';
@@ -20,6 +21,8 @@ export interface Run {
   seed: number;
   tokenizer: Tokenizer;
   lowercase: boolean;
+  /** Which characters the text kept; a prime is read the same way. */
+  charset: Charset;
   corpus: string;
   text?: Text;
   backend: Backend;
@@ -48,7 +51,7 @@ export function newTrainer(backend: Backend, d: PreparedData): Trainer {
 
 /** The sample the settings ask for; a prime the vocabulary cannot encode is the user's to fix. */
 export function sampleRequest(r: Run, s: SamplingSettings, iteration: number): { options: SampleOptions; primeText: string } {
-  const primeText = r.lowercase ? s.prime.toLowerCase() : s.prime;
+  const primeText = userTextFor(r.charset, r.lowercase ? s.prime.toLowerCase() : s.prime);
   let prime: Uint32Array;
   if (primeText.length === 0) {
     // A newline: samples start a fresh line, as the CLI's do.
@@ -96,6 +99,6 @@ function summaryOf(r: Run): ModelSummary {
     cell: r.model.cell, layers: r.model.layers ?? 1, dropout: r.model.dropout ?? 0, hiddenSize: r.model.hiddenSize, vocabSize: r.model.vocabSize,
     seqLength: r.train.seqLength, batchSize: r.train.batchSize, optimizer: r.train.optimizer,
     learningRate: r.train.learningRate, clip: r.train.clip, stateReset: r.train.stateReset ?? 0, seed: r.seed,
-    level: r.tokenizer.level, lowercase: r.lowercase, corpus: r.corpus, parameters: parameterCount(r.model),
+    level: r.tokenizer.level, charset: r.charset, lowercase: r.lowercase, corpus: r.corpus, parameters: parameterCount(r.model),
   };
 }

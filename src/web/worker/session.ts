@@ -10,6 +10,7 @@
  */
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointData } from '../../checkpoint/model-checkpoint.ts';
 import { BatchStream } from '../../data/split.ts';
+import { DEFAULT_CHARSET } from '../../data/text.ts';
 import type { LoopCheckpoint } from '../../engine/training-loop.ts';
 import { DivergedError, Trainer } from '../../engine/trainer.ts';
 import { DeviceLostError } from '../../gpu/backend.ts';
@@ -22,7 +23,7 @@ import { areaOf, errorReply, UserError } from './errors.ts';
 import { checkForm } from './form-check.ts';
 import { checkpointOf, fileNameOf, runFromCheckpoint, storeCheckpoint, type ModelStore } from './model-files.ts';
 import { newTrainer, progressOf, sampleRequest, statusOf, type Run } from './run.ts';
-import { dataInfo, findText, prepareText, readSource, trainValOf, type PreparedData, type TextSources } from './text.ts';
+import { dataInfo, findText, prepareText, readSource, textFits, trainValOf, type PreparedData, type TextSources } from './text.ts';
 import { DEFAULT_TIMING, TrainingRun, type Timing } from './training.ts';
 
 export interface SessionOptions extends TextSources {
@@ -138,7 +139,10 @@ export class Session {
   }
 
   private async loadData(source: DataSource, options: DataOptions): Promise<void> {
-    const text = source.kind === 'builtin' && this.data?.text.source === `builtin:${source.id}` ? this.data.text : await readSource(this.o, source);
+    const cached = this.data?.text;
+    const text = source.kind === 'builtin' && cached?.source === `builtin:${source.id}` && textFits(cached, options.charset)
+      ? cached
+      : await readSource(this.o, source, options.charset);
     this.data = prepareText(text, options);
     this.post({ type: 'data', info: dataInfo(this.data) });
   }
@@ -160,7 +164,7 @@ export class Session {
     const trainer = newTrainer(backend, d);
     const progress = trainer.progress();
     this.run = {
-      id: ++this.runCounter, model, train, seed: form.seed, tokenizer: d.tokenizer, lowercase: d.options.lowercase,
+      id: ++this.runCounter, model, train, seed: form.seed, tokenizer: d.tokenizer, lowercase: d.options.lowercase, charset: d.options.charset,
       corpus: d.text.corpus, text: d.text, backend, placement, trainer, progress, elapsed: 0,
       snapshot: { state: await backend.exportState(), progress, elapsed: 0 },
     };
@@ -346,7 +350,7 @@ export class Session {
     const ck = decodeCheckpoint(bytes, name);
     await this.stop();
     this.busy('loading the model');
-    const { data, note } = await findText(this.o, this.data, (n) => this.o.store.loadText(n), ck.progress.corpus, ck.progress.lowercase, ck.tokenizerObject);
+    const { data, note } = await findText(this.o, this.data, (n) => this.o.store.loadText(n), ck.progress.corpus, ck.progress.lowercase, ck.progress.charset ?? DEFAULT_CHARSET, ck.tokenizerObject);
     this.dropRun();
     const backend = await this.backends.make(ck.model, ck.train, ck.progress.seed ?? 1, placement);
     const loaded = runFromCheckpoint(ck, name, ++this.runCounter, backend, placement, data);

@@ -3,7 +3,7 @@
  * decoded as strict UTF-8, tokenized, and split into training and held-out parts as the CLI does.
  */
 import { splitTrainVal } from '../../data/split.ts';
-import { decodeUtf8 } from '../../data/text.ts';
+import { decodeUtf8, lettersOnly, type Charset } from '../../data/text.ts';
 import { CharTokenizer, WordTokenizer, type Tokenizer } from '../../data/tokenizer.ts';
 import type { DataInfo, DataOptions, DataSource } from '../protocol.ts';
 import { UserError } from './errors.ts';
@@ -18,6 +18,8 @@ export interface BuiltinCorpus {
   id: string;
   checkpointName: string;
   url: string;
+  /** The text as it comes, for the `raw` charset, where it differs from the cleaned one at `url`. */
+  rawUrl?: string;
 }
 
 /** Where embedded corpora come from (fetch in the browser, memory in tests). */
@@ -35,6 +37,8 @@ export interface Text {
   corpus: string;
   /** Decoded, newline-normalised, not lowercased. */
   raw: string;
+  /** An embedded corpus as it comes, without the CLI's cleaning (the `raw` charset). */
+  uncleaned?: boolean;
   /** The user's file, kept so the text can be stored with the model. */
   fileBytes?: ArrayBuffer;
 }
@@ -46,17 +50,23 @@ export interface PreparedData {
   ids: Uint32Array;
 }
 
-export async function readSource(sources: TextSources, source: DataSource): Promise<Text> {
+/** Whether `text` is the variant of its source that `charset` reads (an embedded corpus comes cleaned or as it comes). */
+export function textFits(text: Text, charset: Charset): boolean {
+  return !text.source.startsWith('builtin:') || Boolean(text.uncleaned) === (charset === 'raw');
+}
+
+export async function readSource(sources: TextSources, source: DataSource, charset: Charset = 'clean'): Promise<Text> {
   if (source.kind === 'builtin') {
     const b = sources.builtins.find((c) => c.id === source.id);
     if (!b) throw new UserError('data', `no embedded corpus called ${source.id}`);
+    const uncleaned = charset === 'raw';
     let bytes: ArrayBuffer;
     try {
-      bytes = await sources.fetchText(source.url || b.url);
+      bytes = await sources.fetchText(uncleaned && b.rawUrl ? b.rawUrl : source.url || b.url);
     } catch (e) {
       throw new UserError('data', `could not fetch the ${b.id} text (${(e as Error).message})`);
     }
-    return { source: `builtin:${b.id}`, name: b.id, corpus: b.checkpointName, raw: decodeUtf8(new Uint8Array(bytes), b.id) };
+    return { source: `builtin:${b.id}`, name: b.id, corpus: b.checkpointName, raw: decodeUtf8(new Uint8Array(bytes), b.id), uncleaned };
   }
   if (source.bytes.byteLength > MAX_TEXT_BYTES) {
     throw new UserError('data', `${source.name}: is ${Math.round(source.bytes.byteLength / 2 ** 20)} MiB; the page takes text files up to ${MAX_TEXT_BYTES / 2 ** 20} MiB`);
@@ -65,8 +75,10 @@ export async function readSource(sources: TextSources, source: DataSource): Prom
 }
 
 /** Tokenizes the text with a new vocabulary, or with a model's own (which throws on a token it lacks). */
-export function prepareText(text: Text, options: DataOptions, tokenizer?: Tokenizer): PreparedData {
-  const body = options.lowercase ? text.raw.toLowerCase() : text.raw;
+export function prepareText(text: Text, given: DataOptions, tokenizer?: Tokenizer): PreparedData {
+  // Letters are lowercase by definition, whatever the checkbox said.
+  const options = given.charset === 'letters' ? { ...given, lowercase: true } : given;
+  const body = options.charset === 'letters' ? lettersOnly(text.raw) : options.lowercase ? text.raw.toLowerCase() : text.raw;
   const tok = tokenizer ?? (options.level === 'word'
     ? WordTokenizer.fromText(body, { maxVocab: options.maxVocab })
     : CharTokenizer.fromText(body));
@@ -82,7 +94,7 @@ export function dataInfo(d: PreparedData): DataInfo {
   return {
     source: d.text.source, name: d.text.name, chars: countChars(d.text.raw), tokens: d.ids.length,
     vocabSize: d.tokenizer.vocab.length, trainTokens: train.length, valTokens: val.length,
-    options: d.options, preview: d.text.raw.slice(0, PREVIEW_CHARS),
+    options: d.options, preview: (d.options.charset === 'letters' ? lettersOnly(d.text.raw.slice(0, PREVIEW_CHARS)) : d.text.raw.slice(0, PREVIEW_CHARS)),
   };
 }
 
@@ -102,20 +114,21 @@ function countChars(s: string): number {
  */
 export async function findText(
   sources: TextSources, current: PreparedData | undefined, loadStoredText: (name: string) => Promise<ArrayBuffer | undefined>,
-  corpus: string, lowercase: boolean, tokenizer: Tokenizer,
+  corpus: string, lowercase: boolean, charset: Charset, tokenizer: Tokenizer,
 ): Promise<{ data?: PreparedData; note?: string }> {
-  const options: DataOptions = { level: tokenizer.level, lowercase, maxVocab: tokenizer.vocab.length };
+  const options: DataOptions = { level: tokenizer.level, charset, lowercase, maxVocab: tokenizer.vocab.length };
+  const here = current && textFits(current.text, charset) ? current.text : undefined;
   const attempts: (() => Promise<Text | undefined>)[] = [
     async () => {
       const b = sources.builtins.find((c) => c.checkpointName === corpus);
-      return b ? readSource(sources, { kind: 'builtin', id: b.id, url: b.url }) : undefined;
+      return b ? readSource(sources, { kind: 'builtin', id: b.id, url: b.url }, charset) : undefined;
     },
-    async () => (current?.text.corpus === corpus ? current.text : undefined),
+    async () => (here?.corpus === corpus ? here : undefined),
     async () => {
       const bytes = await loadStoredText(corpus).catch(() => undefined);
       return bytes ? readSource(sources, { kind: 'file', name: corpus, bytes }) : undefined;
     },
-    async () => current?.text,
+    async () => here,
   ];
   for (const attempt of attempts) {
     let text: Text | undefined;
