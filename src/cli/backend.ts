@@ -48,6 +48,7 @@ export async function openBackend(
   const acquireGpu = async () => {
     acquired = await io.acquireGpu();
     const ctx = acquired;
+    for (const line of ctx.notes) warn(line);
     void ctx.device.lost.then((info) => {
       if (!closing) lostReason = info.message || String(info.reason);
     });

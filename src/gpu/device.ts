@@ -10,6 +10,11 @@ export interface GpuCandidate {
   /** Created only when tried (each dawn.node instance starts its own backend). */
   gpu: () => GPU;
   options?: GPURequestAdapterOptions & { featureLevel?: string };
+  /**
+   * Runs the synchronous part of creating the GPU object and requesting an adapter, handing back
+   * what native code printed meanwhile (dawn.node writes its warnings straight to stderr).
+   */
+  capture?: <T>(call: () => T) => { value: T; printed: string };
 }
 
 export interface GpuContext {
@@ -21,6 +26,8 @@ export interface GpuContext {
   /** A software rasteriser (lavapipe, SwiftShader) or otherwise a fallback adapter. */
   isFallback: boolean;
   limits: GPUSupportedLimits;
+  /** One line each: why an earlier candidate gave no adapter, and what native code printed that a user may act on. */
+  notes: string[];
 }
 
 export class NoAdapterError extends Error {}
@@ -44,21 +51,47 @@ export function describeAdapter(info: GPUAdapterInfo | undefined, label: string)
   return `${parts.length ? parts[0] : 'unknown adapter'} via ${label}`;
 }
 
+/**
+ * Native messages as one line each, without those that say nothing a user can act on: Dawn lowers
+ * two limits on every Vulkan driver that reports huge ones (lavapipe, NVIDIA), and our kernels
+ * use neither. A message's indented continuation lines ("at ...", "- While ...") are dropped.
+ */
+export function nativeMessages(printed: string): string[] {
+  return printed
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !/^\s/.test(l) && !/artificially reduced/.test(l))
+    .map((l) => l.replace(/^Warning: /, '').trim());
+}
+
 export async function acquireGpu(candidates: GpuCandidate[], hint: string): Promise<GpuContext> {
   const tried: string[] = [];
+  const notes: string[] = [];
   for (const c of candidates) {
     let adapter: GPUAdapter | null = null;
     let gpu: GPU | undefined;
+    const messages: string[] = [];
+    const run = <T>(call: () => T): T => {
+      if (!c.capture) return call();
+      const { value, printed } = c.capture(call);
+      messages.push(...nativeMessages(printed));
+      return value;
+    };
     try {
-      gpu = c.gpu();
-      adapter = await gpu.requestAdapter(c.options as GPURequestAdapterOptions);
+      gpu = run(() => c.gpu());
+      adapter = await run(() => gpu!.requestAdapter(c.options as GPURequestAdapterOptions));
     } catch {
       adapter = null;
     }
     if (!adapter) {
-      tried.push(c.label);
+      // The driver's own words are the reason; the most telling line is the one that failed.
+      const reason = [/no drivers|not found|couldn't load/i, /failed with/i, /fail|cannot/i]
+        .map((re) => messages.find((m) => re.test(m)))
+        .find((m) => m !== undefined) ?? messages[0];
+      tried.push(reason ? `${c.label}: ${reason}` : c.label);
       continue;
     }
+    if (tried.length > 0) notes.push(`no adapter from ${tried.join('; ')}; using ${c.label}`);
+    notes.push(...messages);
     const requiredLimits: Record<string, number> = {};
     for (const name of WANTED_LIMITS) {
       const v = (adapter.limits as unknown as Record<string, number>)[name];
@@ -69,7 +102,7 @@ export async function acquireGpu(candidates: GpuCandidate[], hint: string): Prom
     const fallback = Boolean((info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
       /llvmpipe|lavapipe|swiftshader|software/i.test(`${info?.description} ${info?.device} ${info?.architecture}`);
-    return { gpu: gpu!, device, adapterName: describeAdapter(info, c.label), isFallback: fallback, limits: device.limits };
+    return { gpu: gpu!, device, adapterName: describeAdapter(info, c.label), isFallback: fallback, limits: device.limits, notes };
   }
-  throw new NoAdapterError(`no WebGPU adapter found (tried ${tried.join(', ') || 'nothing'}); ${hint}`);
+  throw new NoAdapterError(`no WebGPU adapter found (tried ${tried.join('; ') || 'nothing'}); ${hint}`);
 }

@@ -3,7 +3,10 @@
  * mode. WEBGPU_BACKEND=vulkan or WEBGPU_BACKEND=opengl keeps only that candidate (CI runs the
  * parity suite a second time on the OpenGL adapter this way); unset or empty tries both.
  */
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { acquireGpu, type GpuCandidate, type GpuContext } from '../gpu/device.ts';
 
 export const NODE_GPU_HINT =
@@ -23,6 +26,56 @@ export function forcedNodeBackend(value = process.env.WEBGPU_BACKEND): NodeBacke
 
 let dawn: Promise<typeof import('webgpu')> | undefined;
 
+interface Libc {
+  dup(fd: number): number;
+  dup2(from: number, to: number): number;
+  close(fd: number): number;
+}
+let libc: Libc | null | undefined;
+
+/**
+ * dup/dup2 from the C library through koffi (a prebuilt FFI): Node has no way to point file
+ * descriptor 2 elsewhere, and dawn.node prints its warnings there from native code. null where
+ * koffi has no build for the platform: the messages then reach the terminal as they are.
+ */
+function loadLibc(): Libc | null {
+  if (libc !== undefined) return libc;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const lib = koffi.load(process.platform === 'darwin' ? 'libc.dylib' : 'libc.so.6');
+    libc = { dup: lib.func('int dup(int)'), dup2: lib.func('int dup2(int, int)'), close: lib.func('int close(int)') };
+  } catch {
+    libc = null;
+  }
+  return libc;
+}
+
+/**
+ * Runs `call` with stderr (fd 2) pointed at a temporary file, and returns what was written there:
+ * the native messages of creating a Dawn instance and requesting an adapter, which Dawn prints
+ * synchronously. Node's own writes to stderr in that window are captured too, and there are none.
+ */
+export function captureStderr<T>(call: () => T): { value: T; printed: string } {
+  const c = process.platform === 'win32' ? null : loadLibc();
+  if (!c) return { value: call(), printed: '' };
+  const dir = mkdtempSync(join(tmpdir(), 'rnn-stderr-'));
+  const file = join(dir, 'stderr');
+  const fd = openSync(file, 'w+');
+  const saved = c.dup(2);
+  try {
+    if (saved < 0 || c.dup2(fd, 2) < 0) return { value: call(), printed: '' };
+    const value = call();
+    return { value, printed: readFileSync(file, 'utf8') };
+  } finally {
+    if (saved >= 0) {
+      c.dup2(saved, 2);
+      c.close(saved);
+    }
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function nodeGpuCandidates(): Promise<GpuCandidate[]> {
   const only = forcedNodeBackend();
   // Mesa warns on stderr without a runtime dir; the OpenGL path needs EGL without a display.
@@ -33,10 +86,10 @@ export async function nodeGpuCandidates(): Promise<GpuCandidate[]> {
   Object.assign(globalThis, globals);
   const all: (GpuCandidate & { backend: NodeBackend })[] = [
     // Unforced, Dawn picks its platform's default (Vulkan here, Metal or D3D12 elsewhere).
-    { backend: 'vulkan', label: 'Vulkan', gpu: () => create(only === 'vulkan' ? ['backend=vulkan'] : []) },
+    { backend: 'vulkan', label: 'Vulkan', gpu: () => create(only === 'vulkan' ? ['backend=vulkan'] : []), capture: captureStderr },
     {
       backend: 'opengl', label: 'OpenGL (compatibility)', gpu: () => create(['backend=opengl']),
-      options: { featureLevel: 'compatibility' },
+      options: { featureLevel: 'compatibility' }, capture: captureStderr,
     },
   ];
   return all.filter((c) => !only || c.backend === only).map(({ backend: _, ...c }) => c);
