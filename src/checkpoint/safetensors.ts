@@ -147,23 +147,44 @@ interface Entry {
   end: number;
 }
 
-/**
- * Parses and validates a whole safetensors file. `name` (usually the path) only appears in error
- * messages. Every way the bytes can be wrong throws `CheckpointError`, nothing else.
- */
-export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): SafetensorsContents {
-  const fail = (reason: string): never => {
-    throw new CheckpointError(`invalid safetensors file ${quote(name, 200)}: ${reason}`);
-  };
+const failFor = (name: string) => (reason: string): never => {
+  throw new CheckpointError(`invalid safetensors file ${quote(name, 200)}: ${reason}`);
+};
 
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+/**
+ * The header's length from a file's first 8 bytes, checked against the file's length, so that a
+ * large file that is no checkpoint is refused before it is read (see readSafetensorsHead).
+ */
+export function safetensorsHeaderLength(first8: Uint8Array, fileLength: number, name = 'checkpoint'): number {
+  const fail = failFor(name);
+  if (fileLength < 8 || first8.length < 8) fail(`file is ${fileLength} bytes, shorter than the 8-byte header length`);
   // Read as BigInt: a corrupt length can exceed 2^53, and Number would silently round it.
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
-  if (headerLength > BigInt(bytes.length - 8)) {
-    fail(`header length ${headerLength} exceeds the ${bytes.length - 8} bytes after it (file truncated?)`);
+  const headerLength = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength > BigInt(fileLength - 8)) {
+    fail(`header length ${headerLength} exceeds the ${fileLength - 8} bytes after it (file truncated?)`);
   }
   if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds ${MAX_HEADER_BYTES}`);
-  const dataStart = 8 + Number(headerLength);
+  return Number(headerLength);
+}
+
+interface Layout {
+  dataStart: number;
+  entries: Entry[];
+  metadata: Record<string, string>;
+}
+
+/**
+ * Everything the header says, checked against a file of `fileLength` bytes: `head` needs only the
+ * file's first 8 + header length bytes. Every way it can be wrong throws CheckpointError.
+ */
+export function checkSafetensorsHead(head: Uint8Array, fileLength: number, name = 'checkpoint'): void {
+  layoutOf(head, fileLength, name);
+}
+
+function layoutOf(bytes: Uint8Array, fileLength: number, name: string): Layout {
+  const fail = failFor(name);
+  const dataStart = 8 + safetensorsHeaderLength(bytes, fileLength, name);
+  if (bytes.length < dataStart) fail(`only ${bytes.length} of the header's ${dataStart} bytes were read`);
 
   const header = parseHeader(bytes.subarray(8, dataStart), fail);
   const metadata = parseMetadata(header[METADATA_KEY], fail);
@@ -171,7 +192,7 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): Safet
   const entries: Entry[] = [];
   for (const [tensorName, info] of Object.entries(header)) {
     if (tensorName === METADATA_KEY) continue;
-    entries.push(parseEntry(tensorName, info, bytes.length, fail));
+    entries.push(parseEntry(tensorName, info, fileLength, fail));
   }
 
   // The reference loader wants the data section tiled exactly: sorted by offsets, each tensor
@@ -192,14 +213,24 @@ export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): Safet
     covered = e.end;
     previous = e;
   }
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileLength - dataStart;
   if (covered > dataLength) {
     fail(
       `truncated or out-of-range data: tensors need ${covered} data bytes (file size ${dataStart + covered}) ` +
-        `but the file has ${dataLength} (file size ${bytes.length})`,
+        `but the file has ${dataLength} (file size ${fileLength})`,
     );
   }
   if (covered < dataLength) fail(`${dataLength - covered} trailing bytes after the last tensor`);
+  return { dataStart, entries, metadata };
+}
+
+/**
+ * Parses and validates a whole safetensors file. `name` (usually the path) only appears in error
+ * messages. Every way the bytes can be wrong throws `CheckpointError`, nothing else.
+ */
+export function decodeSafetensors(bytes: Uint8Array, name = 'checkpoint'): SafetensorsContents {
+  const fail = failFor(name);
+  const { dataStart, entries, metadata } = layoutOf(bytes, bytes.length, name);
 
   const tensors: Record<string, Tensor> = {};
   const converted: SafetensorsContents['converted'] = {};

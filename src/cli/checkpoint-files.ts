@@ -2,11 +2,11 @@
  * Checkpoint files on disk: reading with one-line errors, atomic writes, and char-rnn's habit of
  * keeping the best model with its validation loss in its name.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointData } from '../checkpoint/model-checkpoint.ts';
-import { CheckpointError } from '../checkpoint/safetensors.ts';
+import { CheckpointError, checkSafetensorsHead, safetensorsHeaderLength } from '../checkpoint/safetensors.ts';
 import { writeFileAtomic } from '../node/atomic-write.ts';
 import { CliError } from './errors.ts';
 
@@ -41,6 +41,37 @@ export function notRegular(st: Stats): string | undefined {
 }
 
 /**
+ * The file's bytes, read whole only once its header has been read and checked against its size:
+ * a large file that is no checkpoint (a disk image, a model in another format) fails at once.
+ */
+function readChecked(path: string): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const readAt = (n: number, at: number): Uint8Array => {
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const k = readSync(fd, buf, got, n - got, at + got);
+        if (k === 0) break;
+        got += k;
+      }
+      return buf.subarray(0, got);
+    };
+    const first8 = readAt(Math.min(8, size), 0);
+    const headerLength = safetensorsHeaderLength(first8, size, path);
+    checkSafetensorsHead(Buffer.concat([first8, readAt(headerLength, 8)]), size, path);
+    const all = readAt(size, 0);
+    if (all.length !== size || fstatSync(fd).size !== size) {
+      throw new CheckpointError(`${path}: changed while it was being read: try again when nothing writes to it`);
+    }
+    return all;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * A checkpoint from disk, checked. `note` hears the one line about a conversion (tensors stored as
  * F16, BF16 or F64, read as F32), if there was one.
  */
@@ -50,7 +81,7 @@ export function readCheckpoint(path: string, note?: (line: string) => void): Loa
     // A FIFO would block the read forever and /dev/zero would never end: only regular files are read.
     const kind = notRegular(statSync(path));
     if (kind) throw new CheckpointError(`${path}: is ${kind}, give a .safetensors checkpoint file`);
-    bytes = readFileSync(path);
+    bytes = readChecked(path);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     const code = (e as NodeJS.ErrnoException).code;

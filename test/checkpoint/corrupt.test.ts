@@ -5,7 +5,8 @@
  * another ordinary float) or throws one CheckpointError, in one line, naming the file; never
  * another error, an out-of-memory abort or a hang. Issue 15, classes 2 and 4.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import type { ModelConfig, TrainConfig } from '../../src/model/config.ts';
 import type { OptimizerName } from '../../src/model/optimizer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rnn-corrupt-'));
+const ROOT = new URL('../..', import.meta.url).pathname;
 const text = 'the quick brown fox jumps over the lazy dog. '.repeat(4);
 const tokenizer = CharTokenizer.fromText(text);
 
@@ -194,5 +196,28 @@ describe('poisoned tensors: NaN, infinity, negative second moments are refused n
     expect(outcome(rewrite(good, (t) => {
       t['optimizer.m.decoder.bias'].data[0] = -0.5;
     }))).toBeUndefined();
+  });
+});
+
+describe('large files are judged by their header before they are read', () => {
+  it('a 1.5 GB file (a checkpoint with trailing bytes, or zeros like a disk image) fails without reading it whole', () => {
+    // Sparse files: no disk space, but readFileSync would have read (and held) every byte first.
+    const withTail = join(dir, 'tail.safetensors');
+    writeFileSync(withTail, valid('adam'));
+    truncateSync(withTail, 1.5 * 2 ** 30);
+    const zeros = join(dir, 'zeros.safetensors');
+    writeFileSync(zeros, new Uint8Array(0));
+    truncateSync(zeros, 1.5 * 2 ** 30);
+    const script = `
+      import { readCheckpoint } from './src/cli/checkpoint-files.ts';
+      const msgs = [${JSON.stringify(withTail)}, ${JSON.stringify(zeros)}].map((p) => {
+        try { readCheckpoint(p); return 'loaded'; } catch (e) { return e.constructor.name + ': ' + e.message; }
+      });
+      console.log(JSON.stringify({ msgs, peakMB: process.resourceUsage().maxRSS / 1024 }));`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--import', './src/node/register-raw.mjs', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { msgs: string[]; peakMB: number };
+    expect(r.msgs[0]).toMatch(/^CheckpointError: .*tail\.safetensors.*trailing bytes after the last tensor$/);
+    expect(r.msgs[1]).toMatch(/^CheckpointError: .*zeros\.safetensors.*header is not valid JSON/);
+    expect(r.peakMB).toBeLessThan(500);
   });
 });
