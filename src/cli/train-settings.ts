@@ -216,6 +216,9 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
     return { ck, s: resumeSettings(a, ck, notes) };
   }
   checkFlagsApply(a, a.optimizer, a.lrSchedule);
+  if (a.lrSchedule === 'cosine' && (a.lrMin ?? 0) > a.lr) {
+    throw new UsageError(`--lr-min ${a.lrMin} is above --lr ${a.lr}: the cosine schedule goes down from --lr to --lr-min`);
+  }
   return {
     s: {
       train: {
@@ -263,11 +266,10 @@ export function applySchedule(a: TrainArgs, s: Settings, ck: LoadedCheckpoint | 
     }
     if (saved?.kind === 'cosine') {
       checkAgainst(a, 'lrMin', '--lr-min', a.lrMin, saved.min, 'learning-rate floor');
+      if (train.learningRate < saved.min) {
+        throw new CliError(`--lr ${train.learningRate} is below the cosine schedule's floor ${saved.min} in ${a.resume}: the rate would rise`);
+      }
       if (target > saved.iterations) notes.push(`the cosine schedule ends at iteration ${saved.iterations}: the iterations after it use the floor rate ${saved.min}`);
     }
-  }
-  const sch = train.lrSchedule;
-  if (sch?.kind === 'cosine' && sch.min > train.learningRate) {
-    throw new UsageError(`--lr-min ${sch.min} is above the learning rate ${train.learningRate}: the cosine schedule goes down to it`);
   }
 }
