@@ -180,6 +180,20 @@ describe('resume', () => {
     expect(ok.code).toBe(0);
   });
 
+  it('a cosine schedule resumed past its end stays at its floor, said in a note; a --lr below the floor is refused', async () => {
+    const p = join(dir, 'cosine.safetensors');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', p, '--lr-schedule', 'cosine', '--lr-min', '1e-4', '--quiet']);
+    expect(r.code).toBe(0);
+    expect(readCheckpoint(p).train.lrSchedule).toEqual({ kind: 'cosine', min: 1e-4, iterations: 5 });
+    const low = await cli(['train', '--resume', p, '--lr', '1e-5', '--iterations', '8', '--backend', 'cpu']);
+    expect(low.code).toBe(1);
+    expect(low.err).toMatch(/^error: --lr 0\.00001 is below the cosine schedule's floor 0\.0001 in .*cosine\.safetensors: the rate would rise$/m);
+    const more = await cli(['train', '--resume', p, '--iterations', '8', '--backend', 'cpu']);
+    expect(more.code).toBe(0);
+    expect(more.err).toContain('note: the cosine schedule ends at iteration 5: the iterations after it use the floor rate 0.0001');
+    expect(more.out).toContain('Adam lr 0.003, cosine to 0.0001 over 5 updates, clip 5');
+  });
+
   it('--resume with a lower --lr or another --state-reset is allowed and noted', async () => {
     const p = join(dir, 'lr.safetensors');
     await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', p, '--quiet']);
