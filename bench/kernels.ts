@@ -24,13 +24,13 @@ import { softmaxVariantFor, softmaxXentLaunch, type SoftmaxVariant } from '../sr
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
 import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
 import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
-import { optimizerLaunch, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
+import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { cellPointwise, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
 import { type CellType, GATES } from '../src/model/cells.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
-import { ADAGRAD_EPS, ADAM } from '../src/model/optimizer.ts';
+import { OPTIMIZERS } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { initParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
@@ -284,18 +284,18 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
     const layout = paramLayout({ cell: 'rnn', vocabSize: V, hiddenSize: H });
     const nParams = layout.length;
     for (const n of quick ? [nParams] : [nParams, 5_000_000]) {
-      for (const kind of ['adagrad', 'adam'] as const) {
+      for (const kind of OPTIMIZERS) {
         const p = randomArray(rng, n), g = randomArray(rng, n, 10);
         const Pb = r.storage(p), G = r.storage(g), M = r.storage(n), Vb = r.storage(n);
-        const eps = kind === 'adam' ? ADAM.eps : ADAGRAD_EPS;
         const whh = n === nParams ? { layers: 1, rows: H, cols: H } : undefined;
         const whhT = r.storage(whh ? H * H + 16 : 4), whhAt = r.storage(whh ? Uint32Array.of(layout.layers[0].weightHh.offset) : 4);
-        const uniforms = optimizerUniforms({ n, kind, lr: 1e-3, clip: 5, step: 3, eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh }, r.maxPerDim);
+        const train = { seqLength: 1, batchSize: 1, optimizer: kind, learningRate: 1e-3, clip: 5 };
+        const uniforms = optimizerUniforms({ ...optimizerSettings(train, n, whh ?? { layers: 0, rows: 0, cols: 0 }, 3), whh }, r.maxPerDim);
         const d = r.launch(optimizerLaunch({ params: Pb, grads: G, m: M, v: Vb, whhT, whhAt, n, kind, whh, uniforms }, r.maxPerDim));
         const gpuMs = (await timeGpu(r, [d], target)).ms;
         const state = newOptimizerState(n);
         const cpuMs = timeCpu(() => optimizerUpdate(kind, p, g, state, 1e-3, 5), target);
-        const words = kind === 'adam' ? 7 : 5; // read params, grads, m (, v); write params, m (, v)
+        const words = kind === 'adam' ? 7 : 5; // read params, grads, m and/or v; write params, m and/or v
         push({ kernel: 'optimizer', shape: `${n} params`, variant: `${kind}${whh ? ' + W_hh copy' : ''}`, gpuMs, cpuMs, gbps: words * 4 * n / gpuMs / 1e6 });
       }
     }

@@ -1,5 +1,6 @@
 // Gradient clipping and the optimizer update over the whole flat parameter buffer in one pass
-// (CPU twin: src/cpu/optim.ts). OPTIMIZER 0 = Adagrad, 1 = Adam.
+// (CPU twin: src/cpu/optim.ts). OPTIMIZER 0 = Adagrad, 1 = Adam, 2 = RMSprop, 3 = SGD (momentum,
+// Nesterov); the formulas and which of m, v each keeps: src/model/optimizer.ts.
 // It also keeps the transposed copy of each layer's W_hh that cell_forward.wgsl reads (whhT) in
 // step with the parameters, so the copy costs no dispatch of its own: layer l's W_hh
 // [rows = G*H, cols = H] at params[whhAt[l]] goes to whhT[l * rows * cols ..] as [cols, rows].
@@ -12,8 +13,9 @@ struct Uniforms {
   // Adam's bias corrections 1 - beta^step, computed on the host in f64.
   c1: f32, c2: f32, beta1: f32, beta2: f32,
   // 1 - beta from the host too: 1 - 0.999 in f32 arithmetic is off by 1.3e-5 relative.
+  // RMSprop's alpha travels as beta2 (its v update is Adam's).
   eps: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, whhLayers: u32,
-  whhRows: u32, whhCols: u32,
+  whhRows: u32, whhCols: u32, momentum: f32, nesterov: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
@@ -32,10 +34,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (OPTIMIZER == 0u) {
     m[i] += g * g;
     params[i] -= u.lr * g / sqrt(m[i] + u.eps);
-  } else {
+  } else if (OPTIMIZER == 1u) {
     m[i] = u.beta1 * m[i] + u.oneMinusBeta1 * g;
     v[i] = u.beta2 * v[i] + u.oneMinusBeta2 * g * g;
     params[i] -= u.lr * (m[i] / u.c1) / (sqrt(v[i] / u.c2) + u.eps);
+  } else if (OPTIMIZER == 2u) {
+    // torch.optim.RMSprop: eps outside the square root.
+    v[i] = u.beta2 * v[i] + u.oneMinusBeta2 * g * g;
+    params[i] -= u.lr * g / (sqrt(v[i]) + u.eps);
+  } else {
+    // torch.optim.SGD, dampening 0: buf = mu * buf + g; Nesterov steps by g + mu * buf.
+    let buf = u.momentum * m[i] + g;
+    m[i] = buf;
+    params[i] -= u.lr * select(buf, g + u.momentum * buf, u.nesterov != 0u);
   }
   let size = u.whhRows * u.whhCols;
   for (var l = 0u; l < u.whhLayers; l++) {

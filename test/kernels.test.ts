@@ -15,17 +15,16 @@ import { softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
 import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
 import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
-import { optimizerLaunch, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
+import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
-import { ADAGRAD_EPS, ADAM } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { streamState } from '../src/model/backend.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import { initParams } from '../src/model/init.ts';
-import type { ModelConfig } from '../src/model/config.ts';
-import type { OptimizerName } from '../src/model/optimizer.ts';
+import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
+import { learningRateAt, OPTIMIZERS, type OptimizerOptions } from '../src/model/optimizer.ts';
 import { Rng, uniformAt } from '../src/util/random.ts';
 
 const kernels = gpu ? new Kernels(gpu.device) : undefined;
@@ -365,13 +364,20 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
   // Several steps with gradients up to 4x the clip, compared after every step with the float64
   // twin. Tolerances: the moments within 1e-6 of their max (a few float32 roundings per step);
   // the parameters' total change within 1e-5 of its max: each step's lr * g / sqrt(m) (or Adam's
-  // m_hat / (sqrt(v_hat) + eps)) carries ~4 float32 roundings (sqrt, divide, the bias corrections
-  // rounded to float32), ~3e-7 relative, accumulated over the steps.
-  for (const kind of ['adagrad', 'adam'] as OptimizerName[]) {
-    it(`${kind}: 6 steps over 1003 parameters, gradients beyond the clip`, async () => {
+  // m_hat / (sqrt(v_hat) + eps), RMSprop's g / (sqrt(v) + eps), SGD's buf or g + mu * buf) carries
+  // ~4 float32 roundings (sqrt, divide, the bias corrections rounded to float32), ~3e-7 relative,
+  // accumulated over the steps. Each runs under a step schedule that decays the rate every 2 steps,
+  // through optimizerSettings as the backend calls it, so the uniforms carry the scheduled rate.
+  const optimizers: OptimizerOptions[] = [
+    { optimizer: 'adagrad' }, { optimizer: 'adam' }, { optimizer: 'rmsprop' }, { optimizer: 'rmsprop', rmsDecay: 0.7 },
+    { optimizer: 'sgd' }, { optimizer: 'sgd', momentum: 0.5, nesterov: true }, { optimizer: 'sgd', momentum: 0 },
+  ];
+  optimizers.forEach((o, k) => {
+    it(`${JSON.stringify(o)}: 6 steps over 1003 parameters, gradients beyond the clip`, async () => {
       const n = 1003;
-      const lr = 0.05, clip = 5;
-      const rng = new Rng(kind === 'adam' ? 1 : 2);
+      const lr = 0.05, clip = 5, kind = o.optimizer;
+      const train: TrainConfig = { ...o, seqLength: 1, batchSize: 1, learningRate: lr, clip, lrSchedule: { kind: 'step', decay: 0.5, every: 2, after: 2 } };
+      const rng = new Rng(k + 1);
       const p0 = randomArray(rng, n);
       const cpuParams = Float64Array.from(p0);
       const state = newOptimizerState(n, Float64Array);
@@ -380,31 +386,38 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
         for (let step = 1; step <= 6; step++) {
           const g = randomArray(rng, n, 4 * clip);
           g[0] = 1e6; g[1] = -1e6; g[2] = 0; // far beyond the clip both ways, and zero
+          g[3] = 1e-7; // so small that where eps sits (inside or outside the square root) decides the step
           r.write(G, g);
-          optimizerUpdate(kind, cpuParams, Float64Array.from(g), state, lr, clip);
-          const eps = kind === 'adagrad' ? ADAGRAD_EPS : ADAM.eps;
-          const uniforms = optimizerUniforms({ n, kind, lr, clip, step, eps, beta1: ADAM.beta1, beta2: ADAM.beta2 }, r.maxPerDim);
+          const settings = { ...optimizerSettings(train, n, { layers: 0, rows: 0, cols: 0 }, step), whh: undefined };
+          expect(settings.lr).toBe(learningRateAt(lr, train.lrSchedule, step));
+          optimizerUpdate(o, cpuParams, Float64Array.from(g), state, settings.lr, clip);
+          const uniforms = optimizerUniforms(settings, r.maxPerDim);
           // No W_hh copies to keep: whhT and whhAt are bound to buffers it leaves alone.
           await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT: r.storage(4), whhAt: r.storage(4), n, kind, uniforms }, r.maxPerDim))]);
           const [params, m, v] = [await r.read(P, 0, n), await r.read(Mb, 0, n), await r.read(Vb, 0, n)];
           const dGpu = params.map((x, i) => x - p0[i]);
           const dCpu = cpuParams.map((x, i) => x - p0[i]);
           expect(relError(dGpu, dCpu), `step ${step}`).toBeLessThan(1e-5);
-          expect(relError(m, state.m), `step ${step} m`).toBeLessThan(1e-6);
-          if (kind === 'adam') expect(relError(v, state.v), `step ${step} v`).toBeLessThan(1e-6);
+          if (kind === 'rmsprop') expect(m.every((x) => x === 0), 'RMSprop leaves m alone').toBe(true);
+          else expect(relError(m, state.m), `step ${step} m`).toBeLessThan(1e-6);
+          if (kind === 'adam' || kind === 'rmsprop') expect(relError(v, state.v), `step ${step} v`).toBeLessThan(1e-6);
+          else expect(v.every((x) => x === 0), `${kind} leaves v alone`).toBe(true);
           // The clip: the first moments saw exactly +-clip (Adagrad: clip^2 per step).
           if (kind === 'adagrad') expect(m[0]).toBeCloseTo(step * clip * clip, 3);
+          // SGD without momentum is plain SGD: each step moves by exactly lr * clip at the clipped element.
+          if (kind === 'sgd' && o.momentum === 0) expect(m[0]).toBe(clip);
         }
       });
     });
-  }
+  });
 });
 
 describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward reads', () => {
   // Exact: each copy is the updated parameter itself, moved. Two layers' W_hh [rows, cols] at odd
   // offsets; everything past the copies (the spare floats) must stay as it was.
-  it('match transposedWhh of the updated parameters after each of 3 steps, and nothing else is written', async () => {
+  it.each(OPTIMIZERS)('%s: match transposedWhh of the updated parameters after each of 3 steps, and nothing else is written', async (kind) => {
     const n = 301, rows = 12, cols = 7, offsets = [5, 140];
+    const train: TrainConfig = { optimizer: kind, seqLength: 1, batchSize: 1, learningRate: 0.01, clip: 5 };
     const rng = new Rng(9);
     await withRunner(async (r) => {
       const P = r.storage(randomArray(rng, n)), G = r.storage(n), Mb = r.storage(n), Vb = r.storage(n);
@@ -412,12 +425,14 @@ describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward 
       const whhT = r.storage(sentinel), whhAt = r.storage(Uint32Array.from(offsets));
       for (let step = 1; step <= 3; step++) {
         r.write(G, randomArray(rng, n));
+        const before = await r.read(P, 0, n);
         const whh = { layers: offsets.length, rows, cols };
-        const uniforms = optimizerUniforms({ n, kind: 'adam', lr: 0.01, clip: 5, step, eps: ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh }, r.maxPerDim);
-        await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT, whhAt, n, kind: 'adam', whh, uniforms }, r.maxPerDim))]);
+        const uniforms = optimizerUniforms(optimizerSettings(train, n, whh, step), r.maxPerDim);
+        await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT, whhAt, n, kind, whh, uniforms }, r.maxPerDim))]);
         const want = transposedWhh(await r.read(P, 0, n), offsets, rows, cols);
         want.fill(7, offsets.length * rows * cols);
         expect(Array.from(await r.read(whhT)), `step ${step}`).toEqual(Array.from(want));
+        expect(Array.from(await r.read(P, 0, n)), `step ${step}: the parameters moved`).not.toEqual(Array.from(before));
       }
     });
   });

@@ -19,7 +19,7 @@ import { GpuBackend } from '../src/gpu/backend.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
-import type { OptimizerName } from '../src/model/optimizer.ts';
+import { learningRateAt, type OptimizerName, type OptimizerOptions } from '../src/model/optimizer.ts';
 import { Rng } from '../src/util/random.ts';
 import { loadCorpus } from '../src/node/corpora.ts';
 import { CharTokenizer } from '../src/data/tokenizer.ts';
@@ -51,9 +51,22 @@ const nets: { net: Net; shapes: (typeof shapes)[number][] }[] = [
 
 const netName = (n: Net) => `${n.cell}${n.layers ? ` L=${n.layers}` : ''}${n.dropout ? ` dropout=${n.dropout}` : ''}`;
 
-function make(shape: (typeof shapes)[number], optimizer: OptimizerName, seed: number, net: Net = { cell: 'rnn' }) {
+/**
+ * The optimizers the lockstep test runs: Adam and Adagrad on every shape; RMSprop and SGD with
+ * Nesterov momentum, each under a schedule that changes the rate every update, on each net's first shape.
+ */
+const lockstep: { o: OptimizerOptions & Pick<TrainConfig, 'lrSchedule'>; allShapes: boolean }[] = [
+  { o: { optimizer: 'adam' }, allShapes: true },
+  { o: { optimizer: 'adagrad' }, allShapes: true },
+  { o: { optimizer: 'rmsprop', lrSchedule: { kind: 'cosine', min: 0.001, iterations: 4 } }, allShapes: false },
+  { o: { optimizer: 'sgd', momentum: 0.9, nesterov: true, lrSchedule: { kind: 'step', decay: 0.5, every: 1, after: 1 } }, allShapes: false },
+];
+const LR: Record<OptimizerName, number> = { adam: 0.01, adagrad: 0.1, rmsprop: 0.01, sgd: 0.1 };
+
+function make(shape: (typeof shapes)[number], optimizer: OptimizerName | OptimizerOptions, seed: number, net: Net = { cell: 'rnn' }) {
   const model: ModelConfig = { ...net, vocabSize: shape.V, hiddenSize: shape.H };
-  const train: TrainConfig = { seqLength: shape.T, batchSize: shape.B, optimizer, learningRate: optimizer === 'adam' ? 0.01 : 0.1, clip: 5 };
+  const o = typeof optimizer === 'string' ? { optimizer } : optimizer;
+  const train: TrainConfig = { seqLength: shape.T, batchSize: shape.B, ...o, learningRate: LR[o.optimizer], clip: 5 };
   const rng = new Rng(seed);
   const n = shape.T * shape.B;
   const chunks = Array.from({ length: 4 }, () => ({
@@ -136,9 +149,11 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
       }
     });
 
-    for (const optimizer of ['adam', 'adagrad'] as const) {
-      it(`4 ${optimizer} iterations in lockstep: ${name}`, async () => {
-        const { model, train, chunks } = make(shape, optimizer, 2, net);
+    for (const { o, allShapes } of lockstep) {
+      if (!allShapes && shape !== netShapes[0]) continue;
+      const optimizer = o.optimizer;
+      it(`4 ${optimizer}${o.lrSchedule ? ` (${o.lrSchedule.kind} schedule)` : ''} iterations in lockstep: ${name}`, async () => {
+        const { model, train, chunks } = make(shape, o, 2, net);
         const g = await GpuBackend.create(gpu!, model, train, 7);
         const c = new CpuBackend(model, train, 7);
         const slots = paramLayout(model).slots;
@@ -160,12 +175,12 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
             // so 1e-6 of the largest parameter.
             const expected = { m: before.optM.slice(), v: before.optV.slice(), step: before.optStep };
             const params = before.params.slice();
-            optimizerUpdate(optimizer, params, gr.grads, expected, train.learningRate, train.clip);
+            optimizerUpdate(train, params, gr.grads, expected, learningRateAt(train.learningRate, train.lrSchedule, before.optStep + 1), train.clip);
             const after = await g.exportState();
             expect(after.optStep).toBe(expected.step);
             expectPerPart(after.params, params, slots, 1e-6, 'parameter');
-            expectPerPart(after.optM, expected.m, slots, 1e-6, 'moment 1');
-            if (optimizer === 'adam') expectPerPart(after.optV, expected.v, slots, 1e-6, 'moment 2');
+            if (optimizer !== 'rmsprop') expectPerPart(after.optM, expected.m, slots, 1e-6, 'moment 1');
+            if (optimizer === 'adam' || optimizer === 'rmsprop') expectPerPart(after.optV, expected.v, slots, 1e-6, 'moment 2');
             // Exact (error 0, so per tensor adds nothing): the carried state is the one gradients() returned.
             expect(relError(after.hidden, gr.hLast), 'carried hidden state').toBe(0);
             if (gr.cLast) expect(relError(after.cellState!, gr.cLast), 'carried memory cells').toBe(0);

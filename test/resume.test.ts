@@ -14,7 +14,7 @@ import { Trainer } from '../src/engine/trainer.ts';
 import type { ModelState } from '../src/model/backend.ts';
 import type { CellType } from '../src/model/cells.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
-import type { OptimizerName } from '../src/model/optimizer.ts';
+import type { OptimizerName, OptimizerOptions } from '../src/model/optimizer.ts';
 
 const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(4);
 const tokenizer = CharTokenizer.fromText(TEXT);
@@ -43,9 +43,13 @@ async function steps(trainer: Trainer, until: number, losses: number[]) {
   }
 }
 
-function setup(cell: CellType, optimizer: OptimizerName, layers: number, dropout: number) {
+/** An optimizer, or one with its hyperparameters and a learning-rate schedule. */
+type Opt = OptimizerName | (OptimizerOptions & Pick<TrainConfig, 'lrSchedule'>);
+
+function setup(cell: CellType, optimizer: Opt, layers: number, dropout: number) {
   const model: ModelConfig = { cell, vocabSize: tokenizer.vocab.length, hiddenSize: 8, layers, dropout };
-  const train: TrainConfig = { seqLength: 6, batchSize: 3, optimizer, learningRate: 0.05, clip: 1, stateReset: 4 };
+  const o = typeof optimizer === 'string' ? { optimizer } : optimizer;
+  const train: TrainConfig = { seqLength: 6, batchSize: 3, ...o, learningRate: 0.05, clip: 1, stateReset: 4 };
   return { model, train, trainer: () => new Trainer(new CpuBackend(model, train, SEED), TRAIN_IDS, VAL_IDS) };
 }
 
@@ -63,13 +67,18 @@ async function throughCheckpoint(model: ModelConfig, train: TrainConfig, from: T
   return trainer;
 }
 
-const cases: [CellType, OptimizerName, number, number][] = [
+// The schedules change the rate across both splits (5 and 6): a resumed run must pick them up mid-way.
+const cases: [CellType, Opt, number, number][] = [
   ['rnn', 'adam', 1, 0], ['rnn', 'adagrad', 2, 0.25], ['lstm', 'adam', 2, 0.25], ['lstm', 'adagrad', 1, 0],
   ['gru', 'adam', 2, 0.25], ['gru', 'adagrad', 1, 0],
+  ['rnn', { optimizer: 'rmsprop', lrSchedule: { kind: 'step', decay: 0.5, every: 2, after: 3 } }, 1, 0],
+  ['lstm', { optimizer: 'rmsprop', rmsDecay: 0.9, lrSchedule: { kind: 'cosine', min: 0.01, iterations: 10 } }, 2, 0.25],
+  ['gru', { optimizer: 'sgd', momentum: 0.9, nesterov: true, lrSchedule: { kind: 'step', decay: 0.7, every: 1, after: 0 } }, 2, 0.25],
+  ['rnn', { optimizer: 'sgd', momentum: 0 }, 1, 0],
 ];
 
 describe('CPU resume through a checkpoint', () => {
-  it.each(cases)('%s %s, %i layer(s), dropout %f: losses, parameters, moments and state are bit-identical to one run', async (cell, optimizer, layers, dropout) => {
+  it.each(cases)('%s %j, %i layer(s), dropout %f: losses, parameters, moments and state are bit-identical to one run', async (cell, optimizer, layers, dropout) => {
     const { model, train, trainer } = setup(cell, optimizer, layers, dropout);
     const whole = trainer();
     const wholeLosses: number[] = [];

@@ -18,6 +18,7 @@ import { CheckpointError, decodeSafetensors, encodeSafetensors, type Tensor } fr
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { CELL_TYPES, GATES, type CellType } from '../model/cells.ts';
 import { paramLayout } from '../model/layout.ts';
+import { optimizerProblem } from '../model/optimizer.ts';
 import type { ModelState } from '../model/backend.ts';
 import type { StreamState } from '../data/split.ts';
 import { CHARSETS, DEFAULT_CHARSET, isCharset, type Charset } from '../data/text.ts';
@@ -165,6 +166,9 @@ function decodeChecked(bytes: Uint8Array, name: string): DecodedCheckpoint {
   const tokenizerJson = parseJson(metadata, 'tokenizer', name) as TokenizerJSON;
   const progress = parseJson(metadata, 'progress', name) as CheckpointData['progress'] & { optimizerStep: number };
   checkShapeAgainstTensors(name, stored, train, tensors);
+  // Optimizer, hyperparameters and schedule (absent ones, as in older checkpoints, mean the defaults).
+  const optProblem = optimizerProblem(train);
+  if (optProblem) throw new CheckpointError(`${name}: damaged checkpoint (${optProblem})`);
   if (!isObject(progress)) throw new CheckpointError(`${name}: damaged checkpoint (the "progress" metadata is not an object)`);
   if (progress.charset === undefined) progress.charset = DEFAULT_CHARSET;
   else if (!isCharset(progress.charset)) {
@@ -205,13 +209,14 @@ function decodeChecked(bytes: Uint8Array, name: string): DecodedCheckpoint {
       // x - x is NaN for NaN and for either infinity.
       if (x - x !== 0) throw new CheckpointError(`${name}: tensor ${key} holds ${x} at index ${i} (damaged or diverged; not loaded)`);
       if (o.nonNegative && x < 0) {
-        throw new CheckpointError(`${name}: tensor ${key} holds ${x} at index ${i}, but a sum of squares cannot be negative (damaged; not loaded)`);
+        throw new CheckpointError(`${name}: tensor ${key} holds ${x} at index ${i}, but a sum or mean of squares cannot be negative (damaged; not loaded)`);
       }
     }
     return d;
   };
   // Adam: m is the first moment (any sign), v the second. Adagrad: m is the sum of squared
-  // gradients, v unused (zeros). See src/cpu/optim.ts.
+  // gradients, v unused (zeros). RMSprop: v the mean of squared gradients, m unused. SGD: m the
+  // momentum buffer (any sign), v unused. See src/model/optimizer.ts. v is never negative.
   const adagrad = train.optimizer === 'adagrad';
   const params = new Float32Array(layout.length);
   const optM = new Float32Array(layout.length);

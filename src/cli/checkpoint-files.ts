@@ -101,7 +101,6 @@ export function readCheckpoint(path: string, note?: (line: string) => void): Loa
   const p = ck.progress as LoadedCheckpoint['progress'] | null;
   const bad = (what: string) => new CheckpointError(`${path}: damaged checkpoint (${what})`);
   if (!t || !isPosInt(t.batchSize) || !isPosInt(t.seqLength)) throw bad('batch size or sequence length');
-  if (t.optimizer !== 'adam' && t.optimizer !== 'adagrad') throw bad(`optimizer ${JSON.stringify(t.optimizer)}`);
   if (!(t.learningRate > 0) || !(t.clip > 0)) throw bad('learning rate or clip');
   if (t.stateReset !== undefined && !(Number.isInteger(t.stateReset) && t.stateReset >= 0)) throw bad(`state reset ${JSON.stringify(t.stateReset)}`);
   if (!p || !Number.isInteger(p.iteration) || p.iteration < 0 || typeof p.stream !== 'object' || p.stream === null) {

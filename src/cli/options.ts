@@ -46,3 +46,24 @@ export function dropoutValue(value: string): number {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number from 0 up to (not including) 1.');
   return n;
 }
+
+/** A fraction in [0, 1): SGD's momentum. */
+export function momentumValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number from 0 up to (not including) 1.');
+  return n;
+}
+
+/** A fraction in (0, 1): RMSprop's decay. */
+export function openFraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n >= 1) throw new InvalidArgumentError('must be a number between 0 and 1 (both excluded).');
+  return n;
+}
+
+/** A factor in (0, 1]: the step schedule's decay. */
+export function decayFactor(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError('must be a number above 0 and at most 1.');
+  return n;
+}

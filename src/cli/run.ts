@@ -7,7 +7,8 @@ import { Command, CommanderError, Option } from 'commander';
 import type { BackendChoice } from '../engine/create-backend.ts';
 import { errorLine, exitCodeFor, EXIT_OK, EXIT_USAGE, oneLine } from './errors.ts';
 import type { CliIO } from './io.ts';
-import { countInt, dropoutValue, nonEmpty, nonNegativeNumber, positiveInt, positiveNumber, seedValue } from './options.ts';
+import { countInt, decayFactor, dropoutValue, momentumValue, nonEmpty, nonNegativeNumber, openFraction, positiveInt, positiveNumber, seedValue } from './options.ts';
+import { LR_SCHEDULES, OPTIMIZERS, RMSPROP, SGD, STEP_DECAY } from '../model/optimizer.ts';
 import { runEval } from './eval.ts';
 import { CHARSETS } from '../data/text.ts';
 import { DEFAULT_MAX_CORPUS_MB } from '../node/corpora.ts';
@@ -53,8 +54,16 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('--hidden <n>', 'hidden units per layer', positiveInt, D.hidden)
     .option('--seq-length <n>', 'time steps of backpropagation through time per iteration', positiveInt, D.seqLength)
     .option('--batch-size <n>', 'sequences trained side by side', positiveInt, D.batchSize)
-    .option('--lr <rate>', 'learning rate', positiveNumber, D.lr)
-    .addOption(new Option('--optimizer <name>', 'adam or adagrad').choices(['adam', 'adagrad']).default(D.optimizer))
+    .option('--lr <rate>', 'learning rate (the base rate, with --lr-schedule)', positiveNumber, D.lr)
+    .addOption(new Option('--optimizer <name>', 'adam, adagrad, rmsprop (PyTorch\'s formula) or sgd (with momentum)').choices(OPTIMIZERS).default(D.optimizer))
+    .option('--momentum <mu>', `sgd: momentum in [0, 1), 0 for plain SGD (default ${SGD.momentum})`, momentumValue)
+    .option('--nesterov', 'sgd: Nesterov momentum')
+    .option('--rms-decay <alpha>', `rmsprop: decay of the mean of squared gradients (default ${RMSPROP.alpha}, char-rnn's)`, openFraction)
+    .addOption(new Option('--lr-schedule <kind>', 'none; step: multiply by --lr-decay every --lr-decay-every epochs from epoch --lr-decay-after on (char-rnn); cosine: down to --lr-min over the run').choices(LR_SCHEDULES).default(D.lrSchedule))
+    .option('--lr-decay <factor>', `step schedule: the factor, in (0, 1] (default ${STEP_DECAY.decay})`, decayFactor)
+    .option('--lr-decay-every <epochs>', `step schedule: epochs between decays, fractions allowed (default ${STEP_DECAY.everyEpochs})`, positiveNumber)
+    .option('--lr-decay-after <epochs>', `step schedule: the epoch of the first decay (default ${STEP_DECAY.afterEpochs})`, nonNegativeNumber)
+    .option('--lr-min <rate>', 'cosine schedule: the floor the rate ends at (default 0)', nonNegativeNumber)
     .option('--clip <value>', 'clip each gradient element to [-value, value]', positiveNumber, D.clip)
     .option('--state-reset <n>', 'zero each sequence\'s carried state every n iterations, staggered, so the model also learns to start from zero (0: only when the data wraps)', countInt, D.stateReset)
     .option('--iterations <n>', `total iterations (default: ${D.iterations}, or the resumed run's own)`, positiveInt)
@@ -100,6 +109,14 @@ a second signal quits without saving.`)
         batchSize: o.batchSize as number,
         lr: o.lr as number,
         optimizer: o.optimizer as TrainArgs['optimizer'],
+        momentum: o.momentum as number | undefined,
+        nesterov: o.nesterov as boolean | undefined,
+        rmsDecay: o.rmsDecay as number | undefined,
+        lrSchedule: o.lrSchedule as TrainArgs['lrSchedule'],
+        lrDecay: o.lrDecay as number | undefined,
+        lrDecayEvery: o.lrDecayEvery as number | undefined,
+        lrDecayAfter: o.lrDecayAfter as number | undefined,
+        lrMin: o.lrMin as number | undefined,
         clip: o.clip as number,
         stateReset: o.stateReset as number,
         iterations: o.iterations as number | undefined,

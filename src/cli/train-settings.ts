@@ -8,7 +8,7 @@ import type { TokenizerLevel } from '../data/tokenizer.ts';
 import type { Charset } from '../data/text.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import type { CellType } from '../model/cells.ts';
-import type { OptimizerName } from '../model/optimizer.ts';
+import { optimizerHyper, RMSPROP, SGD, STEP_DECAY, type LrSchedule, type OptimizerName, type OptimizerOptions } from '../model/optimizer.ts';
 import { mainPathOf, readCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
 import { CliError, UsageError } from './errors.ts';
 
@@ -31,6 +31,7 @@ export const TRAIN_DEFAULTS = {
   batchSize: 32,
   lr: 3e-3,
   optimizer: 'adam' as OptimizerName,
+  lrSchedule: 'none' as LrSchedule['kind'],
   clip: 5,
   stateReset: 16,
   iterations: 3000,
@@ -61,6 +62,16 @@ export interface TrainArgs {
   batchSize: number;
   lr: number;
   optimizer: OptimizerName;
+  /** The optimizers' and the schedules' flags: undefined when not given (the defaults are src/model/optimizer.ts's). */
+  momentum?: number;
+  nesterov?: boolean;
+  rmsDecay?: number;
+  lrSchedule: LrSchedule['kind'];
+  lrDecay?: number;
+  /** In epochs, as char-rnn's. */
+  lrDecayEvery?: number;
+  lrDecayAfter?: number;
+  lrMin?: number;
   clip: number;
   stateReset: number;
   iterations?: number;
@@ -96,17 +107,52 @@ export interface Settings {
   backend: BackendChoice;
 }
 
+/** A flag given with a resumed run that contradicts its checkpoint. */
+function mismatch(a: TrainArgs, flag: string, given: unknown, saved: unknown, what: string): CliError {
+  return new CliError(
+    `${flag} ${given} does not match the checkpoint ${a.resume}, which has ${what} ${saved}: ` +
+    `leave ${flag} out to resume it, or start a new run without --resume`,
+  );
+}
+
+/** Throws if flag `key` was given and its value differs from the checkpoint's. */
+function checkAgainst(a: TrainArgs, key: string, flag: string, given: unknown, saved: unknown, what: string): void {
+  if (a.given.has(key) && given !== saved) throw mismatch(a, flag, given, saved, what);
+}
+
+/** Refuses an optimizer's or a schedule's flag given with another optimizer or schedule than the one it tunes. */
+function checkFlagsApply(a: TrainArgs, optimizer: OptimizerName, schedule: LrSchedule['kind']): void {
+  const owners: [string, string, boolean, string][] = [
+    ['momentum', '--momentum', optimizer === 'sgd', '--optimizer sgd'],
+    ['nesterov', '--nesterov', optimizer === 'sgd', '--optimizer sgd'],
+    ['rmsDecay', '--rms-decay', optimizer === 'rmsprop', '--optimizer rmsprop'],
+    ['lrDecay', '--lr-decay', schedule === 'step', '--lr-schedule step'],
+    ['lrDecayEvery', '--lr-decay-every', schedule === 'step', '--lr-schedule step'],
+    ['lrDecayAfter', '--lr-decay-after', schedule === 'step', '--lr-schedule step'],
+    ['lrMin', '--lr-min', schedule === 'cosine', '--lr-schedule cosine'],
+  ];
+  for (const [key, flag, applies, owner] of owners) {
+    if (a.given.has(key) && !applies) {
+      throw new UsageError(`${flag} applies only to ${owner}${a.resume ? `, and ${a.resume} was trained with ${optimizer}, schedule ${schedule}` : ''}`);
+    }
+  }
+}
+
+/** A fresh run's optimizer hyperparameters, stored explicitly (so the checkpoint says what was used). */
+function optimizerFields(a: TrainArgs): Omit<OptimizerOptions, 'optimizer'> {
+  if (a.optimizer === 'sgd') {
+    const momentum = a.momentum ?? SGD.momentum;
+    if (a.nesterov && momentum === 0) throw new UsageError('--nesterov needs a --momentum above 0');
+    return { momentum, nesterov: a.nesterov ?? false };
+  }
+  if (a.optimizer === 'rmsprop') return { rmsDecay: a.rmsDecay ?? RMSPROP.alpha };
+  return {};
+}
+
 /** A resumed run keeps its checkpoint's shape; a flag that contradicts it is an error, not a silent override. */
 function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Settings {
   const path = a.resume!;
-  const mismatch = (flag: string, given: unknown, saved: unknown, what: string) =>
-    new CliError(
-      `${flag} ${given} does not match the checkpoint ${path}, which has ${what} ${saved}: ` +
-      `leave ${flag} out to resume it, or start a new run without --resume`,
-    );
-  const check = (key: string, flag: string, given: unknown, saved: unknown, what: string) => {
-    if (a.given.has(key) && given !== saved) throw mismatch(flag, given, saved, what);
-  };
+  const check = (key: string, flag: string, given: unknown, saved: unknown, what: string) => checkAgainst(a, key, flag, given, saved, what);
   const saved = fullModelConfig(ck.model);
   check('cell', '--cell', a.cell, saved.cell, 'cell');
   check('layers', '--layers', a.layers, saved.layers, 'layers');
@@ -115,6 +161,12 @@ function resumeSettings(a: TrainArgs, ck: LoadedCheckpoint, notes: string[]): Se
   check('batchSize', '--batch-size', a.batchSize, ck.train.batchSize, 'batch size');
   check('seqLength', '--seq-length', a.seqLength, ck.train.seqLength, 'sequence length');
   check('optimizer', '--optimizer', a.optimizer, ck.train.optimizer, 'optimizer');
+  checkFlagsApply(a, ck.train.optimizer, ck.train.lrSchedule?.kind ?? 'none');
+  const hyper = optimizerHyper(ck.train);
+  check('momentum', '--momentum', a.momentum, hyper.momentum, 'momentum');
+  check('nesterov', '--nesterov', a.nesterov, hyper.nesterov, 'nesterov');
+  check('rmsDecay', '--rms-decay', a.rmsDecay, hyper.alpha, 'RMSprop decay');
+  check('lrSchedule', '--lr-schedule', a.lrSchedule, ck.train.lrSchedule?.kind ?? 'none', 'learning-rate schedule');
   check('level', '--level', a.level, ck.tokenizer.level, 'level');
   check('charset', '--charset', a.charset, ck.progress.charset, 'charset');
   if (a.given.has('lowercase') && a.lowercase !== ck.progress.lowercase) {
@@ -172,9 +224,16 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
     const ck = readCheckpoint(a.resume, (line) => notes.push(line));
     return { ck, s: resumeSettings(a, ck, notes) };
   }
+  checkFlagsApply(a, a.optimizer, a.lrSchedule);
+  if (a.lrSchedule === 'cosine' && (a.lrMin ?? 0) > a.lr) {
+    throw new UsageError(`--lr-min ${a.lrMin} is above --lr ${a.lr}: the cosine schedule goes down from --lr to --lr-min`);
+  }
   return {
     s: {
-      train: { seqLength: a.seqLength, batchSize: a.batchSize, optimizer: a.optimizer, learningRate: a.lr, clip: a.clip, stateReset: a.stateReset },
+      train: {
+        seqLength: a.seqLength, batchSize: a.batchSize, optimizer: a.optimizer, ...optimizerFields(a),
+        learningRate: a.lr, clip: a.clip, stateReset: a.stateReset,
+      },
       seed: a.seed,
       corpus: a.corpus,
       lowercase: a.lowercase,
@@ -183,4 +242,44 @@ export function runSettings(a: TrainArgs, notes: string[]): { ck?: LoadedCheckpo
       backend: a.backend,
     },
   };
+}
+
+/** Epochs as whole updates, for the step schedule (at least one between decays). */
+const updatesIn = (epochs: number, batchesPerEpoch: number, min: number) => Math.max(min, Math.round(epochs * batchesPerEpoch));
+
+/**
+ * Sets the run's learning-rate schedule, once the batches per epoch and the target iteration are
+ * known: a fresh run's from its flags (epochs converted to updates; cosine spans the whole run),
+ * a resumed run's as its checkpoint has it, where a contradicting flag is an error.
+ */
+export function applySchedule(a: TrainArgs, s: Settings, ck: LoadedCheckpoint | undefined, batchesPerEpoch: number, target: number, notes: string[]): void {
+  const { train } = s;
+  const every = (epochs: number | undefined) => updatesIn(epochs ?? STEP_DECAY.everyEpochs, batchesPerEpoch, 1);
+  const after = (epochs: number | undefined) => updatesIn(epochs ?? STEP_DECAY.afterEpochs, batchesPerEpoch, 0);
+  if (!ck) {
+    if (a.lrSchedule === 'step') {
+      train.lrSchedule = { kind: 'step', decay: a.lrDecay ?? STEP_DECAY.decay, every: every(a.lrDecayEvery), after: after(a.lrDecayAfter) };
+    } else if (a.lrSchedule === 'cosine') {
+      train.lrSchedule = { kind: 'cosine', min: a.lrMin ?? 0, iterations: target };
+    }
+  } else {
+    const saved = ck.train.lrSchedule;
+    if (saved?.kind === 'step') {
+      const inUpdates = (epochs: number) => `${epochs} (= ${updatesIn(epochs, batchesPerEpoch, 0)} updates)`;
+      checkAgainst(a, 'lrDecay', '--lr-decay', a.lrDecay, saved.decay, 'decay factor');
+      if (a.lrDecayEvery !== undefined && a.given.has('lrDecayEvery') && every(a.lrDecayEvery) !== saved.every) {
+        throw mismatch(a, '--lr-decay-every', inUpdates(a.lrDecayEvery), `${saved.every} updates`, 'a decay every');
+      }
+      if (a.lrDecayAfter !== undefined && a.given.has('lrDecayAfter') && after(a.lrDecayAfter) !== saved.after) {
+        throw mismatch(a, '--lr-decay-after', inUpdates(a.lrDecayAfter), `${saved.after} updates`, 'the first decay after');
+      }
+    }
+    if (saved?.kind === 'cosine') {
+      checkAgainst(a, 'lrMin', '--lr-min', a.lrMin, saved.min, 'learning-rate floor');
+      if (train.learningRate < saved.min) {
+        throw new CliError(`--lr ${train.learningRate} is below the cosine schedule's floor ${saved.min} in ${a.resume}: the rate would rise`);
+      }
+      if (target > saved.iterations) notes.push(`the cosine schedule ends at iteration ${saved.iterations}: the iterations after it use the floor rate ${saved.min}`);
+    }
+  }
 }

@@ -12,6 +12,7 @@ import { DeviceLostError } from '../gpu/backend.ts';
 import { formatBytes } from '../gpu/memory.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
+import { describeOptimizer } from '../model/optimizer.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
 import { bestPath, checkOutputPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
 import { describePreparation, isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
@@ -20,7 +21,7 @@ import { duration, int, loss, unitOf } from './format.ts';
 import { SIGINT_INTERRUPTION, type CliIO, type Interruption } from './io.ts';
 import { Progress } from './progress.ts';
 import { defaultPrime, encodePrime } from './sampling.ts';
-import { runSettings, targetIterations, type Settings, type TrainArgs } from './train-settings.ts';
+import { applySchedule, runSettings, targetIterations, type Settings, type TrainArgs } from './train-settings.ts';
 
 /** A second Ctrl-C sooner than this after the first is the same key press, relayed twice. */
 const INTERRUPT_DEBOUNCE_MS = 300;
@@ -168,6 +169,7 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
     throw e;
   }
   const target = targetIterations(a, stream, ck);
+  applySchedule(a, s, ck, stream.batchesPerEpoch, target, notes);
   const startIteration = ck?.progress.iteration ?? 0;
   if (target <= startIteration) {
     throw new CliError(
@@ -202,7 +204,7 @@ function printSetup(a: TrainArgs, p: Plan, opened: OpenBackend, say: (line: stri
   );
   say(
     `training: ${int(target)} iterations of ${train.batchSize} x ${train.seqLength} ${unit}s (${(target / p.batchesPerEpoch).toFixed(2)} epochs), ` +
-    `${train.optimizer === 'adam' ? 'Adam' : 'Adagrad'} lr ${train.learningRate}, clip ${train.clip}, ` +
+    `${describeOptimizer(train)}, clip ${train.clip}, ` +
     `${train.stateReset ? `state reset every ${train.stateReset}` : 'state carried'}, seed ${s.seed}`,
   );
   say(`checkpoint: ${p.ckPath} (${a.checkpointEvery > 0 ? `every ${a.checkpointEvery} iterations, ` : ''}at the end and on Ctrl-C)`);

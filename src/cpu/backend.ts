@@ -6,6 +6,7 @@ import { hasCellState } from '../model/cells.ts';
 import { fullModelConfig, type FullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { dropoutMask, dropoutSeed } from '../model/dropout.ts';
 import { initParams } from '../model/init.ts';
+import { learningRateAt } from '../model/optimizer.ts';
 import type { Chunk } from './rnn.ts';
 import { stackedForwardBackward, stackedLoss, zeroState, type StackedState } from './stacked.ts';
 import { newOptimizerState, optimizerUpdate, type OptimizerState } from './optim.ts';
@@ -48,7 +49,8 @@ export class CpuBackend implements Backend {
 
   async trainStep(c: TokenChunk): Promise<{ loss: Promise<number> }> {
     const r = this.run(c);
-    optimizerUpdate(this.train.optimizer, this.params, r.grads, this.opt, this.train.learningRate, this.train.clip);
+    const lr = learningRateAt(this.train.learningRate, this.train.lrSchedule, this.opt.step + 1);
+    optimizerUpdate(this.train, this.params, r.grads, this.opt, lr, this.train.clip);
     this.state = { h: r.hLast, c: r.cLast };
     return { loss: Promise.resolve(r.loss) };
   }

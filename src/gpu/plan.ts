@@ -19,7 +19,7 @@
  *                              embedding_grad (l = 0) or matmul         dW_ih, all steps at once
  *                              column_sum                               db_ih
  *                              (l > 0) matmul                           dL/dx = dgi W_ih for the layer below
- *   update                     optimizer                                clip + Adagrad/Adam, flat parameters
+ *   update                     optimizer                                clip + Adagrad/Adam/RMSprop/SGD, flat parameters
  * = L(2T + 6) + 2dL + 6 dispatches (src/gpu/buffers.ts: dispatchesPerIteration). backwardWithDh0
  * adds, after each layer's step 0, a cell_backward that forms that layer's dh0 (gradients() only).
  */

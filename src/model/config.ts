@@ -1,6 +1,6 @@
 /** Shapes and hyperparameters shared by every backend, the CLI, the web page and the benchmarks. */
 import { GATES, type CellType } from './cells.ts';
-import type { OptimizerName } from './optimizer.ts';
+import type { LrSchedule, OptimizerOptions } from './optimizer.ts';
 
 export interface ModelConfig {
   cell: CellType;
@@ -38,13 +38,16 @@ export function validateModel(config: FullModelConfig): void {
   if (!(p >= 0 && p < 1)) throw new Error(`dropout must be in [0, 1), got ${p}`);
 }
 
-export interface TrainConfig {
+/** The optimizer and its hyperparameters (OptimizerOptions: optimizer, momentum, nesterov, rmsDecay) and the rest of training. */
+export interface TrainConfig extends OptimizerOptions {
   /** Timesteps of backpropagation through time per iteration (T). */
   seqLength: number;
   /** Independent sequences trained side by side (B). */
   batchSize: number;
-  optimizer: OptimizerName;
+  /** The base learning rate; the schedule scales it per update (src/model/optimizer.ts: learningRateAt). */
   learningRate: number;
+  /** Absent: none (a constant rate), as in checkpoints from before schedules. */
+  lrSchedule?: LrSchedule;
   /** Each gradient element is clipped to [-clip, clip] before the update (min-char-rnn's rule). */
   clip: number;
   /**

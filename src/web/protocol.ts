@@ -4,7 +4,7 @@
  * comes back. Everything here is structured-clone data.
  */
 import type { CellType } from '../model/cells.ts';
-import type { OptimizerName } from '../model/optimizer.ts';
+import type { LrSchedule, OptimizerName } from '../model/optimizer.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
 import type { Charset } from '../data/text.ts';
 
@@ -68,7 +68,22 @@ export interface ModelForm {
   seqLength: number;
   batchSize: number;
   optimizer: OptimizerName;
+  /** sgd: momentum and Nesterov; rmsprop: its decay. Present only for that optimizer (absent: src/model/optimizer.ts's defaults). */
+  momentum?: number;
+  nesterov?: boolean;
+  rmsDecay?: number;
   learningRate: number;
+  /**
+   * The learning-rate schedule (absent: none), in iterations, the page training without an end:
+   * step: times lrDecay every lrDecayEvery iterations from iteration lrDecayAfter; cosine: down to
+   * lrMin over lrIterations. Each field present only for its schedule (src/web/shared.ts).
+   */
+  lrSchedule?: LrSchedule['kind'];
+  lrDecay?: number;
+  lrDecayEvery?: number;
+  lrDecayAfter?: number;
+  lrMin?: number;
+  lrIterations?: number;
   clip: number;
   /** TrainConfig.stateReset (absent: 0, state carried). */
   stateReset?: number;

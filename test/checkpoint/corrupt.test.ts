@@ -16,7 +16,7 @@ import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
 import { CharTokenizer } from '../../src/data/tokenizer.ts';
 import { paramLayout } from '../../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../../src/model/config.ts';
-import type { OptimizerName } from '../../src/model/optimizer.ts';
+import { learningRateAt, OPTIMIZERS, type OptimizerName } from '../../src/model/optimizer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'rnn-corrupt-'));
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -30,7 +30,12 @@ function rng(seed: number) {
 /** A valid checkpoint, as the CLI writes it, with small random values. */
 function valid(optimizer: OptimizerName, cell: ModelConfig['cell'] = 'lstm'): Uint8Array {
   const model: ModelConfig = { cell, vocabSize: tokenizer.vocab.length, hiddenSize: 4, layers: 2, dropout: 0.1 };
-  const train: TrainConfig = { seqLength: 5, batchSize: 2, optimizer, learningRate: 0.01, clip: 5, stateReset: 0 };
+  const extras: Record<string, Partial<TrainConfig>> = {
+    rmsprop: { rmsDecay: 0.95, lrSchedule: { kind: 'step', decay: 0.97, every: 3, after: 10 } },
+    sgd: { momentum: 0.9, nesterov: true, lrSchedule: { kind: 'cosine', min: 1e-4, iterations: 100 } },
+  };
+  const extra = extras[optimizer] ?? {};
+  const train: TrainConfig = { seqLength: 5, batchSize: 2, optimizer, learningRate: 0.01, clip: 5, stateReset: 0, ...extra };
   const n = paramLayout(model).length;
   const r = rng(3);
   const fill = (len: number, positive = false) => Float32Array.from({ length: len }, () => (positive ? r() : r() - 0.5));
@@ -38,7 +43,9 @@ function valid(optimizer: OptimizerName, cell: ModelConfig['cell'] = 'lstm'): Ui
   const data: CheckpointData & { progress: Record<string, unknown> } = {
     model, train, tokenizer: tokenizer.toJSON(),
     state: {
-      params: fill(n), optM: fill(n, optimizer === 'adagrad'), optV: optimizer === 'adam' ? fill(n, true) : new Float32Array(n), optStep: 7,
+      // Where each optimizer keeps what: src/model/optimizer.ts.
+      params: fill(n), optM: optimizer === 'rmsprop' ? new Float32Array(n) : fill(n, optimizer === 'adagrad'),
+      optV: optimizer === 'adam' || optimizer === 'rmsprop' ? fill(n, true) : new Float32Array(n), optStep: 7,
       hidden: fill(stateLen), ...(cell === 'lstm' ? { cellState: fill(stateLen) } : {}),
     },
     progress: {
@@ -78,12 +85,12 @@ function rewrite(bytes: Uint8Array, edit: (tensors: Record<string, Tensor>, meta
 }
 
 describe('generated corrupt checkpoints: one CheckpointError naming the file, or a clean load', () => {
-  for (const optimizer of ['adam', 'adagrad'] as const) {
+  for (const optimizer of OPTIMIZERS) {
     const good = valid(optimizer);
     it(`${optimizer}: the unmutated file loads`, () => expect(outcome(good)).toBeUndefined());
 
     it(`${optimizer}: 300 random byte flips`, () => {
-      const r = rng(optimizer === 'adam' ? 11 : 12);
+      const r = rng(11 + OPTIMIZERS.indexOf(optimizer));
       for (let k = 0; k < 300; k++) {
         const b = good.slice();
         const flips = 1 + Math.floor(r() * 3);
@@ -160,7 +167,7 @@ describe('generated corrupt checkpoints: one CheckpointError naming the file, or
 });
 
 describe('poisoned tensors: NaN, infinity, negative second moments are refused naming the tensor', () => {
-  for (const optimizer of ['adam', 'adagrad'] as const) {
+  for (const optimizer of OPTIMIZERS) {
     const good = valid(optimizer);
     const names = Object.keys(decodeSafetensors(good).tensors);
     it(`${optimizer}: every tensor with NaN, +Inf or -Inf at a random place`, () => {
@@ -176,7 +183,8 @@ describe('poisoned tensors: NaN, infinity, negative second moments are refused n
       }
     });
     it(`${optimizer}: a negative second moment`, () => {
-      const second = optimizer === 'adam' ? 'optimizer.v.' : 'optimizer.m.';
+      // Adagrad's sum of squares is in m; Adam's and RMSprop's mean squares in v (and v, zeros, for SGD: never negative either).
+      const second = optimizer === 'adagrad' ? 'optimizer.m.' : 'optimizer.v.';
       const r = rng(4);
       let checked = 0;
       for (const name of names.filter((n) => n.startsWith(second))) {
@@ -191,8 +199,8 @@ describe('poisoned tensors: NaN, infinity, negative second moments are refused n
       expect(checked).toBeGreaterThan(8);
     });
   }
-  it('adam: a negative first moment is ordinary and loads', () => {
-    const good = valid('adam');
+  it.each(['adam', 'sgd'] as const)('%s: a negative first moment (momentum buffer) is ordinary and loads', (optimizer) => {
+    const good = valid(optimizer);
     expect(outcome(rewrite(good, (t) => {
       t['optimizer.m.decoder.bias'].data[0] = -0.5;
     }))).toBeUndefined();
@@ -219,5 +227,47 @@ describe('large files are judged by their header before they are read', () => {
     expect(r.msgs[0]).toMatch(/^CheckpointError: .*tail\.safetensors.*trailing bytes after the last tensor$/);
     expect(r.msgs[1]).toMatch(/^CheckpointError: .*zeros\.safetensors.*header is not valid JSON/);
     expect(r.peakMB).toBeLessThan(500);
+  });
+});
+
+describe('optimizer settings and schedules in the metadata', () => {
+  const cases: [OptimizerName, Record<string, unknown>, RegExp][] = [
+    ['sgd', { momentum: 1.5 }, /momentum 1\.5 is not in \[0, 1\)/],
+    ['sgd', { momentum: 0, nesterov: true }, /Nesterov momentum needs a momentum above 0/],
+    ['sgd', { nesterov: 'yes' }, /nesterov "yes"/],
+    ['rmsprop', { rmsDecay: -0.5 }, /RMSprop decay -0\.5/],
+    ['rmsprop', { rmsDecay: 'x' }, /RMSprop decay "x"/],
+    ['adam', { optimizer: 'lion' }, /optimizer "lion"/],
+    ['rmsprop', { lrSchedule: { kind: 'step', decay: 2, every: 3, after: 0 } }, /schedule.*decay must be in \(0, 1\]/],
+    ['rmsprop', { lrSchedule: { kind: 'step', decay: 0.5, every: -3, after: 0 } }, /schedule.*every/],
+    ['rmsprop', { lrSchedule: { kind: 'step', decay: 0.5, every: 3, after: 1e300 } }, /schedule.*after/],
+    ['sgd', { lrSchedule: { kind: 'cosine', min: NaN, iterations: 10 } }, /schedule.*floor/],
+    ['sgd', { lrSchedule: { kind: 'cosine', min: 0, iterations: 2 ** 60 } }, /schedule.*length/],
+    ['sgd', { lrSchedule: { kind: 'exp' } }, /schedule/],
+    ['adam', { lrSchedule: 'step' }, /schedule/],
+  ];
+  it.each(cases)('%s with %j is refused', (optimizer, change, want) => {
+    const msg = outcome(rewrite(valid(optimizer), (_t, meta) => {
+      meta.train = JSON.stringify({ ...JSON.parse(meta.train), ...change });
+    }));
+    expect(msg).toMatch(/damaged checkpoint/);
+    expect(msg).toMatch(want);
+  });
+
+  it('a checkpoint from before these settings (adam or adagrad, no momentum, decay or schedule) loads with a constant rate', () => {
+    for (const optimizer of ['adam', 'adagrad'] as const) {
+      const path = write(valid(optimizer));
+      const { train } = readCheckpoint(path);
+      expect(train.optimizer).toBe(optimizer);
+      expect(train.lrSchedule).toBeUndefined();
+      expect(learningRateAt(train.learningRate, train.lrSchedule, 1000)).toBe(train.learningRate);
+    }
+  });
+
+  it.each(['rmsprop', 'sgd'] as const)('%s: the settings and schedule round-trip', (optimizer) => {
+    const { train } = readCheckpoint(write(valid(optimizer)));
+    expect(train).toMatchObject(optimizer === 'rmsprop'
+      ? { rmsDecay: 0.95, lrSchedule: { kind: 'step', decay: 0.97, every: 3, after: 10 } }
+      : { momentum: 0.9, nesterov: true, lrSchedule: { kind: 'cosine', min: 1e-4, iterations: 100 } });
   });
 });

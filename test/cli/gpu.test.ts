@@ -48,10 +48,16 @@ describe.skipIf(noGpu)('CLI on the GPU', () => {
     expect(loss(g.out)).toBeCloseTo(loss(c.out), 3);
   });
 
-  it('an interrupted and resumed GPU run has exactly the losses of an uninterrupted one', async () => {
-    const flags = ['train', '--corpus', corpus, ...SMALL, '--iterations', '30', '--backend', 'gpu'];
-    const a = await cli([...flags, '--checkpoint', join(dir, 'a.safetensors')], { gpu });
-    const part = join(dir, 'b.safetensors');
+  // Adam, and SGD and RMSprop under schedules whose rate changes on both sides of the interruption.
+  it.each([
+    [[]],
+    [['--optimizer', 'rmsprop', '--lr-schedule', 'cosine', '--lr-min', '1e-4']],
+    [['--optimizer', 'sgd', '--lr', '0.05', '--lr-schedule', 'step', '--lr-decay', '0.5', '--lr-decay-every', '0.25', '--lr-decay-after', '0']],
+  ])('an interrupted and resumed GPU run has exactly the losses of an uninterrupted one: %j', async (extra: string[]) => {
+    const tag = extra[1] ?? 'adam';
+    const flags = ['train', '--corpus', corpus, ...SMALL, ...extra, '--iterations', '30', '--backend', 'gpu'];
+    const a = await cli([...flags, '--checkpoint', join(dir, `a-${tag}.safetensors`)], { gpu });
+    const part = join(dir, `b-${tag}.safetensors`);
     const b = await cli([...flags, '--checkpoint', part], {
       gpu,
       onStep: (i, t) => {
@@ -64,7 +70,7 @@ describe.skipIf(noGpu)('CLI on the GPU', () => {
     const resumed = new Map([...b.losses, ...c.losses]);
     expect([...resumed.keys()]).toEqual([...a.losses.keys()]);
     expect([...resumed.values()]).toEqual([...a.losses.values()]);
-    expect(readCheckpoint(part).state.params).toEqual(readCheckpoint(join(dir, 'a.safetensors')).state.params);
+    for (const k of ['params', 'optM', 'optV'] as const) expect(readCheckpoint(part).state[k], k).toEqual(readCheckpoint(join(dir, `a-${tag}.safetensors`)).state[k]);
   });
 
   it('--resume without --backend continues on the backend that wrote the checkpoint, bit for bit', async () => {

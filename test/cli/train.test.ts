@@ -103,14 +103,21 @@ describe('resume', () => {
   const flags = ['--corpus', '', ...TINY, '--iterations', '40', '--eval-every', '7', '--sample-every', '9', '--sample-length', '5'];
   const withCorpus = () => flags.map((f) => (f === '' ? small : f));
 
-  it('an interrupted and resumed run has exactly the losses and weights of an uninterrupted one', async () => {
-    const full = join(dir, 'full.safetensors');
-    const a = await cli(['train', ...withCorpus(), '--checkpoint', full]);
+  // Adam, and the other optimizers under schedules whose rate changes on both sides of the
+  // interruption (about 21 updates an epoch: a decay every 5, from update 5 on; cosine over the 40).
+  it.each([
+    [[]],
+    [['--optimizer', 'sgd', '--nesterov', '--lr', '0.05', '--lr-schedule', 'step', '--lr-decay', '0.8', '--lr-decay-every', '0.25', '--lr-decay-after', '0.25']],
+    [['--optimizer', 'rmsprop', '--rms-decay', '0.9', '--lr-schedule', 'cosine', '--lr-min', '1e-4']],
+  ])('an interrupted and resumed run has exactly the losses and weights of an uninterrupted one: %j', async (extra: string[]) => {
+    const tag = extra[1] ?? 'adam';
+    const full = join(dir, `full-${tag}.safetensors`);
+    const a = await cli(['train', ...withCorpus(), ...extra, '--checkpoint', full]);
     expect(a.code).toBe(0);
     expect(a.losses.size).toBe(40);
 
-    const part = join(dir, 'part.safetensors');
-    const b = await cli(['train', ...withCorpus(), '--checkpoint', part], {
+    const part = join(dir, `part-${tag}.safetensors`);
+    const b = await cli(['train', ...withCorpus(), ...extra, '--checkpoint', part], {
       onStep: (i, t) => {
         if (i === 13) t.interrupt();
       },
@@ -133,10 +140,58 @@ describe('resume', () => {
     const wc = readCheckpoint(part).state;
     expect(wc.params).toEqual(wa.params);
     expect(wc.optM).toEqual(wa.optM);
+    expect(wc.optV).toEqual(wa.optV);
+    expect(wc.optStep).toBe(40);
     expect(wc.hidden).toEqual(wa.hidden);
+    expect(readCheckpoint(part).train).toEqual(readCheckpoint(full).train);
     expect(readCheckpoint(part).progress.stream).toEqual(readCheckpoint(full).progress.stream);
     // Streams' states were zeroed on both sides of the interruption (B = 4, every 16: iterations 4, 8, 12, 16, ...).
     expect(readCheckpoint(full).train.stateReset).toBe(16);
+  });
+
+  it('the optimizer and schedule are stored, printed, and a resumed run refuses flags that contradict them', async () => {
+    const p = join(dir, 'rmsprop-step.safetensors');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', p, '--optimizer', 'rmsprop',
+      '--lr-schedule', 'step', '--lr-decay-every', '0.5', '--lr-decay-after', '1']);
+    expect(r.code).toBe(0);
+    const { train } = readCheckpoint(p);
+    expect(train).toMatchObject({ optimizer: 'rmsprop', rmsDecay: 0.95, lrSchedule: { kind: 'step', decay: 0.97 } });
+    const s = train.lrSchedule as { every: number; after: number };
+    expect(s.after).toBe(2 * s.every);
+    expect(r.out).toContain(`RMSprop (alpha 0.95) lr 0.003, step decay x0.97 every ${s.every} updates after ${s.after}, clip 5`);
+    const resume = (...f: string[]) => cli(['train', '--resume', p, '--iterations', '6', '--backend', 'cpu', ...f]);
+    const refused: [string[], RegExp][] = [
+      [['--rms-decay', '0.9'], /^error: --rms-decay 0\.9 does not match the checkpoint .*, which has RMSprop decay 0\.95: leave --rms-decay out/],
+      [['--lr-schedule', 'cosine'], /--lr-schedule cosine does not match .*learning-rate schedule step/],
+      [['--lr-decay', '0.5'], /--lr-decay 0\.5 does not match .*decay factor 0\.97/],
+      [['--lr-decay-every', '1'], new RegExp(`--lr-decay-every 1 \\(= ${2 * s.every} updates\\) does not match .*a decay every ${s.every} updates`)],
+      [['--momentum', '0.5'], /--momentum applies only to --optimizer sgd, and .* was trained with rmsprop, schedule step/],
+      [['--lr-min', '0'], /--lr-min applies only to --lr-schedule cosine/],
+    ];
+    for (const [f, want] of refused) {
+      const x = await resume(...f);
+      expect(x.code, f.join(' ')).not.toBe(0);
+      expect(x.err, f.join(' ')).toMatch(want);
+      expect(oneLineErr(x.err)).toBe(true);
+    }
+    // The same values, given again, are no contradiction.
+    const ok = await resume('--rms-decay', '0.95', '--lr-schedule', 'step', '--lr-decay', '0.97', '--lr-decay-after', '1');
+    expect(ok.err).toBe('');
+    expect(ok.code).toBe(0);
+  });
+
+  it('a cosine schedule resumed past its end stays at its floor, said in a note; a --lr below the floor is refused', async () => {
+    const p = join(dir, 'cosine.safetensors');
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--checkpoint', p, '--lr-schedule', 'cosine', '--lr-min', '1e-4', '--quiet']);
+    expect(r.code).toBe(0);
+    expect(readCheckpoint(p).train.lrSchedule).toEqual({ kind: 'cosine', min: 1e-4, iterations: 5 });
+    const low = await cli(['train', '--resume', p, '--lr', '1e-5', '--iterations', '8', '--backend', 'cpu']);
+    expect(low.code).toBe(1);
+    expect(low.err).toMatch(/^error: --lr 0\.00001 is below the cosine schedule's floor 0\.0001 in .*cosine\.safetensors: the rate would rise$/m);
+    const more = await cli(['train', '--resume', p, '--iterations', '8', '--backend', 'cpu']);
+    expect(more.code).toBe(0);
+    expect(more.err).toContain('note: the cosine schedule ends at iteration 5: the iterations after it use the floor rate 0.0001');
+    expect(more.out).toContain('Adam lr 0.003, cosine to 0.0001 over 5 updates, clip 5');
   });
 
   it('--resume with a lower --lr or another --state-reset is allowed and noted', async () => {

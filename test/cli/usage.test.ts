@@ -13,7 +13,8 @@ describe('command line usage', () => {
   it('train --help shows the defaults', async () => {
     const { out } = await cli(['train', '--help']);
     for (const flag of ['--corpus', '--level', '--lowercase', '--no-lowercase', '--max-vocab', '--min-count', '--cell', '--layers', '--dropout', '--hidden', '--seq-length',
-      '--batch-size', '--lr', '--optimizer', '--clip', '--iterations', '--epochs', '--seed', '--checkpoint', '--checkpoint-every',
+      '--batch-size', '--lr', '--optimizer', '--momentum', '--nesterov', '--rms-decay', '--lr-schedule', '--lr-decay', '--lr-decay-every',
+      '--lr-decay-after', '--lr-min', '--clip', '--iterations', '--epochs', '--seed', '--checkpoint', '--checkpoint-every',
       '--eval-every', '--sample-every', '--sample-length', '--temperature', '--prime', '--resume', '--quiet']) {
       expect(out).toContain(flag);
     }
@@ -41,7 +42,20 @@ describe('command line usage', () => {
     [['train', '--clip', 'Infinity'], /--clip.*greater than 0/],
     [['train', '--temperature', '-1'], /--temperature.*0 or more/],
     [['train', '--level', 'byte'], /--level.*'byte' is invalid.*char, word/],
-    [['train', '--optimizer', 'sgd'], /--optimizer.*adam, adagrad/],
+    [['train', '--optimizer', 'lion'], /--optimizer.*adam, adagrad, rmsprop, sgd/],
+    [['train', '--momentum', '0.5'], /^error: --momentum applies only to --optimizer sgd$/m],
+    [['train', '--optimizer', 'rmsprop', '--nesterov'], /--nesterov applies only to --optimizer sgd/],
+    [['train', '--optimizer', 'sgd', '--rms-decay', '0.9'], /--rms-decay applies only to --optimizer rmsprop/],
+    [['train', '--optimizer', 'sgd', '--momentum', '1'], /--momentum.*from 0 up to \(not including\) 1/],
+    [['train', '--optimizer', 'sgd', '--momentum', '0', '--nesterov'], /--nesterov needs a --momentum above 0/],
+    [['train', '--optimizer', 'rmsprop', '--rms-decay', '1'], /--rms-decay.*between 0 and 1/],
+    [['train', '--lr-schedule', 'linear'], /--lr-schedule.*none, step, cosine/],
+    [['train', '--lr-decay', '0.5'], /--lr-decay applies only to --lr-schedule step/],
+    [['train', '--lr-schedule', 'cosine', '--lr-decay-after', '2'], /--lr-decay-after applies only to --lr-schedule step/],
+    [['train', '--lr-schedule', 'step', '--lr-min', '0'], /--lr-min applies only to --lr-schedule cosine/],
+    [['train', '--lr-schedule', 'step', '--lr-decay', '1.5'], /--lr-decay.*at most 1/],
+    [['train', '--lr-schedule', 'step', '--lr-decay-every', '0'], /--lr-decay-every.*greater than 0/],
+    [['train', '--lr-schedule', 'cosine', '--lr', '0.01', '--lr-min', '0.1'], /--lr-min 0\.1 is above --lr 0\.01/],
     [['train', '--backend', 'tpu'], /--backend.*gpu, cpu, auto/],
     [['train', '--seed', '-3'], /--seed.*integer from 0/],
     [['train', '--eval-every', '-1'], /--eval-every.*non-negative integer/],

@@ -200,6 +200,31 @@ describe('web session (CPU backend, no browser)', () => {
     expect(h.errors()).toEqual([]);
   });
 
+  it('builds SGD with Nesterov momentum under a step schedule from the form; the model, its checkpoint and a reload keep them', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
+    await h.next('data');
+    const form = { ...FORM, optimizer: 'sgd' as const, momentum: 0.8, nesterov: true, learningRate: 0.05, lrSchedule: 'step' as const, lrDecay: 0.5, lrDecayEvery: 5, lrDecayAfter: 10 };
+    await h.send({ type: 'build', form, placement: CPU });
+    const fields = { optimizer: 'sgd', momentum: 0.8, nesterov: true, lrSchedule: 'step', lrDecay: 0.5, lrDecayEvery: 5, lrDecayAfter: 10 };
+    expect(h.lastStatus().status.model).toMatchObject(fields);
+    expect(h.lastStatus().status.model).not.toHaveProperty('rmsDecay');
+    await h.send({ type: 'start' });
+    await h.next('progress', (r) => r.iterations.at(-1)! >= 12);
+    await h.send({ type: 'pause' });
+    const from = h.replies.length;
+    await h.send({ type: 'save' });
+    const ck = await h.next('checkpoint', () => true, from);
+    const decoded = decodeCheckpoint(new Uint8Array(ck.bytes), ck.filename);
+    expect(decoded.train).toMatchObject({ optimizer: 'sgd', momentum: 0.8, nesterov: true, lrSchedule: { kind: 'step', decay: 0.5, every: 5, after: 10 } });
+    await h.send({ type: 'build', form: FORM, placement: CPU });
+    expect(h.lastStatus().status.model).toMatchObject({ optimizer: 'adam', lrSchedule: 'none' });
+    await h.send({ type: 'load', name: ck.filename, bytes: ck.bytes, placement: CPU });
+    expect(h.lastStatus().status.model).toMatchObject(fields);
+    expect(h.errors()).toEqual([]);
+  });
+
   it('gives one-line errors for bad files and impossible settings, in the page\'s words', async () => {
     const h = harness();
     await h.send({ type: 'init' });
@@ -215,6 +240,11 @@ describe('web session (CPU backend, no browser)', () => {
 
     await h.send({ type: 'build', form: { ...FORM, stateReset: -1 }, placement: CPU });
     expect(h.errors().at(-1)).toEqual({ type: 'error', area: 'model', message: 'the state reset (iterations, 0 for never) must be a whole number from 0 to 2147483647, got -1' });
+
+    await h.send({ type: 'build', form: { ...FORM, optimizer: 'sgd', momentum: 2 }, placement: CPU });
+    expect(h.errors().at(-1)).toEqual({ type: 'error', area: 'model', message: 'bad optimizer settings: momentum 2 is not in [0, 1)' });
+    await h.send({ type: 'build', form: { ...FORM, lrSchedule: 'step', lrDecayEvery: 0 }, placement: CPU });
+    expect(h.errors().at(-1)?.message).toMatch(/^bad optimizer settings: learning-rate schedule .*every must be a whole number/);
 
     await h.send({ type: 'load', name: 'junk.safetensors', bytes: new Uint8Array([1, 2, 3]).buffer, placement: CPU });
     expect(h.errors().at(-1)?.area).toBe('file');

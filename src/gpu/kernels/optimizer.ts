@@ -1,10 +1,11 @@
 /**
- * shaders/optimizer.wgsl: clipping and Adagrad or Adam over the flat parameters in one pass, which
- * also keeps the transposed W_hh copies that cell_forward.wgsl reads in step.
+ * shaders/optimizer.wgsl: clipping and Adagrad, Adam, RMSprop or SGD (momentum, Nesterov) over the
+ * flat parameters in one pass, which also keeps the transposed W_hh copies that cell_forward.wgsl
+ * reads in step.
  */
 import source from '../../../shaders/optimizer.wgsl?raw';
 import type { TrainConfig } from '../../model/config.ts';
-import { ADAGRAD_EPS, ADAM, type OptimizerName } from '../../model/optimizer.ts';
+import { ADAGRAD_EPS, ADAM, learningRateAt, optimizerHyper, RMSPROP, type OptimizerName } from '../../model/optimizer.ts';
 import { composeWgsl } from '../wgsl.ts';
 import { bindAll, defineKernel, grid1D, reads, uniformBinding, UniformLayout, writes, type Launch, type Region, type UniformSource } from './common.ts';
 
@@ -12,8 +13,11 @@ const UNIFORMS = new UniformLayout({
   n: 'u32', perRow: 'u32', lr: 'f32', clip: 'f32',
   c1: 'f32', c2: 'f32', beta1: 'f32', beta2: 'f32',
   eps: 'f32', oneMinusBeta1: 'f32', oneMinusBeta2: 'f32', whhLayers: 'u32',
-  whhRows: 'u32', whhCols: 'u32',
+  whhRows: 'u32', whhCols: 'u32', momentum: 'f32', nesterov: 'u32',
 });
+
+/** The kernel's OPTIMIZER override constant for each optimizer. */
+const KIND_CODE: Record<OptimizerName, number> = { adagrad: 0, adam: 1, rmsprop: 2, sgd: 3 };
 
 export const OPTIMIZER = defineKernel({
   name: 'optimizer',
@@ -33,18 +37,25 @@ export interface WhhCopies { layers: number; rows: number; cols: number }
 export interface OptimizerSettings {
   n: number;
   kind: OptimizerName;
+  /** This update's learning rate (the schedule's, already applied). */
   lr: number; clip: number;
   /** This update's 1-based step number (Adam's bias correction). */
   step: number;
+  /** beta2: Adam's second-moment decay, or RMSprop's alpha (the same update of v). */
   eps: number; beta1: number; beta2: number;
+  /** SGD's momentum mu and Nesterov switch (absent: 0, off). */
+  momentum?: number; nesterov?: boolean;
   whh?: WhhCopies;
 }
 
 /** A training run's settings for update number `step` (the constants are the CPU reference's, src/model/optimizer.ts). */
 export function optimizerSettings(train: TrainConfig, n: number, whh: WhhCopies, step: number): OptimizerSettings {
+  const kind = train.optimizer;
+  const h = optimizerHyper(train);
   return {
-    n, kind: train.optimizer, lr: train.learningRate, clip: train.clip, step,
-    eps: train.optimizer === 'adagrad' ? ADAGRAD_EPS : ADAM.eps, beta1: ADAM.beta1, beta2: ADAM.beta2, whh,
+    n, kind, lr: learningRateAt(train.learningRate, train.lrSchedule, step), clip: train.clip, step,
+    eps: { adagrad: ADAGRAD_EPS, adam: ADAM.eps, rmsprop: RMSPROP.eps, sgd: 0 }[kind],
+    beta1: ADAM.beta1, beta2: kind === 'rmsprop' ? h.alpha : ADAM.beta2, momentum: h.momentum, nesterov: h.nesterov, whh,
   };
 }
 
@@ -59,7 +70,7 @@ export function optimizerUniforms(a: OptimizerSettings, maxPerDim: number): Arra
     n: a.n, perRow: grid(a.n, maxPerDim).perRow, lr: a.lr, clip: a.clip,
     c1: 1 - Math.pow(a.beta1, a.step), c2: 1 - Math.pow(a.beta2, a.step), beta1: a.beta1, beta2: a.beta2,
     eps: a.eps, oneMinusBeta1: 1 - a.beta1, oneMinusBeta2: 1 - a.beta2, whhLayers: a.whh?.layers ?? 0,
-    whhRows: a.whh?.rows ?? 0, whhCols: a.whh?.cols ?? 0,
+    whhRows: a.whh?.rows ?? 0, whhCols: a.whh?.cols ?? 0, momentum: a.momentum ?? 0, nesterov: a.nesterov ? 1 : 0,
   });
 }
 
@@ -77,12 +88,12 @@ export function optimizerLaunch<T>(
   return {
     kernel: OPTIMIZER,
     entryPoint: 'main',
-    constants: { WG, OPTIMIZER: a.kind === 'adagrad' ? 0 : 1 },
+    constants: { WG, OPTIMIZER: KIND_CODE[a.kind] },
     bindings: bindAll(OPTIMIZER, {
       params: { buffer: a.params, touches: rw(a.n) },
       grads: { buffer: a.grads, touches: [reads(0, a.n)] },
-      m: { buffer: a.m, touches: rw(a.n) },
-      v: { buffer: a.v, touches: a.kind === 'adam' ? rw(a.n) : [] },
+      m: { buffer: a.m, touches: a.kind === 'rmsprop' ? [] : rw(a.n) },
+      v: { buffer: a.v, touches: a.kind === 'adam' || a.kind === 'rmsprop' ? rw(a.n) : [] },
       u: uniformBinding(a.uniforms),
       whhT: { buffer: a.whhT, touches: copies ? [writes(0, copies)] : [] },
       whhAt: { buffer: a.whhAt, touches: a.whh ? [reads(0, a.whh.layers)] : [] },

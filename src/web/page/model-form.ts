@@ -5,9 +5,9 @@
 import { checkFits, DeviceLimitError, formatBytes, trainingBuffers } from '../../gpu/memory.ts';
 import type { CellType } from '../../model/cells.ts';
 import { parameterCount } from '../../model/layout.ts';
-import type { OptimizerName } from '../../model/optimizer.ts';
+import { optimizerProblem, type LrSchedule, type OptimizerName } from '../../model/optimizer.ts';
 import type { ModelForm } from '../protocol.ts';
-import { configsFromForm } from '../shared.ts';
+import { configsFromForm, optimizerFormFields } from '../shared.ts';
 import { backendChoice, selectedAdapter } from './backend-panel.ts';
 import { clearError, errorText, showError } from './banner.ts';
 import { corpusNameOf } from './data-panel.ts';
@@ -30,11 +30,20 @@ const ui = {
   cell: $<HTMLSelectElement>('cell'), layers: $<HTMLSelectElement>('layers'), dropout: $<HTMLInputElement>('dropout'), hidden: $<HTMLSelectElement>('hidden'),
   seq: $<HTMLInputElement>('seq'), batch: $<HTMLInputElement>('batch'), optimizer: $<HTMLSelectElement>('optimizer'), lr: $<HTMLInputElement>('lr'),
   clip: $<HTMLInputElement>('clip'), stateReset: $<HTMLInputElement>('state-reset'), seed: $<HTMLInputElement>('seed'),
+  momentum: $<HTMLInputElement>('momentum'), nesterov: $<HTMLInputElement>('nesterov'), rmsDecay: $<HTMLInputElement>('rms-decay'),
+  lrSchedule: $<HTMLSelectElement>('lr-schedule'), lrDecay: $<HTMLInputElement>('lr-decay'), lrDecayEvery: $<HTMLInputElement>('lr-decay-every'),
+  lrDecayAfter: $<HTMLInputElement>('lr-decay-after'), lrMin: $<HTMLInputElement>('lr-min'), lrIterations: $<HTMLInputElement>('lr-iterations'),
   fit: $('fit'), dirty: $('dirty'),
 };
 
+/** Each optimizer's and schedule's own inputs, shown only with it (their labels carry data-for). */
+function showApplicable(): void {
+  const on = new Set([ui.optimizer.value, `schedule-${ui.lrSchedule.value}`]);
+  for (const el of document.querySelectorAll<HTMLElement>('[data-for]')) el.hidden = !on.has(el.dataset.for!);
+}
+
 export function readForm(): ModelForm {
-  return {
+  const base: ModelForm = {
     cell: ui.cell.value as CellType,
     layers: Number(ui.layers.value),
     dropout: Number(ui.dropout.value),
@@ -47,6 +56,13 @@ export function readForm(): ModelForm {
     stateReset: Number(ui.stateReset.value),
     seed: Number(ui.seed.value),
   };
+  const all: ModelForm = {
+    ...base, momentum: Number(ui.momentum.value), nesterov: ui.nesterov.checked, rmsDecay: Number(ui.rmsDecay.value),
+    lrSchedule: ui.lrSchedule.value as LrSchedule['kind'], lrDecay: Number(ui.lrDecay.value), lrDecayEvery: Number(ui.lrDecayEvery.value),
+    lrDecayAfter: Number(ui.lrDecayAfter.value), lrMin: Number(ui.lrMin.value), lrIterations: Number(ui.lrIterations.value),
+  };
+  // Only the fields of the chosen optimizer and schedule, as a model's summary has them.
+  return { ...base, ...optimizerFormFields(configsFromForm(all, 1).train) };
 }
 
 /** Shows a model's settings (a loaded checkpoint's may be sizes the list does not offer). */
@@ -60,6 +76,19 @@ export function writeForm(f: ModelForm): void {
   ui.batch.value = String(f.batchSize);
   ui.optimizer.value = f.optimizer;
   ui.lr.value = String(f.learningRate);
+  const set = (input: HTMLInputElement, v: number | undefined) => {
+    if (v !== undefined) input.value = String(v);
+  };
+  set(ui.momentum, f.momentum);
+  if (f.nesterov !== undefined) ui.nesterov.checked = f.nesterov;
+  set(ui.rmsDecay, f.rmsDecay);
+  ui.lrSchedule.value = f.lrSchedule ?? 'none';
+  set(ui.lrDecay, f.lrDecay);
+  set(ui.lrDecayEvery, f.lrDecayEvery);
+  set(ui.lrDecayAfter, f.lrDecayAfter);
+  set(ui.lrMin, f.lrMin);
+  set(ui.lrIterations, f.lrIterations);
+  showApplicable();
   ui.clip.value = String(f.clip);
   ui.stateReset.value = String(f.stateReset ?? 0);
   ui.seed.value = String(f.seed);
@@ -75,6 +104,8 @@ function fitProblem(f: ModelForm, limits: GPUSupportedLimits | undefined, vocabS
   if (!(f.clip > 0)) return 'the gradient clip must be above 0';
   if (!Number.isInteger(f.stateReset ?? 0) || (f.stateReset ?? 0) < 0) return 'the state reset must be a whole number of iterations, 0 for never';
   if (!((f.dropout ?? 0) >= 0 && (f.dropout ?? 0) < 1)) return 'the dropout must be from 0 up to (not including) 1';
+  const optimizer = optimizerProblem(configsFromForm(f, vocabSize || 1).train);
+  if (optimizer) return `bad optimizer settings: ${optimizer}`;
   if (f.hiddenSize > MAX_HIDDEN) return `hidden sizes above ${MAX_HIDDEN} are not supported (the GPU sampler holds the hidden state in one workgroup)`;
   if (!limits) return undefined;
   const { model, train } = configsFromForm(f, vocabSize);
@@ -147,7 +178,12 @@ export function initModelForm(): void {
   ui.layers.value = '1';
   ui.hidden.append(...HIDDEN_SIZES.map((h) => option(String(h))));
   ui.hidden.value = String(DEFAULT_HIDDEN);
-  for (const input of [ui.cell, ui.layers, ui.dropout, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.stateReset, ui.seed]) {
+  showApplicable();
+  for (const input of [ui.optimizer, ui.lrSchedule]) input.addEventListener('change', showApplicable);
+  for (const input of [
+    ui.cell, ui.layers, ui.dropout, ui.hidden, ui.seq, ui.batch, ui.optimizer, ui.lr, ui.clip, ui.stateReset, ui.seed,
+    ui.momentum, ui.nesterov, ui.rmsDecay, ui.lrSchedule, ui.lrDecay, ui.lrDecayEvery, ui.lrDecayAfter, ui.lrMin, ui.lrIterations,
+  ]) {
     input.addEventListener('input', refreshFit);
     input.addEventListener('change', refreshFit);
   }

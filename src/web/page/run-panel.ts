@@ -3,7 +3,9 @@
  * each status from the worker: which buttons work, what the model is, whether its device was lost.
  */
 import { formatBytes } from '../../gpu/memory.ts';
+import { describeOptimizer } from '../../model/optimizer.ts';
 import type { Reply, Status } from '../protocol.ts';
+import { configsFromForm } from '../shared.ts';
 import { enableBackendChoice, placement, showPlacement } from './backend-panel.ts';
 import { enableBench } from './bench-panel.ts';
 import { clearError, hideBanner, showBanner } from './banner.ts';
@@ -63,7 +65,7 @@ function renderEngineInfo(s: Status): void {
   const dropped = (m.dropout ?? 0) > 0 ? ` · dropout ${m.dropout}` : '';
   const gpuWork = `${s.backend.dispatches} dispatches and one submit per iteration${s.backend.memoryBytes ? ` · ${formatBytes(s.backend.memoryBytes)} of GPU buffers` : ''}`;
   ui.engineInfo.textContent = `${m.cell.toUpperCase()} · ${depth}hidden ${m.hiddenSize}${dropped} · vocabulary ${m.vocabSize} (${m.level}) · sequence ${m.seqLength} × batch ${m.batchSize} · ` +
-    `${m.optimizer} ${m.learningRate} · ${s.backend.kind === 'gpu' ? gpuWork : 'CPU reference'}`;
+    `${describeOptimizer(configsFromForm(m, m.vocabSize).train)} · ${s.backend.kind === 'gpu' ? gpuWork : 'CPU reference'}`;
 }
 
 export function renderStatus(s: Status): void {

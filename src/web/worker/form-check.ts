@@ -3,7 +3,9 @@
  * the page could be scripted into sending anything. (The page's own checks only guide the user.)
  */
 import { CELL_TYPES } from '../../model/cells.ts';
+import { optimizerProblem } from '../../model/optimizer.ts';
 import type { ModelForm } from '../protocol.ts';
+import { configsFromForm } from '../shared.ts';
 import { UserError } from './errors.ts';
 
 export function checkForm(f: ModelForm): void {
@@ -20,5 +22,6 @@ export function checkForm(f: ModelForm): void {
   if (!(f.learningRate > 0 && f.learningRate < 10)) throw new UserError('model', `the learning rate must be above 0 and below 10, got ${f.learningRate}`);
   if (!(f.clip > 0)) throw new UserError('model', `the gradient clip must be above 0, got ${f.clip}`);
   int(f.stateReset ?? 0, 0, 2 ** 31 - 1, 'the state reset (iterations, 0 for never)');
-  if (f.optimizer !== 'adam' && f.optimizer !== 'adagrad') throw new UserError('model', `unknown optimizer ${f.optimizer}`);
+  const problem = optimizerProblem(configsFromForm(f, 1).train);
+  if (problem) throw new UserError('model', `bad optimizer settings: ${problem}`);
 }

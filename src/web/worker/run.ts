@@ -9,6 +9,7 @@ import type { ModelConfig, TrainConfig } from '../../model/config.ts';
 import { parameterCount } from '../../model/layout.ts';
 import { GpuBackend } from '../../gpu/backend.ts';
 import type { ModelSummary, Placement, SamplingSettings, Status } from '../protocol.ts';
+import { optimizerFormFields } from '../shared.ts';
 import type { Backends } from './backends.ts';
 import { UserError } from './errors.ts';
 import { trainValOf, type PreparedData, type Text } from './text.ts';
@@ -98,6 +99,7 @@ function summaryOf(r: Run): ModelSummary {
   return {
     cell: r.model.cell, layers: r.model.layers ?? 1, dropout: r.model.dropout ?? 0, hiddenSize: r.model.hiddenSize, vocabSize: r.model.vocabSize,
     seqLength: r.train.seqLength, batchSize: r.train.batchSize, optimizer: r.train.optimizer,
+    ...optimizerFormFields(r.train),
     learningRate: r.train.learningRate, clip: r.train.clip, stateReset: r.train.stateReset ?? 0, seed: r.seed,
     level: r.tokenizer.level, charset: r.charset, lowercase: r.lowercase, corpus: r.corpus, parameters: parameterCount(r.model),
   };
