@@ -13,8 +13,11 @@ export interface GpuCandidate {
 }
 
 export interface GpuContext {
-  /** Held so the implementation stays alive: dawn.node stops serving promises once its GPU object is collected. */
-  gpu: GPU;
+  /**
+   * Held so the implementation stays alive: dawn.node stops serving promises once its GPU object
+   * is collected. Absent for a device a library caller handed in (the caller holds its own).
+   */
+  gpu?: GPU;
   device: GPUDevice;
   /** e.g. "llvmpipe (LLVM 19.1.7, 256 bits) via Vulkan". */
   adapterName: string;
@@ -44,6 +47,17 @@ export function describeAdapter(info: GPUAdapterInfo | undefined, label: string)
   return `${parts.length ? parts[0] : 'unknown adapter'} via ${label}`;
 }
 
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+
+/** A context around a device someone else acquired (a library caller's): described from its adapter info. */
+export function wrapDevice(device: GPUDevice): GpuContext {
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return {
+    device, adapterName: describeAdapter(info, 'WebGPU'), limits: device.limits,
+    isFallback: SOFTWARE_ADAPTER.test(`${info?.description} ${info?.device} ${info?.architecture}`),
+  };
+}
+
 export async function acquireGpu(candidates: GpuCandidate[], hint: string): Promise<GpuContext> {
   const tried: string[] = [];
   for (const c of candidates) {
@@ -68,7 +82,7 @@ export async function acquireGpu(candidates: GpuCandidate[], hint: string): Prom
     const info = adapter.info;
     const fallback = Boolean((info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
-      /llvmpipe|lavapipe|swiftshader|software/i.test(`${info?.description} ${info?.device} ${info?.architecture}`);
+      SOFTWARE_ADAPTER.test(`${info?.description} ${info?.device} ${info?.architecture}`);
     return { gpu: gpu!, device, adapterName: describeAdapter(info, c.label), isFallback: fallback, limits: device.limits };
   }
   throw new NoAdapterError(`no WebGPU adapter found (tried ${tried.join(', ') || 'nothing'}); ${hint}`);
