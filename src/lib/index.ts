@@ -17,13 +17,13 @@
  *
  * @packageDocumentation
  */
+export * from './types.ts';
+export { createTokenizer } from './model.ts';
+
 import { acquireNodeGpu, releaseNodeGpu, nodeGpuGlobals } from '../node/webgpu.ts';
 import { wrapDevice } from '../gpu/device.ts';
 import { createModelOn, loadModelOn, type Platform } from './model.ts';
 import type { CreateModelOptions, LoadModelOptions, RNNModel } from './types.ts';
-
-export * from './types.ts';
-export { createTokenizer } from './model.ts';
 
 const node: Platform = {
   acquireGpu: acquireNodeGpu,

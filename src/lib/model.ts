@@ -53,6 +53,11 @@ class PublicTokenizer implements Tokenizer {
   }
 }
 
+/**
+ * A vocabulary built from `text`: its characters (Unicode code points, sorted), or its words,
+ * spaces and punctuation marks, most frequent first. Save it with the model: ids mean nothing
+ * without it.
+ */
 export function createTokenizer(text: string, options: TokenizerOptions = {}): Tokenizer {
   const { level = 'char', ...word } = options;
   if (level !== 'char' && level !== 'word') throw new DataError(`tokenizer level must be 'char' or 'word', got ${JSON.stringify(level)}`);
@@ -76,7 +81,7 @@ async function openBackend(platform: Platform, o: DeviceOptions, model: EngineMo
   };
   const made = await createBackend({
     choice: o.device ? 'gpu' : (o.backend ?? 'auto'), model, train, seed,
-    acquireGpu: async () => (ctx = o.device ? await platform.wrapDevice(o.device) : await platform.acquireGpu()),
+    acquireGpu: async () => (ctx = o.device ? await platform.wrapDevice(o.device as unknown as GPUDevice) : await platform.acquireGpu()),
     warn: o.onWarning ?? (() => undefined),
     releaseGpu: release,
   });

@@ -1,9 +1,6 @@
-/// <reference types="@webgpu/types" />
-/**
- * The public types of the package: what `import ... from 'webgpu-rnn'` offers, in Node and in the
- * browser alike. Declared here, not re-exported from the engine, so that the package's `.d.ts`
- * names nothing internal (API Extractor fails the build if it would: src/lib/build/).
- */
+// The public types of the package: what `import ... from 'webgpu-rnn'` offers, in Node and in the
+// browser alike. Declared here, not re-exported from the engine, so that the package's `.d.ts`
+// names nothing internal (API Extractor fails the build if it would: src/lib/build/).
 
 /** Recurrent cell: Elman RNN (tanh), LSTM (gates i, f, g, o) or GRU (r, z, n), as PyTorch's nn.RNN, nn.LSTM, nn.GRU. */
 export type CellType = 'rnn' | 'lstm' | 'gru';
@@ -52,6 +49,19 @@ export interface ModelOptions {
   seed?: number;
 }
 
+/**
+ * A WebGPU `GPUDevice`, typed by the few members this package relies on, so that these declarations
+ * need neither `@webgpu/types` nor a DOM lib; any real GPUDevice is one.
+ */
+export interface WebGPUDevice {
+  readonly limits: object;
+  readonly queue: object;
+  readonly lost: Promise<unknown>;
+  createBuffer(descriptor: never): unknown;
+  createComputePipeline(descriptor: never): unknown;
+  destroy(): void;
+}
+
 /** Where a model runs. */
 export interface DeviceOptions {
   /** Default `auto`. */
@@ -61,7 +71,7 @@ export interface DeviceOptions {
    * without it, the model acquires its own (Dawn in Node, `navigator.gpu` in the browser) and
    * releases it in {@link RNNModel.dispose}.
    */
-  device?: GPUDevice;
+  device?: WebGPUDevice;
   /** Called with one line when `auto` falls back to the CPU (default: ignored). */
   onWarning?: (line: string) => void;
 }

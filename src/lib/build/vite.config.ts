@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 const repo = (p: string) => fileURLToPath(new URL(`../../../${p}`, import.meta.url));
 const pkg = JSON.parse(readFileSync(repo('package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -16,9 +16,24 @@ const builtins = new Set(builtinModules);
 const external = (id: string) =>
   id.startsWith('node:') || builtins.has(id) || deps.some((d) => id === d || id.startsWith(`${d}/`));
 
+/**
+ * The package's `sideEffects` names only dist/lib/cli.js, and Vite applies it to our own sources
+ * too: the CLI's main module, which runs the command when imported, is the one source file whose
+ * import is its effect.
+ */
+const cliMainRuns: Plugin = {
+  name: 'webgpu-rnn:cli-main-runs',
+  transform(code, id) {
+    return id.endsWith('/src/cli/main.ts') ? { code, moduleSideEffects: true } : null;
+  },
+};
+
 export default defineConfig({
   root: repo('.'),
   publicDir: false,
+  plugins: [cliMainRuns],
+  // The CLI's help and hints name the command the package installs (src/cli/command.ts).
+  define: { __WEBGPU_RNN_COMMAND__: JSON.stringify('npx webgpu-rnn') },
   logLevel: 'warn',
   build: {
     outDir: repo('dist/lib'),
