@@ -42,9 +42,10 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupSizeZ',
 ] as const;
 
+/** The driver's description or device name; else vendor and architecture ("google swiftshader": Chromium's SwiftShader names nothing else). */
 export function describeAdapter(info: GPUAdapterInfo | undefined, label: string): string {
-  const parts = [info?.description, info?.device, info?.vendor, info?.architecture].filter((s) => s && s.length > 0);
-  return `${parts.length ? parts[0] : 'unknown adapter'} via ${label}`;
+  const name = info?.description || info?.device || [info?.vendor, info?.architecture].filter((s) => s).join(' ');
+  return `${name || 'unknown adapter'} via ${label}`;
 }
 
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
