@@ -207,12 +207,12 @@ class Model implements RNNModel {
     }
   }
 
-  evaluate(text: string | Uint32Array): Promise<number> {
+  async evaluate(text: string | Uint32Array): Promise<number> {
     const ids = this.ids(text);
     return this.safely(() => new Trainer(this.backend, ids, ids).validate());
   }
 
-  sample(options: SampleOptions = {}): Promise<string> {
+  async sample(options: SampleOptions = {}): Promise<string> {
     const tokenizer = this.tokenizer.engine;
     const primeText = options.prime ?? defaultPrime(tokenizer);
     if (primeText === '') throw new DataError('prime is empty: give at least one character');
@@ -225,7 +225,7 @@ class Model implements RNNModel {
     return this.safely(async () => tokenizer.decode(await this.backend.sample({ prime, length, temperature, seed })));
   }
 
-  save(): Promise<Uint8Array> {
+  async save(): Promise<Uint8Array> {
     return this.safely(async () => {
       const state = await this.backend.exportState();
       const { model, train, seed } = this.engine;
@@ -249,7 +249,7 @@ class Model implements RNNModel {
     return Object.fromEntries(this.parameters().map((s) => [s.name, { shape: s.shape, data: params.slice(s.offset, s.offset + s.size) }]));
   }
 
-  lossAndGradients(chunk: TokenChunk): Promise<Gradients> {
+  async lossAndGradients(chunk: TokenChunk): Promise<Gradients> {
     const n = this.config.seqLength * this.config.batchSize;
     if (chunk.inputs.length !== n || chunk.targets.length !== n) {
       throw new RangeError(`a chunk holds seqLength x batchSize = ${n} inputs and targets, got ${chunk.inputs.length} and ${chunk.targets.length}`);
@@ -257,7 +257,7 @@ class Model implements RNNModel {
     return this.safely(() => this.backend.gradients(chunk));
   }
 
-  exportState(): Promise<TrainingState> {
+  async exportState(): Promise<TrainingState> {
     return this.safely(() => this.backend.exportState());
   }
 
