@@ -162,8 +162,15 @@ class Model implements RNNModel {
     const { train, val } = splitTrainVal(ids, options.valFraction ?? 0.05);
     const trainer = new Trainer(this.backend, train, val);
     trainer.iteration = this.progress.iteration;
-    // The same text (by length) continues where the streams stopped; other text starts over.
-    if (this.progress.stream && this.progress.tokens === ids.length) trainer.restore({ iteration: trainer.iteration, stream: this.progress.stream });
+    // The same text (by length) continues where the streams stopped; other text starts over, as
+    // does the same length split differently (another valFraction: the position may not fit).
+    if (this.progress.stream && this.progress.tokens === ids.length) {
+      try {
+        trainer.restore({ iteration: trainer.iteration, stream: this.progress.stream });
+      } catch {
+        trainer.restore({ iteration: trainer.iteration, stream: { position: 0, epoch: 0 } });
+      }
+    }
     const count = options.epochs !== undefined ? Math.ceil(options.epochs * trainer.stream.batchesPerEpoch) : (options.iterations ?? 100);
     if (!(Number.isInteger(count) && count >= 0)) throw new RangeError(`iterations must be a non-negative integer, got ${count}`);
     const losses: number[] = [];
