@@ -1,5 +1,6 @@
 /**
- * The web page (src/web): `npm run dev` serves it, `npm run build` writes static files to dist/.
+ * The web page (src/web): `npm run dev` serves it, `npm run build` writes static files to dist/web/
+ * (the package's own build, src/lib/build/, writes dist/lib/).
  * The page runs the same engine and WGSL as the CLI (imported from src/ and shaders/ with ?raw);
  * the corpora are prepared here at build time from the npm packages (src/web/build/corpora-plugin.ts).
  */
@@ -23,7 +24,7 @@ export default defineConfig({
   },
   preview: { host: '127.0.0.1' },
   build: {
-    outDir: fileURLToPath(new URL('./dist', import.meta.url)),
+    outDir: fileURLToPath(new URL('./dist/web', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
     // uPlot and the engine together stay far below this; the corpora are separate assets.

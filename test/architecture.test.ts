@@ -1,6 +1,7 @@
 /**
  * The layers of src/ import one way: util <- {data, model} <- {cpu, gpu, checkpoint} <- {engine,
- * node} <- {cli, web}. A folder may import from its own folder and from folders of a lower rank
+ * node} <- {cli, web} <- lib (the package's public API and entry points, over the engine, the
+ * CLI and the browser's GPU acquisition). A folder may import from its own folder and from folders of a lower rank
  * only, so there is no cycle between folders, gpu/ never imports cpu/ (the engine hands the GPU
  * backend the CPU sampler it falls back to), and model/ imports neither. The bench and the tests
  * sit above everything and may put cpu/ and gpu/ side by side.
@@ -16,6 +17,7 @@ const RANK: Record<string, number> = {
   cpu: 2, gpu: 2, checkpoint: 2,
   engine: 3, node: 3,
   cli: 4, web: 4,
+  lib: 5,
 };
 
 function files(dir: string): string[] {
@@ -67,5 +69,7 @@ describe('src/ layering', () => {
     expect(rule('model', 'cpu')).toBe(false);
     expect(rule('cpu', 'engine')).toBe(false);
     expect(rule('engine', 'gpu')).toBe(true);
+    expect(rule('cli', 'lib')).toBe(false);
+    expect(rule('lib', 'engine')).toBe(true);
   });
 });

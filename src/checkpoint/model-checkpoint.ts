@@ -142,6 +142,26 @@ export interface DecodedCheckpoint extends CheckpointData {
   conversion?: string;
 }
 
+const isPosInt = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0;
+
+/**
+ * The training settings and progress a run built from the checkpoint relies on (decodeCheckpoint
+ * checks the tensors and the model's shape): one CheckpointError naming the file otherwise.
+ */
+export function checkCheckpointSettings(ck: CheckpointData, name = 'checkpoint'): void {
+  const t = ck.train;
+  const p = ck.progress as CheckpointData['progress'] | null;
+  const bad = (what: string) => new CheckpointError(`${name}: damaged checkpoint (${what})`);
+  if (!t || !isPosInt(t.batchSize) || !isPosInt(t.seqLength)) throw bad('batch size or sequence length');
+  if (!(t.learningRate > 0) || !(t.clip > 0)) throw bad('learning rate or clip');
+  if (t.stateReset !== undefined && !(Number.isInteger(t.stateReset) && t.stateReset >= 0)) throw bad(`state reset ${JSON.stringify(t.stateReset)}`);
+  if (!p || !Number.isInteger(p.iteration) || p.iteration < 0 || typeof p.stream !== 'object' || p.stream === null) {
+    throw bad('training progress');
+  }
+  if (typeof p.corpus !== 'string' || typeof p.lowercase !== 'boolean') throw bad('corpus settings');
+  if (!Number.isInteger(p.seed)) throw bad('seed');
+}
+
 /**
  * A checkpoint file's contents, checked. Every way the file can be wrong throws one
  * CheckpointError naming it (the CLI and the web page print its message as one line).

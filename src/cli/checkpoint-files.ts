@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, realpathSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { decodeCheckpoint, encodeCheckpoint, type CheckpointData } from '../checkpoint/model-checkpoint.ts';
+import { checkCheckpointSettings, decodeCheckpoint, encodeCheckpoint, type CheckpointData } from '../checkpoint/model-checkpoint.ts';
 import { CheckpointError, checkSafetensorsHead, safetensorsHeaderLength } from '../checkpoint/safetensors.ts';
 import { writeFileAtomic } from '../node/atomic-write.ts';
 import { CliError } from './errors.ts';
@@ -96,18 +96,10 @@ export function readCheckpoint(path: string, note?: (line: string) => void): Loa
     // Whatever the decoder did not foresee is still this file's fault: say so, in one line.
     throw new CheckpointError(`${path}: damaged checkpoint (${e instanceof Error ? e.message : String(e)})`);
   }
-  // The engine checks the tensors; the settings a resumed run relies on are checked here.
-  const t = ck.train;
-  const p = ck.progress as LoadedCheckpoint['progress'] | null;
+  // The engine checks the tensors and the settings any run relies on; the CLI's own extras are checked here.
+  checkCheckpointSettings(ck, path);
+  const p = ck.progress as LoadedCheckpoint['progress'];
   const bad = (what: string) => new CheckpointError(`${path}: damaged checkpoint (${what})`);
-  if (!t || !isPosInt(t.batchSize) || !isPosInt(t.seqLength)) throw bad('batch size or sequence length');
-  if (!(t.learningRate > 0) || !(t.clip > 0)) throw bad('learning rate or clip');
-  if (t.stateReset !== undefined && !(Number.isInteger(t.stateReset) && t.stateReset >= 0)) throw bad(`state reset ${JSON.stringify(t.stateReset)}`);
-  if (!p || !Number.isInteger(p.iteration) || p.iteration < 0 || typeof p.stream !== 'object' || p.stream === null) {
-    throw bad('training progress');
-  }
-  if (typeof p.corpus !== 'string' || typeof p.lowercase !== 'boolean') throw bad('corpus settings');
-  if (!Number.isInteger(p.seed)) throw bad('seed');
   if (p.backend !== undefined && p.backend !== 'cpu' && p.backend !== 'gpu') throw bad(`backend ${JSON.stringify(p.backend)}`);
   for (const key of ['iterations', 'tokens'] as const) {
     if (p[key] !== undefined && !isPosInt(p[key])) throw bad(`${key} ${JSON.stringify(p[key])}`);

@@ -14,6 +14,7 @@ import { CHARSETS } from '../data/text.ts';
 import { DEFAULT_MAX_CORPUS_MB } from '../node/corpora.ts';
 import { runSample } from './sample.ts';
 import { runTrain } from './train.ts';
+import { COMMAND, FROM_PACKAGE, START } from './command.ts';
 import { TRAIN_DEFAULTS as D, type TrainArgs } from './train-settings.ts';
 
 const backendOption = () =>
@@ -22,10 +23,10 @@ const backendOption = () =>
     .default('auto');
 
 function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
-  const program = new Command('rnn');
+  const program = new Command(FROM_PACKAGE ? 'webgpu-rnn' : 'rnn');
   program
     .description('Train recurrent networks on text with WebGPU compute shaders, and sample from them.')
-    .usage('<command> [options]   (npm run rnn -- <command> ..., or npm start to train with the defaults)')
+    .usage(`<command> [options]   (${COMMAND} <command> ..., or ${START} to train with the defaults)`)
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
@@ -84,11 +85,11 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('-q, --quiet', 'print only warnings, errors and the final result', false)
     .addHelpText('after', `
 Examples:
-  npm start                                   train on Reuters with these defaults
-  npm run rnn -- train --corpus shakespeare --hidden 512 --iterations 5000
-  npm run rnn -- train --cell lstm --layers 2 --dropout 0.2
-  npm run rnn -- train --corpus my.txt --level word --max-vocab 5000
-  npm run rnn -- train --resume checkpoints/reuters-char.safetensors --iterations 6000
+  ${START.padEnd(43)} train on Reuters with these defaults
+  ${COMMAND} train --corpus shakespeare --hidden 512 --iterations 5000
+  ${COMMAND} train --cell lstm --layers 2 --dropout 0.2
+  ${COMMAND} train --corpus my.txt --level word --max-vocab 5000
+  ${COMMAND} train --resume checkpoints/reuters-char.safetensors --iterations 6000
 Ctrl-C (or SIGTERM, SIGHUP, a closed stdout) stops after the iteration in flight and saves a checkpoint;
 a second signal quits without saving.`)
     .action(async (o: Record<string, unknown>, cmd: Command) => {

@@ -1,13 +1,10 @@
 /** Priming text and generation, shared by `train` (periodic samples) and `sample`. */
 import type { Backend } from '../model/backend.ts';
 import { DataError } from '../data/text.ts';
-import { UNK, wordTokens, type Tokenizer } from '../data/tokenizer.ts';
+import { wordTokens, type Tokenizer } from '../data/tokenizer.ts';
 import { CliError } from './errors.ts';
 
-/** A newline when the vocabulary has one (generation then starts a fresh line), else its first token. */
-export function defaultPrime(tokenizer: Tokenizer): string {
-  return tokenizer.vocab.includes('\n') ? '\n' : tokenizer.vocab.find((t) => t !== UNK) ?? tokenizer.vocab[0];
-}
+export { defaultPrime } from '../data/tokenizer.ts';
 
 /**
  * The prime as ids. A character the vocabulary lacks is an error naming it; a word-level model

@@ -16,6 +16,7 @@ import { describeOptimizer } from '../model/optimizer.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
 import { bestPath, checkOutputPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
 import { describePreparation, isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
+import { COMMAND } from './command.ts';
 import { CliError, EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { duration, int, loss, unitOf } from './format.ts';
 import { SIGINT_INTERRUPTION, type CliIO, type Interruption } from './io.ts';
@@ -111,7 +112,7 @@ class Stopper {
       const error = why.kind === 'output' && why.error.code !== 'EPIPE' ? 'error: ' : '';
       this.tell(`${error}${describeInterruption(why)}: stopped at iteration ${int(iteration)}, saved ${ckPath} (resume with --resume ${ckPath})`, true);
     } else {
-      this.io.stdout.write(`interrupted at iteration ${int(iteration)}: saved ${ckPath}\nresume with: npm run rnn -- train --resume ${ckPath}\n`);
+      this.io.stdout.write(`interrupted at iteration ${int(iteration)}: saved ${ckPath}\nresume with: ${COMMAND} train --resume ${ckPath}\n`);
     }
     return why.code;
   }
@@ -349,7 +350,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
       `validation loss ${loss(valLoss, tokenizer.level)}\n`,
     );
     io.stdout.write(`saved ${ckPath}${bestFile ? `; best validation loss in ${bestFile}` : ''}\n`);
-    say(`sample from it with: npm run rnn -- sample --checkpoint ${ckPath}`);
+    say(`sample from it with: ${COMMAND} sample --checkpoint ${ckPath}`);
     return EXIT_OK;
   } finally {
     progress?.stop();

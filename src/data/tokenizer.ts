@@ -299,6 +299,11 @@ export function encodePieces(tokenizer: Tokenizer, pieces: TextPieces): TokenIds
   return out;
 }
 
+/** A newline when the vocabulary has one (generation then starts a fresh line), else its first token. */
+export function defaultPrime(tokenizer: Tokenizer): string {
+  return tokenizer.vocab.includes('\n') ? '\n' : tokenizer.vocab.find((t) => t !== UNK) ?? tokenizer.vocab[0];
+}
+
 /** Rebuilds a tokenizer saved in a checkpoint; a damaged or foreign file gets a clear error. */
 export function tokenizerFromJSON(json: unknown): Tokenizer {
   const j = json as Partial<{ level: unknown; vocab: unknown; unk: unknown }> | null;

@@ -16,6 +16,11 @@ export interface CreateBackendOptions {
   acquireGpu: () => Promise<GpuContext>;
   /** Told, in one line, when 'auto' falls back to the CPU. */
   warn: (line: string) => void;
+  /**
+   * Gives back a device acquired for a model that then did not fit (default: destroys it). A
+   * library caller's own GPUDevice is not ours to destroy.
+   */
+  releaseGpu?: (ctx: GpuContext) => void;
 }
 
 export async function createBackend(o: CreateBackendOptions): Promise<{ backend: Backend; gpu?: GpuContext }> {
@@ -34,7 +39,7 @@ export async function createBackend(o: CreateBackendOptions): Promise<{ backend:
     return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed, sampleTokens), gpu: ctx };
   } catch (e) {
     // A model that does not fit must not leave a device (and dawn's threads) behind.
-    ctx.device.destroy();
+    (o.releaseGpu ?? ((c: GpuContext) => c.device.destroy()))(ctx);
     throw e;
   }
 }

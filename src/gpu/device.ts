@@ -18,8 +18,11 @@ export interface GpuCandidate {
 }
 
 export interface GpuContext {
-  /** Held so the implementation stays alive: dawn.node stops serving promises once its GPU object is collected. */
-  gpu: GPU;
+  /**
+   * Held so the implementation stays alive: dawn.node stops serving promises once its GPU object
+   * is collected. Absent for a device a library caller handed in (the caller holds its own).
+   */
+  gpu?: GPU;
   device: GPUDevice;
   /** e.g. "llvmpipe (LLVM 19.1.7, 256 bits) via Vulkan". */
   adapterName: string;
@@ -46,9 +49,21 @@ const WANTED_LIMITS = [
   'maxComputeWorkgroupSizeZ',
 ] as const;
 
+/** The driver's description or device name; else vendor and architecture ("google swiftshader": Chromium's SwiftShader names nothing else). */
 export function describeAdapter(info: GPUAdapterInfo | undefined, label: string): string {
-  const parts = [info?.description, info?.device, info?.vendor, info?.architecture].filter((s) => s && s.length > 0);
-  return `${parts.length ? parts[0] : 'unknown adapter'} via ${label}`;
+  const name = info?.description || info?.device || [info?.vendor, info?.architecture].filter((s) => s).join(' ');
+  return `${name || 'unknown adapter'} via ${label}`;
+}
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+
+/** A context around a device someone else acquired (a library caller's): described from its adapter info. */
+export function wrapDevice(device: GPUDevice): GpuContext {
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  return {
+    device, adapterName: describeAdapter(info, 'WebGPU'), limits: device.limits, notes: [],
+    isFallback: SOFTWARE_ADAPTER.test(`${info?.description} ${info?.device} ${info?.architecture}`),
+  };
 }
 
 /**
@@ -101,7 +116,7 @@ export async function acquireGpu(candidates: GpuCandidate[], hint: string): Prom
     const info = adapter.info;
     const fallback = Boolean((info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
-      /llvmpipe|lavapipe|swiftshader|software/i.test(`${info?.description} ${info?.device} ${info?.architecture}`);
+      SOFTWARE_ADAPTER.test(`${info?.description} ${info?.device} ${info?.architecture}`);
     return { gpu: gpu!, device, adapterName: describeAdapter(info, c.label), isFallback: fallback, limits: device.limits, notes };
   }
   throw new NoAdapterError(`no WebGPU adapter found (tried ${tried.join('; ') || 'nothing'}); ${hint}`);

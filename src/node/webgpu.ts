@@ -76,14 +76,20 @@ export function captureStderr<T>(call: () => T): { value: T; printed: string } {
   }
 }
 
-export async function nodeGpuCandidates(): Promise<GpuCandidate[]> {
-  const only = forcedNodeBackend();
+/** Loads dawn.node and puts WebGPU's globals (GPUBufferUsage, ...) on globalThis, as a browser has them. */
+export async function nodeGpuGlobals(): Promise<typeof import('webgpu')> {
   // Mesa warns on stderr without a runtime dir; the OpenGL path needs EGL without a display.
   process.env.XDG_RUNTIME_DIR ??= tmpdir();
   process.env.EGL_PLATFORM ??= 'surfaceless';
   dawn ??= import('webgpu');
-  const { create, globals } = await dawn;
-  Object.assign(globalThis, globals);
+  const webgpu = await dawn;
+  Object.assign(globalThis, webgpu.globals);
+  return webgpu;
+}
+
+export async function nodeGpuCandidates(): Promise<GpuCandidate[]> {
+  const only = forcedNodeBackend();
+  const { create } = await nodeGpuGlobals();
   const all: (GpuCandidate & { backend: NodeBackend })[] = [
     // Unforced, Dawn picks its platform's default (Vulkan here, Metal or D3D12 elsewhere).
     { backend: 'vulkan', label: 'Vulkan', gpu: () => create(only === 'vulkan' ? ['backend=vulkan'] : []), capture: captureStderr },

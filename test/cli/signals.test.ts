@@ -149,14 +149,6 @@ describe('signals stop training at the next iteration and save', () => {
     }, 60_000);
   }
 
-  it('SIGTERM to the package\'s bin (src/cli/bin.mjs) on the CPU backend', async () => {
-    const ck = join(dir, 'bin.safetensors');
-    const r = await train([join(root, 'src/cli/bin.mjs'), 'train'], [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill('SIGTERM')));
-    expect(r.code).toBe(143);
-    expect(ours(r.err)).toEqual([]);
-    expectSaved(r, ck, 1);
-  }, 60_000);
-
   it('npm start passes the signal on too', async () => {
     const ck = join(dir, 'start.safetensors');
     const r = await train(['npm', 'start', '--silent', '--'], [...SLOW_CPU, '--checkpoint', ck], atIter(1), midIteration(groupKill('SIGTERM')));
