@@ -115,6 +115,17 @@ export function readCheckpoint(path: string, note?: (line: string) => void): Loa
  * creating and removing a probe file there now, not at the first save after the work is done).
  * `inputs` are the files the run reads (the corpus), each refused as a target.
  */
+/** checkOutputPath's refusal as a message, undefined when the path may be written. */
+export function outputRefusal(path: string, inputs: readonly string[], flag: string): string | undefined {
+  try {
+    checkOutputPath(path, inputs, flag);
+    return undefined;
+  } catch (e) {
+    if (e instanceof CliError) return e.message;
+    throw e;
+  }
+}
+
 export function checkOutputPath(path: string, inputs: readonly string[] = [], flag = '--checkpoint'): void {
   const refuse = (why: string): never => {
     throw new CliError(`${flag} ${path}: ${why}`);

@@ -14,7 +14,7 @@ import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
 import { describeOptimizer } from '../model/optimizer.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
-import { bestPath, checkOutputPath, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
+import { bestPath, checkOutputPath, outputRefusal, pruneBest, writeCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
 import { describePreparation, isNamedCorpus, prepareCorpus, type PreparedCorpus } from './corpus.ts';
 import { COMMAND } from './command.ts';
 import { CliError, EXIT_OK, UsageError, oneLine } from './errors.ts';
@@ -177,7 +177,7 @@ function planRun(a: TrainArgs, io: CliIO): Plan {
       `${a.resume} is already at iteration ${startIteration} of ${target}: pass a larger --iterations (or --epochs) to train further`,
     );
   }
-  checkOutputPath(ckPath, isNamedCorpus(s.corpus) ? [] : [s.corpus]);
+  checkOutputPath(ckPath, corpusFiles(s.corpus));
   const prime = a.sampleEvery > 0 ? encodePrime(tokenizer, userTextFor(s.charset, a.prime ?? defaultPrime(tokenizer))) : undefined;
   if (prime?.unknown.length) notes.push(`--prime: ${prime.unknown.map((t) => JSON.stringify(t)).join(', ')} not in the vocabulary, read as <unk>`);
   return {
@@ -216,6 +216,9 @@ function printSetup(a: TrainArgs, p: Plan, opened: OpenBackend, say: (line: stri
   }
   for (const n of p.notes) io.stderr.write(`note: ${n}\n`);
 }
+
+/** The files a run reads, which no output may replace. */
+const corpusFiles = (spec: string): string[] => (isNamedCorpus(spec) ? [] : [spec]);
 
 export async function runTrain(a: TrainArgs, io: CliIO): Promise<number> {
   const say = (line: string) => {
@@ -307,9 +310,15 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
           if (v < best) {
             best = v;
             const file = bestPath(ckPath, v);
-            await save(file, await loop.checkpoint());
-            await pruneBest(ckPath, file, v);
-            bestFile = file;
+            // The name is known only now: it gets the checks the main path got at the start, and a
+            // refusal costs the best-model copy, never the run.
+            const refused = outputRefusal(file, corpusFiles(s.corpus), 'best model');
+            if (refused) io.stderr.write(`note: ${oneLine(refused)}; not saved\n`);
+            else {
+              await save(file, await loop.checkpoint());
+              await pruneBest(ckPath, file, v);
+              bestFile = file;
+            }
           }
           if (!final) bar.log(`iteration ${int(it)}: validation loss ${loss(v, tokenizer.level)}${bestFile && best === v ? `, best so far -> ${bestFile}` : ''}`);
         },

@@ -134,6 +134,20 @@ describe('checkpoint targets that must not be written: refused at start', () => 
     await refused(fifo, /is a FIFO/);
     expect(lstatSync(fifo).isFIFO()).toBe(true);
   });
+  it('a best-model name that is taken by a directory or a device: one note, not saved, the run and its checkpoint kept', async () => {
+    // The best model's name holds its validation loss, known only when it is reached: a first run
+    // on the CPU (deterministic) tells the name; the second finds it taken.
+    const args = (ck: string) => ['train', '--corpus', corpus, ...TINY, '--iterations', '4', '--eval-every', '2', '--checkpoint', ck];
+    const first = await cli(args(join(dir, 'probe.safetensors')));
+    expect(first.code).toBe(0);
+    const bestName = /best validation loss in (\S+)/.exec(first.out)![1]!.replace(/^.*\/probe-/, 'taken-');
+    mkdirSync(join(dir, bestName));
+    const second = await cli(args(join(dir, 'taken.safetensors')));
+    expect(second.code).toBe(0);
+    expect(second.err).toMatch(new RegExp(`^note: best model .*${bestName.replace(/\./g, '\\.')}: is a directory: give a file name; not saved$`, 'm'));
+    expect(lstatSync(join(dir, bestName)).isDirectory()).toBe(true);
+    expect(existsSync(join(dir, 'taken.safetensors'))).toBe(true);
+  });
   it('a directory', () => {
     const d = join(dir, 'adir');
     mkdirSync(d);
