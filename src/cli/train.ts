@@ -19,7 +19,7 @@ import { CliError, EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { duration, int, loss, unitOf } from './format.ts';
 import { SIGINT_INTERRUPTION, type CliIO, type Interruption } from './io.ts';
 import { Progress } from './progress.ts';
-import { defaultPrime, encodePrime } from './sampling.ts';
+import { defaultPrime, describeControls, encodePrime } from './sampling.ts';
 import { runSettings, targetIterations, type Settings, type TrainArgs } from './train-settings.ts';
 
 /** A second Ctrl-C sooner than this after the first is the same key press, relayed twice. */
@@ -283,7 +283,8 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
       evaluate: { every: { iterations: a.evalEvery }, batches: a.evalBatches, atEnd: 'finished' },
       sample: prime && {
         every: { iterations: a.sampleEvery },
-        options: (it) => ({ prime, length: a.sampleLength, temperature: a.temperature, seed: (s.seed + it) >>> 0 }),
+        options: (it) => ({ prime, length: a.sampleLength, temperature: a.temperature, seed: (s.seed + it) >>> 0, controls: a.controls }),
+        count: a.numSamples,
         atEnd: true,
       },
       checkpoint: { every: { iterations: a.checkpointEvery } },
@@ -310,8 +311,10 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
           }
           if (!final) bar.log(`iteration ${int(it)}: validation loss ${loss(v, tokenizer.level)}${bestFile && best === v ? `, best so far -> ${bestFile}` : ''}`);
         },
-        onSample: (it, tokens) => {
-          bar.log(`----- sample at iteration ${int(it)} (temperature ${a.temperature}) -----\n${a.prime ?? ''}${tokenizer.decode(tokens)}\n-----`);
+        onSample: (it, _tokens, _o, all) => {
+          const n = all.length;
+          const header = (i: number) => `----- sample ${n > 1 ? `${i + 1} of ${n} ` : ''}at iteration ${int(it)} (temperature ${a.temperature}${describeControls(a.controls)}) -----`;
+          bar.log(`${all.map((t, i) => `${header(i)}\n${a.prime ?? ''}${tokenizer.decode(t)}`).join('\n')}\n-----`);
         },
         onCheckpoint: async (c) => {
           await save(ckPath, c);
