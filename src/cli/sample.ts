@@ -5,8 +5,8 @@ import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
 import { EXIT_OK, UsageError, oneLine } from './errors.ts';
 import type { CliIO } from './io.ts';
-import type { SamplingControls } from '../model/backend.ts';
-import { defaultPrime, describeControls, encodePrime, formatSamples, generate } from './sampling.ts';
+import { describeSamplingControls, type SamplingControls } from '../model/backend.ts';
+import { defaultPrime, encodePrime, formatSamples, generate } from './sampling.ts';
 
 export interface SampleArgs {
   checkpoint: string;
@@ -40,7 +40,7 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
     const temperature = a.argmax ? 0 : a.temperature;
     const texts = await generate(opened.backend, tokenizer, prime.ids, a.length, temperature, seed, a.controls, n);
     // The default prime (a newline) only starts the model off; a prime the user wrote is part of the text.
-    const settings = `seed ${seed}, temperature ${temperature}${describeControls(a.controls)}`;
+    const settings = `seed ${seed}, temperature ${temperature}${describeSamplingControls(a.controls)}`;
     io.stdout.write(`${formatSamples(texts.map((t) => `${a.prime ?? ''}${t}`), (i) => `----- sample ${i + 1} of ${n} (${settings}) -----`)}\n`);
   } finally {
     opened.close();

@@ -63,18 +63,6 @@ export function samplingControls(o: Record<string, unknown>): SamplingControls |
   return Object.keys(c).length ? c : undefined;
 }
 
-/** What the controls are, for a sample's header: ", top-k 40, top-p 0.9" (empty when none). */
-export function describeControls(c: SamplingControls | undefined): string {
-  if (!c) return '';
-  const parts: string[] = [];
-  if (c.topK) parts.push(`top-k ${c.topK}`);
-  if (c.topP !== undefined && c.topP < 1) parts.push(`top-p ${c.topP}`);
-  if (c.repetitionPenalty !== undefined && c.repetitionPenalty !== 1) {
-    parts.push(`repetition penalty ${c.repetitionPenalty} over ${c.repetitionWindow ? `the last ${c.repetitionWindow} tokens` : 'the whole text'}`);
-  }
-  return parts.map((x) => `, ${x}`).join('');
-}
-
 /** `count` samples, side by side on the GPU, decoded. */
 export async function generate(
   backend: Backend, tokenizer: Tokenizer, prime: Uint32Array, length: number, temperature: number, seed: number,

@@ -10,6 +10,7 @@ import { DataError } from '../data/text.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
 import { formatBytes } from '../gpu/memory.ts';
+import { describeSamplingControls } from '../model/backend.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
 import { openBackend, type OpenBackend } from './backend.ts';
@@ -19,7 +20,7 @@ import { CliError, EXIT_OK, UsageError, oneLine } from './errors.ts';
 import { duration, int, loss, unitOf } from './format.ts';
 import { SIGINT_INTERRUPTION, type CliIO, type Interruption } from './io.ts';
 import { Progress } from './progress.ts';
-import { defaultPrime, describeControls, encodePrime } from './sampling.ts';
+import { defaultPrime, encodePrime } from './sampling.ts';
 import { runSettings, targetIterations, type Settings, type TrainArgs } from './train-settings.ts';
 
 /** A second Ctrl-C sooner than this after the first is the same key press, relayed twice. */
@@ -283,8 +284,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
       evaluate: { every: { iterations: a.evalEvery }, batches: a.evalBatches, atEnd: 'finished' },
       sample: prime && {
         every: { iterations: a.sampleEvery },
-        options: (it) => ({ prime, length: a.sampleLength, temperature: a.temperature, seed: (s.seed + it) >>> 0, controls: a.controls }),
-        count: a.numSamples,
+        options: (it) => ({ prime, length: a.sampleLength, temperature: a.temperature, seed: (s.seed + it) >>> 0, controls: a.controls, count: a.numSamples }),
         atEnd: true,
       },
       checkpoint: { every: { iterations: a.checkpointEvery } },
@@ -313,7 +313,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
         },
         onSample: (it, _tokens, _o, all) => {
           const n = all.length;
-          const header = (i: number) => `----- sample ${n > 1 ? `${i + 1} of ${n} ` : ''}at iteration ${int(it)} (temperature ${a.temperature}${describeControls(a.controls)}) -----`;
+          const header = (i: number) => `----- sample ${n > 1 ? `${i + 1} of ${n} ` : ''}at iteration ${int(it)} (temperature ${a.temperature}${describeSamplingControls(a.controls)}) -----`;
           bar.log(`${all.map((t, i) => `${header(i)}\n${a.prime ?? ''}${tokenizer.decode(t)}`).join('\n')}\n-----`);
         },
         onCheckpoint: async (c) => {

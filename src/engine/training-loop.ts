@@ -65,10 +65,8 @@ export interface TrainingLoopOptions {
   };
   sample?: {
     every: CadenceSource;
-    /** What to sample at this iteration; undefined skips it. */
-    options(iteration: number): SampleOptions | undefined;
-    /** Samples side by side at each point (default 1). */
-    count?: number;
+    /** What to sample at this iteration, and how many samples side by side (default 1); undefined skips it. */
+    options(iteration: number): (SampleOptions & { count?: number }) | undefined;
     /** A last sample when the run finishes, unless one was just taken. */
     atEnd?: boolean;
   };
@@ -288,7 +286,7 @@ export class TrainingLoop {
     const it = this.trainer.iteration;
     const options = this.o.sample?.options(it);
     if (!options) return;
-    const all = await this.trainer.backend.sampleMany(options, this.o.sample?.count ?? 1);
+    const all = await this.trainer.backend.sampleMany(options, options.count ?? 1);
     this.lastSampleAt = it;
     await this.events.onSample?.(it, all[0], options, all);
   }

@@ -46,6 +46,18 @@ export interface SamplingControls {
   repetitionWindow?: number;
 }
 
+/** What the controls are, for a sample's header: ", top-k 40, top-p 0.9" (empty when none). */
+export function describeSamplingControls(c: SamplingControls | undefined): string {
+  if (!c) return '';
+  const parts: string[] = [];
+  if (c.topK) parts.push(`top-k ${c.topK}`);
+  if (c.topP !== undefined && c.topP < 1) parts.push(`top-p ${c.topP}`);
+  if (c.repetitionPenalty !== undefined && c.repetitionPenalty !== 1) {
+    parts.push(`repetition penalty ${c.repetitionPenalty} over ${c.repetitionWindow ? `the last ${c.repetitionWindow} tokens` : 'the whole text'}`);
+  }
+  return parts.map((x) => `, ${x}`).join('');
+}
+
 /** One line describing what is wrong with the controls, or undefined (both backends and every shell check with it). */
 export function samplingControlsError(c: SamplingControls | undefined): string | undefined {
   if (!c) return undefined;
