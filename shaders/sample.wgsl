@@ -15,10 +15,13 @@
 // The sampling controls (SamplingControls in src/model/backend.ts; CPU twin filteredWeights and
 // penalizeRepeats in src/cpu/sample.ts): the repetition penalty divides (z > 0) or multiplies the
 // logits of the tokens marked in a bitmap of the last `window` tokens; top-k and top-p keep the
-// tokens whose logit is at least a threshold, found without sorting by a binary search over the
-// logits' order-preserving u32 keys (32 rounds, each a count or a mass over the workgroup). The
-// CPU applies the same definitions in float64: a kept set can differ only where float32 rounding
-// moves a logit or a mass across the edge.
+// tokens whose logit is at least a threshold (the kept set is always such an upper set), found
+// without sorting. Up to DIRECT_MAX_V tokens (DIRECT) each invocation ranks its own tokens against
+// all the others: how many logits are larger, and their mass (O(V) per token, four barriers).
+// Beyond, a binary search over the logits' order-preserving u32 keys (32 rounds for each filter,
+// each a count or a mass over the workgroup in two barriers). The CPU applies the same
+// definitions in float64: a kept set can differ only where float32 rounding moves a logit or a
+// mass across the edge.
 
 //#include "lib/cell.wgsl"
 //#include "lib/hash.wgsl"
@@ -31,6 +34,9 @@ override RECORD_PROBS: bool = false; // write every step's distribution (parity 
 override FILTER: bool = false;      // top-k or top-p in use
 override PENALTY: bool = false;     // repetition penalty in use
 override SEEN_WORDS: u32 = 1u;      // ceil(V / 32) with PENALTY: the bitmap of penalised tokens
+override DIRECT: bool = false;      // FILTER by ranks (V <= DIRECT_MAX_V), else by binary search
+override WEIGHTS: u32 = 1u;         // V with DIRECT: every token's weight in workgroup memory
+const DIRECT_CHUNK: u32 = 4u;       // tokens per invocation with DIRECT: DIRECT_MAX_V / WG
 const SUB: u32 = 16u;               // groupSum: WG / SUB partial sums of SUB
 const MAX_UNITS: u32 = 16u;          // hidden units per invocation: H <= 16 * WG
 const MAX_LAYERS: u32 = 8u;
@@ -60,6 +66,7 @@ var<workgroup> chosenChunk: u32;
 var<workgroup> goalInChunk: f32;
 var<workgroup> partial: array<f32, SUB>;
 var<workgroup> seen: array<atomic<u32>, SEEN_WORDS>;
+var<workgroup> weights: array<f32, WEIGHTS>;
 
 // Order-preserving key of a float: a < b exactly when orderKey(a) < orderKey(b) (no NaNs).
 fn orderKey(x: f32) -> u32 {
@@ -67,21 +74,27 @@ fn orderKey(x: f32) -> u32 {
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
-// The sum of v over the workgroup, the same value on every invocation, in two barriers instead of
-// reduceSum's log2(WG) + 2: SUB invocations each add WG / SUB values, then everyone adds those.
-fn groupSum(lid: u32, v: f32) -> f32 {
+// The sum (or with `isMax` the maximum) of v over the workgroup, the same value on every
+// invocation, in two barriers instead of reduceSum's log2(WG) + 2: SUB invocations each combine
+// WG / SUB values, then everyone combines those.
+fn groupReduce(lid: u32, v: f32, isMax: bool) -> f32 {
   scratch[lid] = v;
   workgroupBarrier();
   if (lid < SUB) {
-    var s = 0.0;
-    for (var i = 0u; i < WG / SUB; i++) { s += scratch[lid * (WG / SUB) + i]; }
+    var s = scratch[lid * (WG / SUB)];
+    for (var i = 1u; i < WG / SUB; i++) {
+      let x = scratch[lid * (WG / SUB) + i];
+      s = select(s + x, max(s, x), isMax);
+    }
     partial[lid] = s;
   }
   workgroupBarrier();
-  var t = 0.0;
-  for (var i = 0u; i < SUB; i++) { t += partial[i]; }
+  var t = partial[0];
+  for (var i = 1u; i < SUB; i++) { t = select(t + partial[i], max(t, partial[i]), isMax); }
   return t;
 }
+
+fn groupSum(lid: u32, v: f32) -> f32 { return groupReduce(lid, v, false); }
 
 // Unit i of layer l at this step, given the layer's input (token x at layer 0, else the layer
 // below's new h in workgroup memory): writes the new h and c of that unit to hOut / cOut.
@@ -215,7 +228,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let temp = max(u.temperature, 1e-6);
     // Kept: the tokens whose logit's key is at least `cut` (0: all of them).
     var cut = 0u;
-    if (FILTER && u.temperature > 0.0) {
+    if (FILTER && DIRECT && u.temperature > 0.0) {
+      // Token v survives top-k when fewer than k logits are larger, and top-p when those larger
+      // ones (all of them kept by top-k if v is) hold less than p of the mass top-k kept.
+      for (var v = vBegin; v < vEnd; v++) { weights[v] = exp((logits[lBase + v] - maxLogit) / temp); }
+      workgroupBarrier();
+      let k = select(V, u.topK, u.topK > 0u && u.topK < V);
+      var larger: array<u32, DIRECT_CHUNK>;
+      var above: array<f32, DIRECT_CHUNK>;
+      var keptMass = 0.0;
+      for (var r = 0u; r < DIRECT_CHUNK; r++) {
+        let v = vBegin + r;
+        if (v >= vEnd) { break; }
+        let z = logits[lBase + v];
+        var n = 0u;
+        var m = 0.0;
+        for (var j = 0u; j < V; j++) {
+          if (logits[lBase + j] > z) { n++; m += weights[j]; }
+        }
+        larger[r] = n;
+        above[r] = m;
+        if (n < k) { keptMass += weights[v]; }
+      }
+      let goal = u.topP * groupSum(lid, keptMass);
+      var lowest = -3.4e38; // minus the smallest kept logit
+      for (var r = 0u; r < DIRECT_CHUNK; r++) {
+        let v = vBegin + r;
+        if (v >= vEnd) { break; }
+        if (larger[r] < k && (u.topP >= 1.0 || above[r] < goal)) { lowest = max(lowest, -logits[lBase + v]); }
+      }
+      cut = orderKey(-groupReduce(lid, lowest, true));
+    } else if (FILTER && u.temperature > 0.0) {
       // Top-k: the largest key t with at least k logits >= t, i.e. the k-th largest logit.
       var hi = orderKey(maxLogit) + 1u;
       if (u.topK > 0u && u.topK < V) {

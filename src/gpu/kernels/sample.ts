@@ -32,6 +32,9 @@ export const SAMPLE_MAX_H = 16 * SAMPLE_WG;
 /** Steps per dispatch: a few hundred keeps each dispatch short (browsers reset long-running GPU work). */
 const STEPS = 128;
 
+/** Vocabularies up to this size filter by ranks (sample.wgsl's DIRECT), larger ones by binary search. */
+export const SAMPLE_DIRECT_MAX_V = 4 * SAMPLE_WG;
+
 /** Whether the controls change anything: the filters, and the penalty. */
 function controlsInUse(c: SamplingControls | undefined, V: number): { filter: boolean; penalty: boolean } {
   return {
@@ -44,11 +47,14 @@ function controlsInUse(c: SamplingControls | undefined, V: number): { filter: bo
  * The workgroup arrays: h, c (the lstm's), lib/reduce.wgsl's scratch with the argmax's indices,
  * groupSum's partial sums and, with a penalty, a bitmap of the vocabulary.
  */
-function shape(model: FullModelConfig, controls?: SamplingControls): { maxState: number; maxCells: number; seenWords: number; workgroupBytes: number } {
+function shape(model: FullModelConfig, controls?: SamplingControls): { maxState: number; maxCells: number; seenWords: number; direct: boolean; weights: number; workgroupBytes: number } {
   const maxState = Math.max(SAMPLE_WG, Math.ceil((model.layers * model.hiddenSize) / SAMPLE_WG) * SAMPLE_WG);
   const maxCells = model.cell === 'lstm' ? maxState : 1;
-  const seenWords = controlsInUse(controls, model.vocabSize).penalty ? Math.ceil(model.vocabSize / 32) : 1;
-  return { maxState, maxCells, seenWords, workgroupBytes: 4 * (maxState + maxCells + 2 * SAMPLE_WG + 4 + 16 + seenWords) };
+  const use = controlsInUse(controls, model.vocabSize);
+  const seenWords = use.penalty ? Math.ceil(model.vocabSize / 32) : 1;
+  const direct = use.filter && model.vocabSize <= SAMPLE_DIRECT_MAX_V;
+  const weights = direct ? model.vocabSize : 1;
+  return { maxState, maxCells, seenWords, direct, weights, workgroupBytes: 4 * (maxState + maxCells + 2 * SAMPLE_WG + 4 + 16 + seenWords + weights) };
 }
 
 /** Whether the kernel can sample this model here: H up to SAMPLE_MAX_H, SAMPLE_MAX_LAYERS layers, the state (and a penalty's bitmap) in workgroup memory. */
@@ -79,7 +85,7 @@ export function sampleLaunches<T>(
   b: { params: T; seq: T; hState: T; logits: T; probs: T },
 ): Launch<T>[] {
   const { hiddenSize: H, vocabSize: V, layers: L } = model;
-  const { maxState, maxCells, seenWords } = shape(model, o.controls);
+  const { maxState, maxCells, seenWords, direct, weights } = shape(model, o.controls);
   const use = controlsInUse(o.controls, V);
   const N = o.streams;
   const layer = layout.layers.flatMap((w) => [w.weightIh.offset, w.weightHh.offset, w.biasIh.offset, w.biasHh.offset]);
@@ -90,7 +96,7 @@ export function sampleLaunches<T>(
       entryPoint: 'main',
       constants: {
         WG: SAMPLE_WG, MAX_STATE: maxState, MAX_CELLS: maxCells, RECORD_PROBS: o.recordProbs ? 1 : 0, CELL: CELL_CODE[model.cell],
-        FILTER: use.filter ? 1 : 0, PENALTY: use.penalty ? 1 : 0, SEEN_WORDS: seenWords,
+        FILTER: use.filter ? 1 : 0, PENALTY: use.penalty ? 1 : 0, SEEN_WORDS: seenWords, DIRECT: direct ? 1 : 0, WEIGHTS: weights,
       },
       bindings: bindAll(SAMPLE, {
         params: { buffer: b.params, touches: [reads(0, layout.length)] },
