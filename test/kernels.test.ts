@@ -20,12 +20,13 @@ import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
-import { streamState } from '../src/model/backend.ts';
+import { streamState, type SamplingControls } from '../src/model/backend.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import { initParams } from '../src/model/init.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import { learningRateAt, OPTIMIZERS, type OptimizerOptions } from '../src/model/optimizer.ts';
 import { Rng, uniformAt } from '../src/util/random.ts';
+import { SAMPLE_DIRECT_MAX_V } from '../src/gpu/kernels/sample.ts';
 
 const kernels = gpu ? new Kernels(gpu.device) : undefined;
 
@@ -444,9 +445,11 @@ describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward 
 
 describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
   type Net = Pick<ModelConfig, 'cell' | 'layers'>;
-  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number, net: Net = { cell: 'rnn' }, carried = false) {
+  interface Extra { controls?: SamplingControls; streams?: number }
+  async function sampleBoth(H: number, V: number, primeLen: number, length: number, temperature: number, seed: number, net: Net = { cell: 'rnn' }, carried = false, extra: Extra = {}) {
     const model: ModelConfig = { ...net, vocabSize: V, hiddenSize: H };
     const L = net.layers ?? 1;
+    const streams = extra.streams ?? 1;
     const params = initParams(model, seed) as Float32Array;
     // Sharper distributions than the initialisation gives, so sampling is not near-uniform.
     const { decoderWeight: Why, decoderBias: by } = paramLayout(model);
@@ -455,26 +458,34 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     for (let i = 0; i < by.size; i++) params[by.offset + i] = 2 * rng.next() - 1;
     const prime = new Uint32Array(primeLen);
     for (let i = 0; i < primeLen; i++) prime[i] = Math.floor(rng.next() * V);
-    const opts = { prime, length, temperature, seed };
+    const opts = { prime, length, temperature, seed, controls: extra.controls };
 
     // With `carried`, a training state of 3 streams: sampling must start from stream 0's slice of it.
     const B = carried ? 3 : 1;
     const state = (scale: number) => Float32Array.from({ length: L * B * H }, () => scale * (2 * rng.next() - 1));
     const carriedState = { hidden: state(carried ? 0.9 : 0), ...(net.cell === 'lstm' ? { cellState: state(carried ? 2 : 0) } : {}) };
-    const cpuProbs = new Map<number, Float64Array>();
     const start = streamState(model, B, carriedState);
-    const cpuTokens = sampleTokens(model, params, { ...opts, start, onProbs: (k, p) => cpuProbs.set(k, p.slice()) });
+    // The CPU twin, stream by stream (sample n draws uniformAt(seed, n, k)).
+    const cpu = Array.from({ length: streams }, (_, stream) => {
+      const probs = new Map<number, Float64Array>();
+      const tokens = sampleTokens(model, params, { ...opts, start, stream, onProbs: (k, p) => probs.set(k, p.slice()) });
+      return { tokens, probs };
+    });
     if (carried) {
       // The start state must matter: from zeros the first distribution differs.
       const fromZero = new Map<number, Float64Array>();
       sampleTokens(model, params, { ...opts, onProbs: (k, p) => fromZero.set(k, p.slice()) });
-      expect(maxAbsDiff(fromZero.get(primeLen - 1)!, cpuProbs.get(primeLen - 1)!)).toBeGreaterThan(1e-3);
+      expect(maxAbsDiff(fromZero.get(primeLen - 1)!, cpu[0].probs.get(primeLen - 1)!)).toBeGreaterThan(1e-3);
     }
     const backend = await GpuBackend.create(gpu!, model, { seqLength: 2, batchSize: B, optimizer: 'adam', learningRate: 1e-3, clip: 5 }, seed);
     try {
       backend.importState({ params, optM: new Float32Array(params.length), optV: new Float32Array(params.length), optStep: 0, ...carriedState });
-      const { tokens, probs } = await backend.sampleWithProbs(opts, true);
-      return { cpuTokens, cpuProbs, tokens, probs: probs!, primeLen, V };
+      const g = await backend.sampleStreams(opts, streams, true);
+      const seqLen = primeLen + length;
+      return {
+        cpuTokens: cpu[0].tokens, cpuProbs: cpu[0].probs, tokens: g.tokens[0], probs: g.probs!, primeLen, V,
+        streams: cpu.map((c, n) => ({ cpuTokens: c.tokens, cpuProbs: c.probs, tokens: g.tokens[n], probs: g.probs!.subarray(n * seqLen * V, (n + 1) * seqLen * V), primeLen, V })),
+      };
     } finally {
       backend.destroy();
     }
@@ -484,19 +495,23 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
    * Walks the generated steps: probabilities must agree within `tol`; a token may differ only
    * where the uniform lands within 1e-5 of a CDF boundary (float32 vs float64 rounding can move
    * the boundary that much), after which the two sequences legitimately part ways. Returns how
-   * many steps were compared.
+   * many steps were compared. With the filters a float32 logit or mass can also land on the other
+   * side of a kept set's edge: a step whose supports differ ends the walk too (the callers require
+   * most steps compared, and the distribution test below checks the draws statistically).
    */
-  function compare(s: Awaited<ReturnType<typeof sampleBoth>>, seed: number, tol: number): number {
+  function compare(s: Omit<Awaited<ReturnType<typeof sampleBoth>>, 'streams'>, seed: number, tol: number, stream = 0): number {
     const { primeLen, V } = s;
     let compared = 0;
     for (let j = 0; j < s.tokens.length; j++) {
       const k = primeLen - 1 + j; // the step that drew output token j
       const p = s.cpuProbs.get(k)!;
       const g = s.probs.subarray(k * V, (k + 1) * V);
+      // A kept set's edge moved (not an exp underflowing in float32 only): the walk ends here.
+      if (p.some((x, v) => (x > 0) !== (g[v] > 0) && Math.max(x, g[v]) > 1e-6)) return compared;
       expect(maxAbsDiff(g, p), `step ${k} probabilities`).toBeLessThan(tol);
       compared++;
       if (s.tokens[j] !== s.cpuTokens[j]) {
-        const u = uniformAt(seed, 0, k);
+        const u = uniformAt(seed, stream, k);
         let cdf = 0;
         let nearest = Infinity;
         for (let v = 0; v < V; v++) {
@@ -540,5 +555,100 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
   it('temperature 0 takes the argmax (GPU tokens equal the CPU argmax sequence)', async () => {
     const s = await sampleBoth(45, 23, 130, 170, 0, 11); // prime and generation both span dispatches (128 steps each)
     expect(Array.from(s.tokens)).toEqual(Array.from(s.cpuTokens));
+  });
+
+  // The sampling controls, several streams side by side in the same dispatches: each GPU stream n
+  // against sampleTokens' stream n, same tolerance and boundary rule as above.
+  const controlled: { H: number; V: number; primeLen: number; length: number; temperature: number; seed: number; net: Net; streams: number; controls: SamplingControls }[] = [
+    { H: 37, V: 11, primeLen: 1, length: 80, temperature: 1, seed: 21, net: { cell: 'rnn' }, streams: 4, controls: { topK: 4 } },
+    { H: 29, V: 40, primeLen: 2, length: 80, temperature: 1.2, seed: 22, net: { cell: 'gru' }, streams: 3, controls: { topP: 0.8 } },
+    { H: 23, V: 30, primeLen: 3, length: 60, temperature: 1, seed: 23, net: { cell: 'lstm', layers: 2 }, streams: 3, controls: { topK: 10, topP: 0.9, repetitionPenalty: 1.4, repetitionWindow: 6 } },
+    { H: 19, V: 25, primeLen: 2, length: 60, temperature: 0.9, seed: 24, net: { cell: 'rnn' }, streams: 2, controls: { repetitionPenalty: 0.7 } },
+    // More classes than invocations (2 per slice), a long prime spanning dispatches, the whole-sequence window.
+    { H: 40, V: 300, primeLen: 130, length: 60, temperature: 1, seed: 25, net: { cell: 'rnn' }, streams: 2, controls: { topK: 20, topP: 0.7, repetitionPenalty: 1.2 } },
+    // Past SAMPLE_DIRECT_MAX_V: the filters by binary search over the logits' keys.
+    { H: 16, V: SAMPLE_DIRECT_MAX_V + 77, primeLen: 2, length: 40, temperature: 1, seed: 28, net: { cell: 'rnn' }, streams: 2, controls: { topK: 30 } },
+    { H: 16, V: SAMPLE_DIRECT_MAX_V + 77, primeLen: 2, length: 40, temperature: 1.3, seed: 29, net: { cell: 'gru' }, streams: 2, controls: { topK: 50, topP: 0.6, repetitionPenalty: 1.3, repetitionWindow: 10 } },
+  ];
+  for (const c of controlled) {
+    it(`${c.net.cell} L=${c.net.layers ?? 1} H=${c.H} V=${c.V}, ${c.streams} streams, ${JSON.stringify(c.controls)}`, async () => {
+      const s = await sampleBoth(c.H, c.V, c.primeLen, c.length, c.temperature, c.seed, c.net, false, { controls: c.controls, streams: c.streams });
+      let compared = 0;
+      for (const [n, one] of s.streams.entries()) {
+        compared += compare(one, c.seed, 2e-5, n);
+        expect(new Set(one.tokens).size, `stream ${n} draws several tokens`).toBeGreaterThan(2);
+      }
+      expect(compared).toBeGreaterThan((c.streams * c.length) / 2);
+      // The streams are independent samples, not copies.
+      expect(Array.from(s.streams[1].tokens)).not.toEqual(Array.from(s.streams[0].tokens));
+      // The filters bite: some step kept fewer tokens than the vocabulary.
+      if (c.controls.topK || c.controls.topP) expect([...s.cpuProbs.values()].some((p) => p.some((x) => x === 0))).toBe(true);
+    });
+  }
+
+  it('temperature 0 with top-k, top-p and a penalty: the argmax of the penalised logits, token for token', async () => {
+    const controls = { topK: 3, topP: 0.5, repetitionPenalty: 3, repetitionWindow: 8 };
+    const s = await sampleBoth(31, 17, 3, 150, 0, 26, { cell: 'gru' }, false, { controls, streams: 2 });
+    expect(Array.from(s.tokens)).toEqual(Array.from(s.cpuTokens));
+    expect(Array.from(s.streams[1].tokens)).toEqual(Array.from(s.tokens)); // argmax draws nothing
+    // The penalty changed the text: plain argmax differs.
+    const plain = await sampleBoth(31, 17, 3, 150, 0, 26, { cell: 'gru' });
+    expect(Array.from(plain.tokens)).not.toEqual(Array.from(s.tokens));
+  });
+
+  /**
+   * Pearson's chi-square of observed counts against expected probabilities, bins with an expected
+   * count under 5 pooled into one; with its degrees of freedom.
+   */
+  function chiSquare(counts: number[], probs: ArrayLike<number>, n: number): { stat: number; df: number } {
+    let stat = 0, bins = 0, restObs = 0, restExp = 0;
+    for (let v = 0; v < counts.length; v++) {
+      const e = probs[v] * n;
+      if (e >= 5) {
+        stat += (counts[v] - e) ** 2 / e;
+        bins++;
+      } else {
+        restObs += counts[v];
+        restExp += e;
+      }
+    }
+    if (restExp > 0) {
+      stat += (restObs - restExp) ** 2 / restExp;
+      bins++;
+    }
+    return { stat, df: bins - 1 };
+  }
+  /** The chi-square quantile 1 - alpha by Wilson-Hilferty (z = 3.719 for alpha = 1e-4), accurate to a few percent from df = 3. */
+  const chiCritical = (df: number, z = 3.719) => df * (1 - 2 / (9 * df) + z * Math.sqrt(2 / (9 * df))) ** 3;
+
+  for (const V of [40, SAMPLE_DIRECT_MAX_V + 77]) it(`distribution, V=${V} (${V > SAMPLE_DIRECT_MAX_V ? 'binary search' : 'ranks'}): 2048 streams side by side draw their first token from the CPU's filtered distribution (chi-square, alpha 1e-4)`, async () => {
+    const streams = 2048;
+    const controls = { topK: 12, topP: 0.85, repetitionPenalty: 1.3, repetitionWindow: 3 };
+    // Temperature 1.5 spreads the mass so that many tokens survive the filters; each stream draws one token.
+    const s = await sampleBoth(24, V, 4, 1, 1.5, 27, { cell: 'lstm' }, false, { controls, streams });
+    const k = 3; // the step that draws the first token
+    const p = s.cpuProbs.get(k)!;
+    const support = [...p.keys()].filter((v) => p[v] > 0);
+    expect(support.length).toBeGreaterThan(4);
+    expect(support.length).toBeLessThan(12 + 1);
+    const counts = new Array<number>(s.V).fill(0);
+    for (const one of s.streams) counts[one.tokens[0]]++;
+    // Nothing outside the kept set, and the GPU's own recorded distribution is the CPU's.
+    for (let v = 0; v < s.V; v++) if (p[v] === 0) expect(counts[v], `token ${v} was filtered out`).toBe(0);
+    expect(maxAbsDiff(s.probs.subarray(k * s.V, (k + 1) * s.V), p)).toBeLessThan(2e-5);
+    const { stat, df } = chiSquare(counts, p, streams);
+    expect(stat, `chi-square ${stat.toFixed(1)} on ${df} degrees of freedom`).toBeLessThan(chiCritical(df));
+    // Total variation within 4 standard errors of the empirical distribution's: sum_v sqrt(p(1-p)/n).
+    const tv = support.reduce((a, v) => a + Math.abs(counts[v] / streams - p[v]), 0) / 2;
+    const tvBound = 4 * support.reduce((a, v) => a + Math.sqrt((p[v] * (1 - p[v])) / streams), 0) / 2;
+    expect(tv).toBeLessThan(tvBound);
+    // The test can fail: the unfiltered distribution would have put many of these draws outside
+    // the kept set, where there are none.
+    const unfiltered = (await sampleBoth(24, V, 4, 1, 1.5, 27, { cell: 'lstm' })).cpuProbs.get(k)!;
+    const outside = unfiltered.reduce((a, q, v) => a + (p[v] === 0 ? q : 0), 0);
+    expect(outside * streams).toBeGreaterThan(100);
+    // Same seed, same text: almost every stream's token is the CPU's own stream's.
+    const same = s.streams.filter((one) => one.tokens[0] === one.cpuTokens[0]).length;
+    expect(same).toBeGreaterThan(streams - 5);
   });
 });

@@ -50,6 +50,7 @@ class SlowBackend implements Backend {
   gradients(chunk: TokenChunk) { return this.inner.gradients(chunk); }
   resetState(streams?: readonly number[]) { this.inner.resetState(streams); }
   sample(o: Parameters<Backend['sample']>[0]) { return this.inner.sample(o); }
+  sampleMany(o: Parameters<Backend['sampleMany']>[0], n: number) { return this.inner.sampleMany(o, n); }
   exportState() { return this.inner.exportState(); }
   importState(s: ModelState) { this.inner.importState(s); }
   destroy() { this.inner.destroy(); }

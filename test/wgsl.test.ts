@@ -151,7 +151,7 @@ describe('every entry point is reachable', () => {
       const plan = planIteration(model, t);
       for (const d of [...plan.forward, ...plan.backwardWithDh0, ...plan.update]) selected.add(`${d.kernel}:${d.entryPoint}`);
       const full = fullModelConfig(model);
-      for (const l of sampleLaunches(full, paramLayout(model), { primeLength: 1, seqLen: 3, seed: 1, temperature: 1, recordProbs: false }, { params: 0, seq: 0, hState: 0, logits: 0, probs: 0 })) {
+      for (const l of sampleLaunches(full, paramLayout(model), { primeLength: 1, seqLen: 3, seed: 1, temperature: 1, recordProbs: false, streams: 1 }, { params: 0, seq: 0, hState: 0, logits: 0, probs: 0 })) {
         selected.add(`${l.kernel.name}:${l.entryPoint}`);
       }
     }

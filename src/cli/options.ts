@@ -67,3 +67,19 @@ export function decayFactor(value: string): number {
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError('must be a number above 0 and at most 1.');
   return n;
 }
+
+/** --top-p: a probability mass in (0, 1]. */
+export function topPValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError('must be a number in (0, 1].');
+  return n;
+}
+
+/** The most samples side by side: each is a workgroup on the GPU and a buffer of its own. */
+export const MAX_SAMPLES = 4096;
+
+export function numSamplesValue(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 1 || n > MAX_SAMPLES) throw new InvalidArgumentError(`must be an integer from 1 to ${MAX_SAMPLES}.`);
+  return n;
+}

@@ -13,6 +13,7 @@ import { runEval } from './eval.ts';
 import { CHARSETS } from '../data/text.ts';
 import { DEFAULT_MAX_CORPUS_MB } from '../node/corpora.ts';
 import { runSample } from './sample.ts';
+import { addSamplingOptions, samplingControls } from './sampling.ts';
 import { runTrain } from './train.ts';
 import { COMMAND, FROM_PACKAGE, START } from './command.ts';
 import { TRAIN_DEFAULTS as D, type TrainArgs } from './train-settings.ts';
@@ -78,7 +79,8 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('--sample-every <n>', 'print a sample every n iterations (0: never)', countInt, D.sampleEvery)
     .option('--sample-length <n>', 'tokens per sample', positiveInt, D.sampleLength)
     .option('--temperature <t>', 'sampling temperature (lower: safer, higher: wilder; 0: argmax)', nonNegativeNumber, D.temperature)
-    .option('--prime <text>', 'text the samples start from (default: a newline)', nonEmpty)
+    .option('--prime <text>', 'text the samples start from (default: a newline)', nonEmpty);
+  addSamplingOptions(train)
     .option('--resume <path>', 'continue training from a checkpoint, exactly where it stopped')
     .option('--max-corpus-mb <n>', `refuse a corpus file larger than this many MB (default ${DEFAULT_MAX_CORPUS_MB})`, positiveInt)
     .option('--print-every <n>', 'without a terminal: a progress line every n iterations (0: every 10 seconds)', countInt, D.printEvery)
@@ -136,13 +138,15 @@ a second signal quits without saving.`)
         quiet: Boolean(o.quiet),
         printEvery: o.printEvery as number,
         maxCorpusMb: o.maxCorpusMb as number | undefined,
+        controls: samplingControls(o),
+        numSamples: o.numSamples as number,
         given,
       };
       setCode(await runTrain(args, io));
     });
   void train;
 
-  program
+  addSamplingOptions(program
     .command('sample')
     .description('generate text from a checkpoint')
     .requiredOption('--checkpoint <path>', 'checkpoint file to sample from')
@@ -150,7 +154,7 @@ a second signal quits without saving.`)
     .option('--temperature <t>', 'sampling temperature (lower: safer, higher: wilder)', nonNegativeNumber, 0.8)
     .option('--prime <text>', 'text to start from, printed before the generated text (default: a newline)', nonEmpty)
     .option('--argmax', 'always take the most likely next token (same as --temperature 0)', false)
-    .option('--seed <n>', 'seed for the sampler (default: a random one)', seedValue)
+    .option('--seed <n>', 'seed for the sampler (default: a random one)', seedValue))
     .addOption(backendOption())
     .action(async (o: Record<string, unknown>) => {
       setCode(await runSample({
@@ -161,6 +165,8 @@ a second signal quits without saving.`)
         argmax: Boolean(o.argmax),
         seed: o.seed as number | undefined,
         backend: o.backend as BackendChoice,
+        controls: samplingControls(o),
+        numSamples: o.numSamples as number,
       }, io));
     });
 

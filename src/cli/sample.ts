@@ -6,7 +6,8 @@ import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
 import { EXIT_OK, UsageError, oneLine } from './errors.ts';
 import type { CliIO } from './io.ts';
-import { defaultPrime, encodePrime, generate } from './sampling.ts';
+import { describeSamplingControls, type SamplingControls } from '../model/backend.ts';
+import { defaultPrime, encodePrime, formatSamples, generate } from './sampling.ts';
 
 export interface SampleArgs {
   checkpoint: string;
@@ -16,6 +17,8 @@ export interface SampleArgs {
   argmax: boolean;
   seed?: number;
   backend: BackendChoice;
+  controls?: SamplingControls;
+  numSamples?: number;
 }
 
 export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
@@ -36,9 +39,12 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
   try {
     // Stream 0 of the state training reached: sampling starts there (see Backend.sample).
     opened.backend.importState({ ...ck.state, ...streamState(ck.model, ck.train.batchSize, ck.state) });
-    const text = await generate(opened.backend, tokenizer, prime.ids, a.length, a.argmax ? 0 : a.temperature, seed);
+    const n = a.numSamples ?? 1;
+    const temperature = a.argmax ? 0 : a.temperature;
+    const texts = await generate(opened.backend, tokenizer, prime.ids, a.length, temperature, seed, a.controls, n);
     // The default prime (a newline) only starts the model off; a prime the user wrote is part of the text.
-    io.stdout.write(`${a.prime === undefined ? '' : primeText}${text}\n`);
+    const settings = `seed ${seed}, temperature ${temperature}${describeSamplingControls(a.controls)}`;
+    io.stdout.write(`${formatSamples(texts.map((t) => `${a.prime === undefined ? '' : primeText}${t}`), (i) => `----- sample ${i + 1} of ${n} (${settings}) -----`)}\n`);
   } finally {
     opened.close();
   }

@@ -9,6 +9,7 @@ import type { Charset } from '../data/text.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import type { CellType } from '../model/cells.ts';
 import { optimizerHyper, RMSPROP, SGD, STEP_DECAY, type LrSchedule, type OptimizerName, type OptimizerOptions } from '../model/optimizer.ts';
+import type { SamplingControls } from '../model/backend.ts';
 import { mainPathOf, readCheckpoint, type LoadedCheckpoint } from './checkpoint-files.ts';
 import { CliError, UsageError } from './errors.ts';
 
@@ -89,6 +90,10 @@ export interface TrainArgs {
   resume?: string;
   quiet: boolean;
   printEvery: number;
+  /** --top-k, --top-p, --repetition-penalty, --repetition-window for the periodic samples. */
+  controls?: SamplingControls;
+  /** --num-samples: samples side by side at each sampling point. */
+  numSamples: number;
   /** --max-corpus-mb: the largest text file read, in MB. */
   maxCorpusMb?: number;
   /** Flags given on the command line, as opposed to defaults (a resumed run checks them against its checkpoint). */

@@ -10,6 +10,7 @@ import { DataError, DEFAULT_CHARSET, userTextFor } from '../data/text.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
 import { formatBytes } from '../gpu/memory.ts';
+import { describeSamplingControls } from '../model/backend.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
 import { describeOptimizer } from '../model/optimizer.ts';
@@ -289,7 +290,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
       evaluate: { every: { iterations: a.evalEvery }, batches: a.evalBatches, atEnd: 'finished' },
       sample: prime && {
         every: { iterations: a.sampleEvery },
-        options: (it) => ({ prime, length: a.sampleLength, temperature: a.temperature, seed: (s.seed + it) >>> 0 }),
+        options: (it) => ({ prime, length: a.sampleLength, temperature: a.temperature, seed: (s.seed + it) >>> 0, controls: a.controls, count: a.numSamples }),
         atEnd: true,
       },
       checkpoint: { every: { iterations: a.checkpointEvery } },
@@ -322,8 +323,10 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
           }
           if (!final) bar.log(`iteration ${int(it)}: validation loss ${loss(v, tokenizer.level)}${bestFile && best === v ? `, best so far -> ${bestFile}` : ''}`);
         },
-        onSample: (it, tokens) => {
-          bar.log(`----- sample at iteration ${int(it)} (temperature ${a.temperature}) -----\n${a.prime ?? ''}${tokenizer.decode(tokens)}\n-----`);
+        onSample: (it, _tokens, _o, all) => {
+          const n = all.length;
+          const header = (i: number) => `----- sample ${n > 1 ? `${i + 1} of ${n} ` : ''}at iteration ${int(it)} (temperature ${a.temperature}${describeSamplingControls(a.controls)}) -----`;
+          bar.log(`${all.map((t, i) => `${header(i)}\n${a.prime ?? ''}${tokenizer.decode(t)}`).join('\n')}\n-----`);
         },
         onCheckpoint: async (c) => {
           await save(ckPath, c);

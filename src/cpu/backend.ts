@@ -91,8 +91,13 @@ export class CpuBackend implements Backend {
   }
 
   async sample(o: SampleOptions): Promise<Uint32Array> {
+    return (await this.sampleMany(o, 1))[0];
+  }
+
+  /** One stream after the other (the CPU has nothing to gain from interleaving them). */
+  async sampleMany(o: SampleOptions, count: number): Promise<Uint32Array[]> {
     const start = streamState(this.model, this.train.batchSize, { hidden: this.state.h as Float32Array, cellState: (this.state.c ?? undefined) as Float32Array | undefined });
-    return sampleTokens(this.model, this.params, { ...o, start });
+    return Array.from({ length: count }, (_, stream) => sampleTokens(this.model, this.params, { ...o, start, stream }));
   }
 
   async exportState(): Promise<ModelState> {

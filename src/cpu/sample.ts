@@ -1,5 +1,5 @@
 /** Text generation on the CPU, for every cell and depth: the twin of shaders/sample.wgsl, drawing the same uniforms. */
-import type { StreamSampleOptions } from '../model/backend.ts';
+import { samplingControlsError, type SamplingControls, type StreamSampleOptions } from '../model/backend.ts';
 import { GATES, SAVED } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { paramLayout, view, type FloatArray } from '../model/layout.ts';
@@ -9,7 +9,6 @@ import { dot } from './rnn.ts';
 import { layerTensors } from './stacked.ts';
 
 export interface CpuSampleOptions extends StreamSampleOptions {
-  stream?: number;
   /** Called with each step's distribution (parity tests). */
   onProbs?: (step: number, probs: Float64Array) => void;
 }
@@ -28,6 +27,55 @@ export function drawIndex(w: ArrayLike<number>, u: number): number {
     if (acc > goal) return v;
   }
   return last;
+}
+
+/**
+ * CTRL's repetition penalty, in place: the logit of every distinct token among `recent` becomes
+ * z / penalty when positive, z * penalty otherwise (once per token however often it occurs).
+ */
+export function penalizeRepeats(logits: Float64Array, recent: ArrayLike<number>, penalty: number): void {
+  if (penalty === 1) return;
+  const done = new Set<number>();
+  for (let j = 0; j < recent.length; j++) {
+    const v = recent[j];
+    if (done.has(v)) continue;
+    done.add(v);
+    logits[v] = logits[v] > 0 ? logits[v] / penalty : logits[v] * penalty;
+  }
+}
+
+/**
+ * The weights one step draws from, proportional to its probabilities: exp((z - max) / temperature)
+ * for the tokens top-k and top-p keep, 0 for the others (SamplingControls says which). By the
+ * definitions, with no sorting order to break ties: top-k keeps v when fewer than k logits are
+ * larger than z_v; top-p keeps v (among those) when the tokens with larger logits hold less than
+ * p of the kept mass. `weights` receives them; the largest logit is returned.
+ */
+export function filteredWeights(logits: ArrayLike<number>, temperature: number, controls: SamplingControls | undefined, weights: Float64Array): number {
+  const V = logits.length;
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) max = Math.max(max, logits[v]);
+  const temp = Math.max(temperature, 1e-6);
+  for (let v = 0; v < V; v++) weights[v] = Math.exp((logits[v] - max) / temp);
+  const k = controls?.topK || V;
+  const p = controls?.topP ?? 1;
+  if (k >= V && p >= 1) return max;
+  // Tokens by logit, largest first; equal logits form one group, kept or dropped together.
+  const order = Array.from({ length: V }, (_, v) => v).sort((a, b) => logits[b] - logits[a]);
+  let kept = 0; // order[0, kept) survive top-k
+  while (kept < V && (kept < k || logits[order[kept]] === logits[order[kept - 1]])) kept++;
+  let total = 0;
+  for (let i = 0; i < kept; i++) total += weights[order[i]];
+  let above = 0; // mass of the groups before the current one
+  let cut = kept;
+  for (let i = 0; i < kept;) {
+    if (above >= p * total) { cut = i; break; }
+    let j = i;
+    while (j < kept && logits[order[j]] === logits[order[i]]) above += weights[order[j++]];
+    i = j;
+  }
+  for (let i = cut; i < V; i++) weights[order[i]] = 0;
+  return max;
 }
 
 /**
@@ -56,7 +104,11 @@ export function sampleTokens(config: ModelConfig, params: FloatArray, opts: CpuS
   const logits = new Float64Array(V);
   const weights = new Float64Array(V);
   const stream = opts.stream ?? 0;
-  const temp = Math.max(opts.temperature, 1e-6);
+  const controls = opts.controls;
+  const bad = samplingControlsError(controls);
+  if (bad) throw new Error(bad);
+  const penalty = controls?.repetitionPenalty ?? 1;
+  const window = controls?.repetitionWindow || Infinity;
   for (let k = 0; k + 1 < seq.length; k++) {
     for (let l = 0; l < L; l++) {
       const input = l === 0 ? { tokens: seq.subarray(k, k + 1) } : { x: h[l - 1][0] };
@@ -68,10 +120,10 @@ export function sampleTokens(config: ModelConfig, params: FloatArray, opts: CpuS
     if (k + 1 < opts.prime.length) continue;
     const top = h[L - 1][0];
     for (let v = 0; v < V; v++) logits[v] = bDec[v] + dot(wDec, v * H, top, 0, H);
-    let max = -Infinity;
+    penalizeRepeats(logits, seq.subarray(Math.max(0, k + 1 - window), k + 1), penalty);
+    filteredWeights(logits, opts.temperature, controls, weights);
     let arg = 0;
-    for (let v = 0; v < V; v++) if (logits[v] > max) { max = logits[v]; arg = v; }
-    for (let v = 0; v < V; v++) weights[v] = Math.exp((logits[v] - max) / temp);
+    for (let v = 1; v < V; v++) if (logits[v] > logits[arg]) arg = v;
     if (opts.onProbs) {
       const total = weights.reduce((a, b) => a + b, 0);
       opts.onProbs(k, weights.map((w) => w / total));

@@ -40,7 +40,8 @@ export interface TrainingLoopEvents {
   /** Every iteration's loss, in order. A loss that is not finite ends the run with DivergedError instead. */
   onLoss?(iteration: number, loss: number): void;
   onEval?(iteration: number, loss: number, final: boolean): void | Promise<void>;
-  onSample?(iteration: number, tokens: Uint32Array, options: SampleOptions): void | Promise<void>;
+  /** `tokens` is the first sample, `all` every one of the `count` side by side. */
+  onSample?(iteration: number, tokens: Uint32Array, options: SampleOptions, all: Uint32Array[]): void | Promise<void>;
   onCheckpoint?(checkpoint: LoopCheckpoint, final: boolean): void | Promise<void>;
   /** Training goes on after a pause for the actions above: a speed meter should leave that time out. */
   onResume?(): void;
@@ -64,8 +65,8 @@ export interface TrainingLoopOptions {
   };
   sample?: {
     every: CadenceSource;
-    /** What to sample at this iteration; undefined skips it. */
-    options(iteration: number): SampleOptions | undefined;
+    /** What to sample at this iteration, and how many samples side by side (default 1); undefined skips it. */
+    options(iteration: number): (SampleOptions & { count?: number }) | undefined;
     /** A last sample when the run finishes, unless one was just taken. */
     atEnd?: boolean;
   };
@@ -285,8 +286,8 @@ export class TrainingLoop {
     const it = this.trainer.iteration;
     const options = this.o.sample?.options(it);
     if (!options) return;
-    const tokens = await this.trainer.backend.sample(options);
+    const all = await this.trainer.backend.sampleMany(options, options.count ?? 1);
     this.lastSampleAt = it;
-    await this.events.onSample?.(it, tokens, options);
+    await this.events.onSample?.(it, all[0], options, all);
   }
 }

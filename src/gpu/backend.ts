@@ -11,7 +11,7 @@
  * a whole ring ahead.
  */
 import {
-  checkStateShape, streamState, type Backend, type GradientResult, type HostSampler, type ModelState, type SampleOptions, type TokenChunk,
+  checkStateShape, samplingControlsError, streamState, type Backend, type GradientResult, type HostSampler, type ModelState, type SampleOptions, type TokenChunk,
 } from '../model/backend.ts';
 import { hasCellState } from '../model/cells.ts';
 import { fullModelConfig, type FullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
@@ -328,57 +328,79 @@ export class GpuBackend implements Backend {
   }
 
   async sample(o: SampleOptions): Promise<Uint32Array> {
-    const { tokens } = await this.sampleWithProbs(o, false);
-    return tokens;
+    return (await this.sampleStreams(o, 1, false)).tokens[0];
+  }
+
+  async sampleMany(o: SampleOptions, count: number): Promise<Uint32Array[]> {
+    return (await this.sampleStreams(o, count, false)).tokens;
+  }
+
+  /** Stream 0 with every step's distribution (parity tests): sampleStreams for one stream. */
+  async sampleWithProbs(o: SampleOptions, recordProbs: boolean): Promise<{ tokens: Uint32Array; probs?: Float32Array }> {
+    const r = await this.sampleStreams(o, 1, recordProbs);
+    return { tokens: r.tokens[0], probs: r.probs };
   }
 
   /**
-   * GPU sampling (shaders/sample.wgsl, every cell, up to SAMPLE_MAX_LAYERS layers); with
-   * `recordProbs` also every step's distribution [seqLen * V] (parity tests). Past the kernel's
-   * limits (H > SAMPLE_MAX_H, more layers, or a state larger than the adapter's workgroup memory)
-   * it samples from the current parameters with the host sampler it was given (the engine's is
-   * the CPU reference): the same distributions up to float rounding, just slower.
+   * GPU sampling (shaders/sample.wgsl, every cell, up to SAMPLE_MAX_LAYERS layers): `count`
+   * streams side by side in the same dispatches, one workgroup each, all from stream 0 of the
+   * carried state; with `recordProbs` also every step's distribution [count * seqLen * V]
+   * (parity tests). Past the kernel's limits (H > SAMPLE_MAX_H, more layers, a state or a
+   * penalty's bitmap larger than the adapter's workgroup memory, more streams than one dispatch
+   * holds) it samples from the current parameters with the host sampler it was given (the
+   * engine's is the CPU reference): the same distributions up to float rounding, just slower.
    */
-  async sampleWithProbs(o: SampleOptions, recordProbs: boolean): Promise<{ tokens: Uint32Array; probs?: Float32Array }> {
+  async sampleStreams(o: SampleOptions, count: number, recordProbs: boolean): Promise<{ tokens: Uint32Array[]; probs?: Float32Array }> {
     this.assertUsable();
     const shape = this.shape;
     const { hiddenSize: H, vocabSize: V, layers: L, cell } = shape;
     if (o.prime.length < 1) throw new Error('sampling needs at least one priming token');
-    if (!sampleFits(shape, this.ctx.limits)) {
+    if (!Number.isSafeInteger(count) || count < 1) throw new Error(`the number of samples must be a positive integer, not ${count}`);
+    const bad = samplingControlsError(o.controls);
+    if (bad) throw new Error(bad);
+    if (!sampleFits(shape, this.ctx.limits, o.controls) || count > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
       if (recordProbs || !this.hostSampler) {
         throw new Error(`GPU sampling supports hidden sizes up to ${SAMPLE_MAX_H} and ${SAMPLE_MAX_LAYERS} layers${recordProbs ? '' : ', and no host sampler was given'}`);
       }
       const [params, hidden, cellState] = await Promise.all([
         this.read(this.buf.params), this.read(this.buf.hState), hasCellState(cell) ? this.read(this.buf.cState) : undefined,
       ]);
-      return { tokens: this.hostSampler(this.model, params, { ...o, start: streamState(this.model, this.train.batchSize, { hidden, cellState }) }) };
+      const start = streamState(this.model, this.train.batchSize, { hidden, cellState });
+      return { tokens: Array.from({ length: count }, (_, stream) => this.hostSampler!(this.model, params, { ...o, start, stream })) };
     }
     const seqLen = o.prime.length + o.length;
+    const stateLen = sampleStateLength(shape);
     const mk = (label: string, bytes: number) => this.device.createBuffer({ label, size: Math.max(16, bytes), usage: usageFlags('storage') });
-    const seq = mk('sample tokens', seqLen * 4);
-    const state = mk('sample state', sampleStateLength(shape) * 4);
-    const logits = mk('sample logits', V * 4);
-    const probs = mk('sample probs', recordProbs ? seqLen * V * 4 : 16);
-    const seqInit = new Uint32Array(seqLen);
-    seqInit.set(o.prime);
+    const seq = mk('sample tokens', count * seqLen * 4);
+    const state = mk('sample state', count * stateLen * 4);
+    const logits = mk('sample logits', count * V * 4);
+    const probs = mk('sample probs', recordProbs ? count * seqLen * V * 4 : 16);
+    const seqInit = new Uint32Array(count * seqLen);
+    for (let n = 0; n < count; n++) seqInit.set(o.prime, n * seqLen);
     this.device.queue.writeBuffer(seq, 0, seqInit);
-    const launches = sampleLaunches(shape, this.layout, { primeLength: o.prime.length, seqLen, seed: o.seed, temperature: o.temperature, recordProbs }, {
-      params: this.buf.params, seq, hState: state, logits, probs,
-    });
+    const launches = sampleLaunches(shape, this.layout, {
+      primeLength: o.prime.length, seqLen, seed: o.seed, temperature: o.temperature, recordProbs, streams: count, controls: o.controls,
+    }, { params: this.buf.params, seq, hState: state, logits, probs });
     const { dispatches, arena } = this.bindOnce(launches, 'sample');
     const enc = this.device.createCommandEncoder();
-    // Start from stream 0's carried state.
+    // Every stream starts from stream 0's carried state.
     const BH = this.train.batchSize * H;
-    for (let l = 0; l < L; l++) {
-      const at = sampleStateOffsets(shape, l);
-      enc.copyBufferToBuffer(this.buf.hState, l * BH * 4, state, at.h * 4, H * 4);
-      if (hasCellState(cell)) enc.copyBufferToBuffer(this.buf.cState, l * BH * 4, state, at.c * 4, H * 4);
+    for (let n = 0; n < count; n++) {
+      for (let l = 0; l < L; l++) {
+        const at = sampleStateOffsets(shape, l);
+        enc.copyBufferToBuffer(this.buf.hState, l * BH * 4, state, (n * stateLen + at.h) * 4, H * 4);
+        if (hasCellState(cell)) enc.copyBufferToBuffer(this.buf.cState, l * BH * 4, state, (n * stateLen + at.c) * 4, H * 4);
+      }
     }
     this.encode(enc, dispatches);
     this.device.queue.submit([enc.finish()]);
     try {
-      const [out, p] = await Promise.all([this.read(seq), recordProbs ? this.read(probs, 0, seqLen * V) : undefined]);
-      return { tokens: new Uint32Array(out.buffer, o.prime.length * 4, o.length).slice(), probs: p };
+      const [out, p] = await Promise.all([this.read(seq), recordProbs ? this.read(probs, 0, count * seqLen * V) : undefined]);
+      const tokens = new Uint32Array(out.buffer);
+      return {
+        tokens: Array.from({ length: count }, (_, n) => tokens.slice(n * seqLen + o.prime.length, (n + 1) * seqLen)),
+        probs: p,
+      };
     } finally {
       for (const b of [seq, state, logits, probs, arena]) b.destroy();
     }

@@ -19,6 +19,53 @@ export interface SampleOptions {
   /** Softmax temperature; 0 means argmax (greedy). */
   temperature: number;
   seed: number;
+  /** Sampling controls (absent: off); see SamplingControls. */
+  controls?: SamplingControls;
+}
+
+/**
+ * What each step draws from, in this order (Hugging Face's logits processors and warpers; CTRL's
+ * penalty): the repetition penalty on the logits, the temperature, then top-k, then top-p on
+ * what top-k kept, renormalised. Temperature 0 takes the argmax of the penalised logits.
+ */
+export interface SamplingControls {
+  /** Keep the tokens whose logit is at least the k-th largest (ties with it stay); 0 or absent: all. */
+  topK?: number;
+  /**
+   * Nucleus: keep token v when the tokens more likely than v (after top-k) hold less than p of the
+   * mass, i.e. the smallest most-likely set reaching p (ties at the edge stay); 1 or absent: all.
+   */
+  topP?: number;
+  /**
+   * CTRL's repetition penalty: the logit z of every distinct token among the last
+   * `repetitionWindow` tokens of the sequence (priming text included) becomes z / penalty when
+   * z > 0 and z * penalty otherwise; 1 or absent: none.
+   */
+  repetitionPenalty?: number;
+  /** How many previous tokens the penalty looks at; 0 or absent: the whole sequence so far (Hugging Face's). */
+  repetitionWindow?: number;
+}
+
+/** What the controls are, for a sample's header: ", top-k 40, top-p 0.9" (empty when none). */
+export function describeSamplingControls(c: SamplingControls | undefined): string {
+  if (!c) return '';
+  const parts: string[] = [];
+  if (c.topK) parts.push(`top-k ${c.topK}`);
+  if (c.topP !== undefined && c.topP < 1) parts.push(`top-p ${c.topP}`);
+  if (c.repetitionPenalty !== undefined && c.repetitionPenalty !== 1) {
+    parts.push(`repetition penalty ${c.repetitionPenalty} over ${c.repetitionWindow ? `the last ${c.repetitionWindow} tokens` : 'the whole text'}`);
+  }
+  return parts.map((x) => `, ${x}`).join('');
+}
+
+/** One line describing what is wrong with the controls, or undefined (both backends and every shell check with it). */
+export function samplingControlsError(c: SamplingControls | undefined): string | undefined {
+  if (!c) return undefined;
+  if (c.topK !== undefined && !(Number.isSafeInteger(c.topK) && c.topK >= 0)) return `top-k must be a positive integer (0: off), not ${c.topK}`;
+  if (c.topP !== undefined && !(c.topP > 0 && c.topP <= 1)) return `top-p must be in (0, 1], not ${c.topP}`;
+  if (c.repetitionPenalty !== undefined && !(c.repetitionPenalty > 0 && Number.isFinite(c.repetitionPenalty))) return `the repetition penalty must be a number greater than 0, not ${c.repetitionPenalty}`;
+  if (c.repetitionWindow !== undefined && !(Number.isSafeInteger(c.repetitionWindow) && c.repetitionWindow >= 0)) return `the repetition window must be a non-negative integer, not ${c.repetitionWindow}`;
+  return undefined;
 }
 
 export interface ModelState {
@@ -74,6 +121,11 @@ export interface Backend {
    * are often junk. A fresh or reset backend carries zeros.
    */
   sample(options: SampleOptions): Promise<Uint32Array>;
+  /**
+   * `count` independent samples side by side (one dispatch sequence on the GPU), all from the state
+   * `sample` starts from; sample i draws the uniforms of stream i, so sample 0 is `sample`'s.
+   */
+  sampleMany(options: SampleOptions, count: number): Promise<Uint32Array[]>;
   exportState(): Promise<ModelState>;
   importState(state: ModelState): void;
   /** GPU work per training iteration (zero on the CPU). */
@@ -85,6 +137,8 @@ export interface Backend {
 export interface StreamSampleOptions extends SampleOptions {
   /** The state to start from, [layers * H] each (zeros when absent). */
   start?: { hidden: ArrayLike<number>; cellState?: ArrayLike<number> };
+  /** Which stream's uniforms to draw (uniformAt(seed, stream, step)); 0 when absent. */
+  stream?: number;
 }
 
 /**

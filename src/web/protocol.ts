@@ -3,6 +3,7 @@
  * The worker owns the Backend and the Trainer; the page only sends commands and draws what
  * comes back. Everything here is structured-clone data.
  */
+import type { SamplingControls } from '../model/backend.ts';
 import type { CellType } from '../model/cells.ts';
 import type { LrSchedule, OptimizerName } from '../model/optimizer.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
@@ -99,6 +100,10 @@ export interface Placement {
 export interface SamplingSettings {
   prime: string;
   temperature: number;
+  /** Top-k, top-p and the repetition penalty (absent: plain sampling). */
+  controls?: SamplingControls;
+  /** Samples side by side (absent: 1). */
+  count?: number;
   /** Tokens per sample. */
   length: number;
   /** Seconds between automatic samples while training; 0 turns them off. */
@@ -176,7 +181,7 @@ export type Reply =
   | { type: 'status'; status: Status }
   | { type: 'progress'; iterations: number[]; losses: number[]; tokensPerSecond: number; iteration: number; epoch: number; elapsed: number }
   | { type: 'val'; iteration: number; loss: number }
-  | { type: 'sample'; prime: string; text: string; iteration: number; temperature: number }
+  | { type: 'sample'; prime: string; text: string; iteration: number; temperature: number; controls?: SamplingControls; more?: string[] }
   | { type: 'checkpoint'; bytes: ArrayBuffer; filename: string }
   | { type: 'bench'; results: BenchResult[]; form: ModelForm }
   | { type: 'saved'; saved?: SavedModelInfo }

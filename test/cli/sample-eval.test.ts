@@ -48,6 +48,39 @@ describe('sample', () => {
   });
 });
 
+describe('sample with the sampling controls', () => {
+  it('--num-samples prints that many samples, each under a header, sample 1 being the single sample of the same seed', async () => {
+    const one = await sample('--seed', '4', '--length', '40', '--prime', 'the ');
+    const r = await sample('--seed', '4', '--length', '40', '--prime', 'the ', '--num-samples', '3');
+    expect(r.code).toBe(0);
+    const parts = r.out.split(/^----- sample (\d) of 3 \(seed 4, temperature 0\.8\) -----\n/m);
+    // ['', '1', text, '2', text, '3', text]
+    expect(parts.length).toBe(7);
+    expect(parts.filter((_, i) => i % 2 === 1)).toEqual(['1', '2', '3']);
+    const texts = [parts[2], parts[4], parts[6]].map((t) => t.replace(/\n$/, ''));
+    expect(`${texts[0]}\n`).toBe(one.out);
+    for (const t of texts) expect([...t].length).toBe(4 + 40);
+    expect(new Set(texts).size).toBe(3);
+  });
+
+  it('--top-k 1 and a tiny --top-p give the argmax text; --top-p 1 and --repetition-penalty 1 change nothing', async () => {
+    const argmax = (await sample('--argmax', '--length', '60')).out;
+    expect((await sample('--top-k', '1', '--seed', '8', '--length', '60')).out).toBe(argmax);
+    expect((await sample('--top-p', '1e-9', '--seed', '8', '--length', '60')).out).toBe(argmax);
+    const plain = (await sample('--seed', '8', '--length', '60')).out;
+    expect(plain).not.toBe(argmax);
+    expect((await sample('--top-p', '1', '--repetition-penalty', '1', '--seed', '8', '--length', '60')).out).toBe(plain);
+  });
+
+  it('the header names the controls; a penalty changes the text', async () => {
+    const r = await sample('--seed', '8', '--length', '60', '--num-samples', '2', '--top-k', '5', '--top-p', '0.9', '--repetition-penalty', '1.5', '--repetition-window', '10');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('----- sample 2 of 2 (seed 8, temperature 0.8, top-k 5, top-p 0.9, repetition penalty 1.5 over the last 10 tokens) -----');
+    const penalised = await sample('--argmax', '--length', '60', '--repetition-penalty', '1.5');
+    expect(penalised.out).not.toBe((await sample('--argmax', '--length', '60')).out);
+  });
+});
+
 describe('eval', () => {
   it('scores the held-out split: the validation loss training ended with', async () => {
     const r = await cli(['eval', '--checkpoint', ckpt, '--backend', 'cpu']);

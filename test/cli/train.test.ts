@@ -61,6 +61,17 @@ describe('train', () => {
     expect(files.filter((f) => /^m-val/.test(f))).toHaveLength(2);
   });
 
+  it('--num-samples and the sampling controls apply to the samples taken while training', async () => {
+    const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '10', '--sample-every', '10', '--sample-length', '20',
+      '--num-samples', '3', '--top-k', '4', '--repetition-penalty', '1.2', '--repetition-window', '8', '--checkpoint', join(dir, 'ns.safetensors')]);
+    expect(r.code).toBe(0);
+    expect(r.out.match(/^----- sample \d of 3 at iteration 10 \(temperature 0\.8, top-k 4, repetition penalty 1\.2 over the last 8 tokens\) -----$/gm))
+      .toHaveLength(3);
+    const texts = r.out.split(/^----- sample \d of 3 .*-----\n/m).slice(1).map((t) => t.replace(/\n-----\n[^]*$/, '').replace(/\n$/, ''));
+    expect(texts.map((t) => [...t].length)).toEqual([20, 20, 20]);
+    expect(new Set(texts).size).toBe(3);
+  });
+
   it('--quiet prints only the result', async () => {
     const r = await cli(['train', '--corpus', corpus, ...TINY, '--iterations', '5', '--sample-every', '2',
       '--checkpoint', join(dir, 'q.safetensors'), '--quiet']);

@@ -15,7 +15,8 @@ describe('command line usage', () => {
     for (const flag of ['--corpus', '--level', '--lowercase', '--no-lowercase', '--max-vocab', '--min-count', '--cell', '--layers', '--dropout', '--hidden', '--seq-length',
       '--batch-size', '--lr', '--optimizer', '--momentum', '--nesterov', '--rms-decay', '--lr-schedule', '--lr-decay', '--lr-decay-every',
       '--lr-decay-after', '--lr-min', '--clip', '--iterations', '--epochs', '--seed', '--checkpoint', '--checkpoint-every',
-      '--eval-every', '--sample-every', '--sample-length', '--temperature', '--prime', '--resume', '--quiet']) {
+      '--eval-every', '--sample-every', '--sample-length', '--temperature', '--prime', '--top-k', '--top-p', '--repetition-penalty',
+      '--repetition-window', '--num-samples', '--resume', '--quiet']) {
       expect(out).toContain(flag);
     }
     expect(out).toContain('(default: "reuters")');
@@ -64,6 +65,16 @@ describe('command line usage', () => {
     [['sample', '--checkpoint', 'x', '--length', '0'], /--length.*positive integer/],
     [['eval'], /give --checkpoint, or --baselines/],
     [['eval', '--baselines', '--corpus', 'reuters', '--level', 'sentence'], /--level.*Allowed choices are char, word/],
+    [['sample', '--checkpoint', 'x', '--top-p', '0'], /--top-p.*'0' is invalid\. must be a number in \(0, 1\]/],
+    [['sample', '--checkpoint', 'x', '--top-p', '1.01'], /--top-p.*must be a number in \(0, 1\]/],
+    [['sample', '--checkpoint', 'x', '--top-k', '0'], /--top-k.*must be a positive integer/],
+    [['sample', '--checkpoint', 'x', '--top-k', '3.5'], /--top-k.*must be a positive integer/],
+    [['sample', '--checkpoint', 'x', '--repetition-penalty', '0'], /--repetition-penalty.*greater than 0/],
+    [['sample', '--checkpoint', 'x', '--repetition-penalty', '-1.2'], /--repetition-penalty.*greater than 0/],
+    [['sample', '--checkpoint', 'x', '--repetition-window', '-1'], /--repetition-window.*non-negative integer/],
+    [['sample', '--checkpoint', 'x', '--num-samples', '0'], /--num-samples.*integer from 1 to 4096/],
+    [['train', '--num-samples', '4097'], /--num-samples.*integer from 1 to 4096/],
+    [['train', '--top-p', 'NaN'], /--top-p.*\(0, 1\]/],
   ])('%j is a usage error: one line, exit 2', async (argv, message) => {
     const r = await cli(argv as string[]);
     expect(r.code).toBe(2);

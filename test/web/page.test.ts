@@ -175,6 +175,24 @@ describe.skipIf(Boolean(missing) && !gpuRequired)('web page in Chromium', () => 
     await setValue(page, '#prime', 'the company said ');
     const before = await sampleNow(page);
     expect(before.startsWith('the company said ')).toBe(true);
+    // The sampling controls: top-k 1 at temperature 0.8 is the argmax too; three samples side by
+    // side each under a header; a top-p out of range is refused in the sample area.
+    await setValue(page, '#temperature', '0.8');
+    await setValue(page, '#top-k', '1');
+    expect(await sampleNow(page)).toBe(before);
+    await setValue(page, '#top-k', '0');
+    await setValue(page, '#top-p', '0.9');
+    await setValue(page, '#num-samples', '3');
+    const three = await sampleNow(page);
+    expect(three.match(/^sample \d of 3$/gm)).toEqual(['sample 1 of 3', 'sample 2 of 3', 'sample 3 of 3']);
+    expect(three.split(/\n?\n?sample \d of 3\n/).filter(Boolean).every((t) => t.startsWith('the company said '))).toBe(true);
+    expect(await text(page, '#sample-meta')).toContain('top-p 0.9');
+    await setValue(page, '#top-p', '0');
+    expect(await text(page, '#sample-error')).toMatch(/top-p must be in \(0, 1\]/);
+    await setValue(page, '#top-p', '1');
+    await setValue(page, '#num-samples', '1');
+    await setValue(page, '#temperature', '0');
+    expect(await sampleNow(page)).toBe(before);
     const iteration = (await page.evaluate(() => window.rnnDebug.status()?.iteration))!;
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);

@@ -278,6 +278,35 @@ describe('web session (CPU backend, no browser)', () => {
     expect(h.errors()).toEqual([]);
   });
 
+  it('samples several side by side with top-k, top-p and a penalty, and refuses controls out of range', async () => {
+    const h = harness();
+    await h.send({ type: 'init' });
+    await h.send({ type: 'data', source: { kind: 'builtin', id: 'fox', url: '' }, options: { level: 'char', charset: 'clean', lowercase: false, maxVocab: 100 } });
+    await h.send({ type: 'build', form: FORM, placement: CPU });
+    const controls = { topK: 5, topP: 0.9, repetitionPenalty: 1.3, repetitionWindow: 8 };
+    await h.send({ type: 'sampling', settings: { prime: 'the ', temperature: 1, length: 25, every: 0, controls, count: 3 } });
+    let from = h.replies.length;
+    await h.send({ type: 'sample' });
+    const s = await h.next('sample', () => true, from);
+    expect(s.text.length).toBe(25);
+    expect(s.more?.length).toBe(2);
+    for (const t of s.more!) expect(t.length).toBe(25);
+    expect(s.controls).toEqual(controls);
+    expect(new Set([s.text, ...s.more!]).size).toBe(3);
+    for (const [controls, message] of [
+      [{ topP: 0 }, /top-p must be in \(0, 1\]/],
+      [{ topK: 1.5 }, /top-k must be a positive integer/],
+      [{ repetitionPenalty: -2 }, /repetition penalty must be a number greater than 0/],
+    ] as const) {
+      await h.send({ type: 'sampling', settings: { prime: 'the ', temperature: 1, length: 25, every: 0, controls } });
+      from = h.replies.length;
+      await h.send({ type: 'sample' });
+      const e = await h.next('error', () => true, from);
+      expect(e.area).toBe('sample');
+      expect(e.message).toMatch(message);
+    }
+  });
+
   it('names checkpoints safely and rewords CLI flags', () => {
     const name = checkpointFilename({ corpus: '<img src=x onerror=alert(1)>.txt', model: { cell: 'rnn', vocabSize: 5, hiddenSize: 8 }, level: 'char', iteration: 3 });
     expect(name).toBe('img-src-x-onerror-alert-1-rnn8-char-i3.safetensors');

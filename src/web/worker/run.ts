@@ -4,11 +4,11 @@ import type { Tokenizer } from '../../data/tokenizer.ts';
 import { userTextFor, type Charset } from '../../data/text.ts';
 import type { LoopCheckpoint } from '../../engine/training-loop.ts';
 import { Trainer } from '../../engine/trainer.ts';
-import type { Backend, SampleOptions } from '../../model/backend.ts';
+import { samplingControlsError, type Backend, type SampleOptions } from '../../model/backend.ts';
 import type { ModelConfig, TrainConfig } from '../../model/config.ts';
 import { parameterCount } from '../../model/layout.ts';
 import { GpuBackend } from '../../gpu/backend.ts';
-import type { ModelSummary, Placement, SamplingSettings, Status } from '../protocol.ts';
+import type { ModelSummary, Placement, Reply, SamplingSettings, Status } from '../protocol.ts';
 import { optimizerFormFields } from '../shared.ts';
 import type { Backends } from './backends.ts';
 import { UserError } from './errors.ts';
@@ -50,8 +50,15 @@ export function newTrainer(backend: Backend, d: PreparedData): Trainer {
   return new Trainer(backend, train, val);
 }
 
-/** The sample the settings ask for; a prime the vocabulary cannot encode is the user's to fix. */
-export function sampleRequest(r: Run, s: SamplingSettings, iteration: number): { options: SampleOptions; primeText: string } {
+/** The most samples the page shows side by side. */
+export const MAX_PAGE_SAMPLES = 8;
+
+/** The sample the settings ask for; a prime the vocabulary cannot encode, or controls out of range, are the user's to fix. */
+export function sampleRequest(r: Run, s: SamplingSettings, iteration: number): { options: SampleOptions & { count: number }; primeText: string } {
+  const bad = samplingControlsError(s.controls);
+  if (bad) throw new UserError('sample', bad);
+  const count = s.count ?? 1;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_PAGE_SAMPLES) throw new UserError('sample', `samples side by side: from 1 to ${MAX_PAGE_SAMPLES}, not ${count}`);
   const primeText = userTextFor(r.charset, r.lowercase ? s.prime.toLowerCase() : s.prime);
   let prime: Uint32Array;
   if (primeText.length === 0) {
@@ -67,7 +74,13 @@ export function sampleRequest(r: Run, s: SamplingSettings, iteration: number): {
   }
   const length = Math.max(1, Math.min(2000, Math.round(s.length)));
   const seed = (iteration * 2654435761 + Math.floor(Math.random() * 65536)) >>> 0;
-  return { options: { prime, length, temperature: s.temperature, seed }, primeText };
+  return { options: { prime, length, temperature: s.temperature, seed, controls: s.controls, count }, primeText };
+}
+
+/** The page's message for samples drawn side by side: the first as `text`, the others as `more`. */
+export function sampleReply(tokenizer: Tokenizer, prime: string, iteration: number, o: SampleOptions, all: Uint32Array[]): Extract<Reply, { type: 'sample' }> {
+  const [text, ...more] = all.map((t) => tokenizer.decode(t));
+  return { type: 'sample', prime, text, iteration, temperature: o.temperature, ...(o.controls ? { controls: o.controls } : {}), ...(more.length ? { more } : {}) };
 }
 
 /** What the page shows of the worker's state; `elapsed` counts the training in progress too. */

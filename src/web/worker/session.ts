@@ -22,7 +22,7 @@ import { benchmark } from './bench.ts';
 import { areaOf, errorReply, UserError } from './errors.ts';
 import { checkForm } from './form-check.ts';
 import { checkpointOf, fileNameOf, runFromCheckpoint, storeCheckpoint, type ModelStore } from './model-files.ts';
-import { newTrainer, progressOf, sampleRequest, statusOf, type Run } from './run.ts';
+import { newTrainer, progressOf, sampleReply, sampleRequest, statusOf, type Run } from './run.ts';
 import { dataInfo, findText, prepareText, readSource, textFits, trainValOf, type PreparedData, type TextSources } from './text.ts';
 import { DEFAULT_TIMING, TrainingRun, type Timing } from './training.ts';
 
@@ -315,8 +315,8 @@ export class Session {
     if (r.lost) throw new UserError('sample', 'the GPU device was lost: move the model to the CPU or the GPU first');
     const iteration = progressOf(r).iteration;
     const { options, primeText } = sampleRequest(r, this.sampling, iteration);
-    const tokens = await r.backend.sample(options);
-    this.post({ type: 'sample', prime: primeText, text: r.tokenizer.decode(tokens), iteration, temperature: options.temperature });
+    const all = await r.backend.sampleMany(options, options.count);
+    this.post(sampleReply(r.tokenizer, primeText, iteration, options, all));
   }
 
   // --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { TrainingLoop } from '../../engine/training-loop.ts';
 import type { Trainer } from '../../engine/trainer.ts';
 import type { SampleOptions } from '../../model/backend.ts';
 import type { Reply } from '../protocol.ts';
-import type { Run } from './run.ts';
+import { sampleReply, type Run } from './run.ts';
 
 /** Seconds between the loop's actions; the defaults suit a person watching, tests shorten them. */
 export interface Timing {
@@ -32,7 +32,7 @@ export interface TrainingHost {
   /** Seconds between automatic samples (0: none); the user may change it while training. */
   sampleEvery(): number;
   /** The sample to take now, or undefined when the settings are not usable (already reported). */
-  sampleRequest(iteration: number): { options: SampleOptions; primeText: string } | undefined;
+  sampleRequest(iteration: number): { options: SampleOptions & { count: number }; primeText: string } | undefined;
   /** Keeps the model in the browser's storage; `quiet`: a failure is not reported. */
   autosave(c: LoopCheckpoint, quiet: boolean): Promise<void>;
 }
@@ -109,8 +109,8 @@ export class TrainingRun {
           r.valLoss = loss;
           host.post({ type: 'val', iteration: it, loss });
         },
-        onSample: (it, tokens, o) => {
-          host.post({ type: 'sample', prime: primeText, text: r.tokenizer.decode(tokens), iteration: it, temperature: o.temperature });
+        onSample: (it, _tokens, o, all) => {
+          host.post(sampleReply(r.tokenizer, primeText, it, o, all));
         },
         onCheckpoint: async (c, final) => {
           r.snapshot = c;
