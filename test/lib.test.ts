@@ -63,6 +63,20 @@ describe.each([['cpu'], ['gpu']] as const)('the library on the %s', (backend) =>
     expect(await b.sample({ prime: 'the ', length: 20, seed: 9 })).toBe(await a.sample({ prime: 'the ', length: 20, seed: 9 }));
   });
 
+  it.skipIf(backend === 'gpu' && noGpu)('sampling controls and samples side by side: the first of many is the single sample, top-k 1 is the argmax', async () => {
+    const m = await model(backend, { seed: 5 });
+    await m.fit(TEXT, { iterations: 8 });
+    const opts = { prime: 'the ', length: 30, seed: 4, topP: 0.9, repetitionPenalty: 1.3, repetitionWindow: 8 };
+    const many = await m.sampleMany(3, opts);
+    expect(many).toHaveLength(3);
+    expect(many[0]).toBe(await m.sample(opts));
+    const greedy = await m.sampleMany(2, { prime: 'the ', length: 30, seed: 4, topK: 1 });
+    expect(greedy[0]).toBe(await m.sample({ prime: 'the ', length: 30, argmax: true }));
+    expect(greedy[1]).toBe(greedy[0]);
+    await expect(m.sample({ topP: 0 })).rejects.toThrow(/top-p must be in \(0, 1\]/);
+    await expect(m.sampleMany(0)).rejects.toThrow(/count must be a positive integer/);
+  });
+
   it.skipIf(backend === 'gpu' && noGpu)('lossAndGradients leaves the state alone; importState(exportState()) is the identity', async () => {
     const m = await model(backend);
     const before = await m.exportState();

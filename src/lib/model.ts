@@ -11,7 +11,7 @@ import { createBackend } from '../engine/create-backend.ts';
 import { Trainer } from '../engine/trainer.ts';
 import { TrainingLoop } from '../engine/training-loop.ts';
 import type { GpuContext } from '../gpu/device.ts';
-import { streamState, zeroCarriedState, type Backend } from '../model/backend.ts';
+import { samplingControlsError, streamState, zeroCarriedState, type Backend } from '../model/backend.ts';
 import { fullModelConfig, type ModelConfig as EngineModel, type TrainConfig } from '../model/config.ts';
 import { paramLayout, parameterCount } from '../model/layout.ts';
 import { optimizerHyper, optimizerProblem, RMSPROP, SGD, type OptimizerOptions } from '../model/optimizer.ts';
@@ -223,6 +223,11 @@ class Model implements RNNModel {
   }
 
   async sample(options: SampleOptions = {}): Promise<string> {
+    return (await this.sampleMany(1, options))[0]!;
+  }
+
+  async sampleMany(count: number, options: SampleOptions = {}): Promise<string[]> {
+    if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`count must be a positive integer, got ${count}`);
     const tokenizer = this.tokenizer.engine;
     const primeText = options.prime ?? defaultPrime(tokenizer);
     if (primeText === '') throw new DataError('prime is empty: give at least one character');
@@ -232,7 +237,15 @@ class Model implements RNNModel {
     const temperature = options.argmax ? 0 : (options.temperature ?? 0.8);
     if (!(temperature >= 0 && Number.isFinite(temperature))) throw new RangeError(`temperature must be a finite number >= 0, got ${temperature}`);
     const seed = (options.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
-    return this.safely(async () => tokenizer.decode(await this.backend.sample({ prime, length, temperature, seed })));
+    const { topK, topP, repetitionPenalty, repetitionWindow } = options;
+    const controls = { topK, topP, repetitionPenalty, repetitionWindow };
+    const bad = samplingControlsError(controls);
+    if (bad) throw new RangeError(bad);
+    const request = { prime, length, temperature, seed, controls };
+    return this.safely(async () => {
+      const streams = count === 1 ? [await this.backend.sample(request)] : await this.backend.sampleMany(request, count);
+      return streams.map((ids) => tokenizer.decode(ids));
+    });
   }
 
   async save(): Promise<Uint8Array> {

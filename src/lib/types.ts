@@ -162,6 +162,14 @@ export interface SampleOptions {
   prime?: string;
   /** Random seed: the same seed, model and options give the same text. Default: random. */
   seed?: number;
+  /** Draw only from the tokens whose logit is at least the k-th largest (ties stay). Default: all. */
+  topK?: number;
+  /** Nucleus sampling: the smallest most-likely set of tokens holding at least p of the mass, in (0, 1]. Default 1. */
+  topP?: number;
+  /** CTRL's repetition penalty (as Hugging Face applies it): the logits of recent tokens are divided by it when positive, multiplied when negative. Default 1. */
+  repetitionPenalty?: number;
+  /** How many previous tokens (prime included) the penalty looks at; 0: all. Default 0. */
+  repetitionWindow?: number;
 }
 
 /** A chunk of token ids, time-major: `inputs[t * batchSize + b]` is sequence b's token at step t. */
@@ -254,6 +262,8 @@ export interface RNNModel {
   evaluate(text: string | Uint32Array): Promise<number>;
   /** Generates text, continuing from the state training left (a zero state for a fresh model). */
   sample(options?: SampleOptions): Promise<string>;
+  /** `count` independent samples side by side (in the same GPU dispatches); sample i draws random stream i of the seed, so the first equals `sample`'s. */
+  sampleMany(count: number, options?: SampleOptions): Promise<string[]>;
   /** The model as a safetensors file (the CLI's checkpoint format: `npx webgpu-rnn sample --checkpoint` reads it). */
   save(): Promise<Uint8Array>;
   /** The flat parameter layout, with PyTorch's names and shapes. */
