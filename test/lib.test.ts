@@ -126,15 +126,33 @@ describe('the same model on the CPU and the GPU', () => {
   });
 });
 
+describe('charsets', () => {
+  it('letters: a-z and the space only, applied to training text and primes alike, and kept by save and load', async () => {
+    const text = 'The Fox, 42 times!\nA fox -- jumps. '.repeat(40);
+    const tokenizer = createTokenizer(text, { charset: 'letters' });
+    expect(tokenizer).toMatchObject({ charset: 'letters', lowercase: true });
+    expect(tokenizer.vocab.join('')).toBe(' aefhijmopstux');
+    expect(tokenizer.decode(tokenizer.encode('The FOX!'))).toBe('the fox ');
+    const m = await createModel({ tokenizer, backend: 'cpu', hiddenSize: 8, seqLength: 8, batchSize: 2 });
+    open.push(m);
+    await m.fit(text, { iterations: 2 });
+    const back = await loadModel(await m.save(), { backend: 'cpu' });
+    open.push(back);
+    expect(back.tokenizer).toMatchObject({ charset: 'letters', lowercase: true });
+    expect(await back.sample({ prime: 'A FOX', length: 5, seed: 1 })).toBe(await m.sample({ prime: 'a fox', length: 5, seed: 1 }));
+  });
+});
+
 describe('bad input, one clear error', () => {
   it('names what is wrong', async () => {
     const tokenizer = createTokenizer(TEXT);
     await expect(createModel({ tokenizer, backend: 'cpu', hiddenSize: 0 })).rejects.toThrow('hiddenSize must be an integer >= 1, got 0');
     await expect(createModel({ tokenizer, backend: 'cpu', dropout: 1 })).rejects.toThrow('dropout must be in [0, 1), got 1');
-    const own: Tokenizer = { level: 'char', vocab: ['a'], vocabSize: 1, encode: () => new Uint32Array(1), decode: () => 'a' };
+    const own: Tokenizer = { level: 'char', charset: 'clean', lowercase: false, vocab: ['a'], vocabSize: 1, encode: () => new Uint32Array(1), decode: () => 'a' };
     await expect(createModel({ tokenizer: own, backend: 'cpu' })).rejects.toThrow('the tokenizer must come from createTokenizer');
     await expect(loadModel(new Uint8Array(20))).rejects.toThrow('invalid safetensors file "model file": header is not valid JSON');
     expect(() => createTokenizer('')).toThrow('cannot build a vocabulary from empty text');
+    expect(() => createTokenizer('abc', { charset: 'ascii' as 'raw' })).toThrow('charset must be one of clean, raw, letters, got "ascii"');
     const m = await model('cpu');
     await expect(m.sample({ prime: 'Z' })).rejects.toThrow(`character 'Z' (U+005A) is not in the vocabulary`);
     await expect(m.fit('the cat', { iterations: 1 })).rejects.toThrow(/corpus too short/);

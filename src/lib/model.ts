@@ -5,7 +5,7 @@
  */
 import { checkCheckpointSettings, decodeCheckpoint, encodeCheckpoint } from '../checkpoint/model-checkpoint.ts';
 import { splitTrainVal } from '../data/split.ts';
-import { DataError } from '../data/text.ts';
+import { CHARSETS, DataError, DEFAULT_CHARSET, userTextFor, type Charset } from '../data/text.ts';
 import { CharTokenizer, defaultPrime, WordTokenizer, type Tokenizer as EngineTokenizer } from '../data/tokenizer.ts';
 import { createBackend } from '../engine/create-backend.ts';
 import { Trainer } from '../engine/trainer.ts';
@@ -36,8 +36,19 @@ const DEFAULTS = {
 /** The training loss reported by fit is the mean of this call's last this many iterations. */
 const LOSS_WINDOW = 20;
 
+const preparedText = (charset: Charset, lowercase: boolean, text: string): string =>
+  userTextFor(charset, lowercase ? text.toLowerCase() : text);
+
 class PublicTokenizer implements Tokenizer {
-  constructor(readonly engine: EngineTokenizer) {}
+  constructor(
+    readonly engine: EngineTokenizer,
+    readonly charset: Charset = DEFAULT_CHARSET,
+    readonly lowercase = false,
+  ) {}
+  /** The text as the vocabulary was built from it: lowercased and reduced to the charset. */
+  prepare(text: string): string {
+    return preparedText(this.charset, this.lowercase, text);
+  }
   get level() {
     return this.engine.level;
   }
@@ -48,7 +59,7 @@ class PublicTokenizer implements Tokenizer {
     return this.engine.vocab.length;
   }
   encode(text: string): Uint32Array {
-    return this.engine.encode(text);
+    return this.engine.encode(this.prepare(text));
   }
   decode(ids: ArrayLike<number>): string {
     return this.engine.decode(ids);
@@ -61,9 +72,12 @@ class PublicTokenizer implements Tokenizer {
  * without it.
  */
 export function createTokenizer(text: string, options: TokenizerOptions = {}): Tokenizer {
-  const { level = 'char', ...word } = options;
+  const { level = 'char', charset = DEFAULT_CHARSET, lowercase, ...word } = options;
   if (level !== 'char' && level !== 'word') throw new DataError(`tokenizer level must be 'char' or 'word', got ${JSON.stringify(level)}`);
-  return new PublicTokenizer(level === 'char' ? CharTokenizer.fromText(text) : WordTokenizer.fromText(text, word));
+  if (!CHARSETS.includes(charset)) throw new DataError(`charset must be one of ${CHARSETS.join(', ')}, got ${JSON.stringify(charset)}`);
+  const lower = charset === 'letters' || lowercase === true;
+  const body = preparedText(charset, lower, text);
+  return new PublicTokenizer(level === 'char' ? CharTokenizer.fromText(body) : WordTokenizer.fromText(body, word), charset, lower);
 }
 
 function engineTokenizer(t: Tokenizer): EngineTokenizer {
@@ -231,7 +245,7 @@ class Model implements RNNModel {
     const tokenizer = this.tokenizer.engine;
     const primeText = options.prime ?? defaultPrime(tokenizer);
     if (primeText === '') throw new DataError('prime is empty: give at least one character');
-    const prime = tokenizer.encode(primeText);
+    const prime = this.tokenizer.encode(primeText);
     const length = options.length ?? 200;
     if (!(Number.isInteger(length) && length >= 0)) throw new RangeError(`length must be a non-negative integer, got ${length}`);
     const temperature = options.argmax ? 0 : (options.temperature ?? 0.8);
@@ -256,7 +270,8 @@ class Model implements RNNModel {
       return encodeCheckpoint({
         model, train, tokenizer: this.tokenizer.engine.toJSON(), state,
         progress: {
-          iteration: p.iteration, stream: p.stream ?? { position: 0, epoch: 0 }, seed, corpus: 'webgpu-rnn library', lowercase: false,
+          iteration: p.iteration, stream: p.stream ?? { position: 0, epoch: 0 }, seed, corpus: 'webgpu-rnn library',
+          lowercase: this.tokenizer.lowercase, charset: this.tokenizer.charset,
           trainLoss: p.trainLoss, valLoss: p.valLoss, elapsed: p.elapsed, tokens: p.tokens, backend: this.backend.kind,
         } as Parameters<typeof encodeCheckpoint>[0]['progress'],
       });
@@ -331,7 +346,7 @@ export async function loadModelOn(platform: Platform, bytes: Uint8Array, options
     opened.close();
     throw e;
   }
-  return new Model(new PublicTokenizer(ck.tokenizerObject), { model: ck.model, train, seed: ck.progress.seed }, opened, {
+  return new Model(new PublicTokenizer(ck.tokenizerObject, ck.progress.charset ?? DEFAULT_CHARSET, ck.progress.lowercase), { model: ck.model, train, seed: ck.progress.seed }, opened, {
     iteration: p.iteration, stream: sameShape ? p.stream : undefined, tokens: p.tokens,
     trainLoss: p.trainLoss, valLoss: p.valLoss, elapsed: p.elapsed ?? 0,
   });

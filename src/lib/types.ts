@@ -15,6 +15,14 @@ export type TokenizerLevel = 'char' | 'word';
 export interface TokenizerOptions {
   /** `char` (default) or `word`. */
   level?: TokenizerLevel;
+  /**
+   * What the text keeps, as the CLI's `--charset`: `clean` and `raw` (default `clean`) take your
+   * text as it is; `letters` keeps a-z and one space for every run of anything else (vocabulary 27).
+   * The tokenizer applies it to every text it encodes (training text, primes).
+   */
+  charset?: 'clean' | 'raw' | 'letters';
+  /** Lowercase every text before encoding (always for `letters`). Default false. */
+  lowercase?: boolean;
   /** Word level: largest vocabulary, `<unk>` included. Default 10000. */
   maxVocab?: number;
   /** Word level: tokens seen fewer times become `<unk>`. Default 1. */
@@ -232,6 +240,8 @@ export interface Gradients {
 /** Maps text to token ids and back; saved with the model. */
 export interface Tokenizer {
   readonly level: TokenizerLevel;
+  readonly charset: 'clean' | 'raw' | 'letters';
+  readonly lowercase: boolean;
   /** id to token. */
   readonly vocab: readonly string[];
   readonly vocabSize: number;
