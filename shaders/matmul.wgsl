@@ -19,8 +19,15 @@
 // A workgroup covers 8 WG_X columns and 8 WG_Y rows (main), 16 WG_X and 8 WG_Y (main_vb, main_vab).
 // The host (src/gpu/kernels/matmul.ts: matmulVariantFor) checks a vec4 variant's alignment (and
 // that the buffer holds whole vec4s up to the operand's end) before choosing it.
-// Real GPUs would want a workgroup-memory tiled variant too; none is here until a tuner can
-// choose it (a tiled main_tiled was ~5x slower on lavapipe and nothing selected it).
+//   main_tiled  the classic workgroup-memory tiling real GPUs want: a WG_X x WG_X workgroup stages a
+//               WG_X-square tile of op(A) and of op(B) in var<workgroup> arrays (sized by the override
+//               constants), synchronises, and each invocation accumulates one element of C from them.
+//               Any layout (scalar loads); WG_Y must equal WG_X. On lavapipe it is ~10x slower than
+//               the register-blocked ones (barriers serialise the SIMD lanes), so only the per-adapter
+//               tuner (src/gpu/tuner.ts) selects it, where it measures faster.
+// Tile shapes are override constants where WGSL allows: the workgroup shape (WG_X, WG_Y) and with
+// it main_tiled's tile. The register blocks (BM x BN, VM x 4 VN4) stay `const`: function-scope
+// arrays need constant sizes in WGSL.
 
 override WG_X: u32 = 8;
 override WG_Y: u32 = 8;
@@ -203,4 +210,33 @@ fn main_vab(@builtin(global_invocation_id) gid: vec3<u32>) {
     accumulateV(&acc, array<f32, VM>(v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w), loadBV(b4, ldb4, k));
   }
   storeBlockV(row0, col0, acc);
+}
+
+// main_tiled: one element of C per invocation from WG_X-square tiles in workgroup memory. Every
+// invocation reaches every barrier (edge invocations load zeros and store nothing), and the tile
+// loop's bound comes from the uniforms, so control flow at the barriers is uniform.
+var<workgroup> tileA: array<f32, WG_X * WG_Y>; // [row][k] of op(A)
+var<workgroup> tileB: array<f32, WG_X * WG_Y>; // [k][col] of op(B)
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row = wid.y * WG_Y + lid.y;
+  let col = wid.x * WG_X + lid.x;
+  let at = lid.y * WG_X + lid.x;
+  let tiles = (u.K + WG_X - 1u) / WG_X;
+  var acc = 0.0;
+  for (var t = 0u; t < tiles; t++) {
+    let ka = t * WG_X + lid.x;
+    var a = 0.0;
+    if (row < u.M && ka < u.K) { a = A[aIndex(row) + ka * aStep()]; }
+    tileA[at] = a;
+    let kb = t * WG_X + lid.y;
+    var b = 0.0;
+    if (kb < u.K && col < u.N) { b = B[bIndex(col) + kb * bStep()]; }
+    tileB[at] = b;
+    workgroupBarrier();
+    for (var k = 0u; k < WG_X; k++) { acc += tileA[lid.y * WG_X + k] * tileB[k * WG_X + lid.x]; }
+    workgroupBarrier();
+  }
+  if (row < u.M && col < u.N) { storeC(row, col, acc); }
 }

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
 import { Kernels, KernelRunner } from '../src/gpu/kernels/common.ts';
-import { matmulLaunch, matmulVariantFor, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
+import { MATMUL_CANDIDATES, matmulLaunch, matmulVariantFor, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
 import { softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
 import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
@@ -201,6 +201,36 @@ describe.skipIf(noGpu)('matmul.wgsl vs a float64 triple loop', () => {
       }
     });
   }
+
+  // Every candidate the tuner may pick (src/gpu/tuner.ts), workgroup-memory tiles included, on
+  // every odd shape and layout, aligned (the vec4 entry points where 'registers' runs them) and not:
+  // same tolerance, since only the order of the float32 sums differs.
+  for (const [cand, t] of Object.entries(MATMUL_CANDIDATES)) {
+    it(`tuner candidate ${cand}: all four layouts, odd shapes, aligned and not`, async () => {
+      let seed = 200;
+      for (const [transA, transB] of COMBOS) {
+        for (const c of ODD_SHAPES) {
+          for (const aligned of [false, true]) {
+            const withBias = seed % 2 === 0;
+            const { err, untouched } = await checkMatmul(c, transA, transB, withBias, t, seed++, aligned);
+            expect(err, `${name(transA, transB)} M=${c.M} N=${c.N} K=${c.K}`).toBeLessThan(1e-5);
+            expect(untouched).toBe(true);
+          }
+        }
+      }
+    });
+  }
+  it('main_tiled 4x4 (tiles smaller than the shapes): all four layouts', async () => {
+    let seed = 300;
+    for (const [transA, transB] of COMBOS) {
+      for (const c of ODD_SHAPES) {
+        const { err, untouched, variant } = await checkMatmul(c, transA, transB, seed % 2 === 0, { variant: 'main_tiled', wgX: 4, wgY: 4 }, seed++);
+        expect(variant).toBe('main_tiled');
+        expect(err, `${name(transA, transB)} M=${c.M} N=${c.N} K=${c.K}`).toBeLessThan(1e-5);
+        expect(untouched).toBe(true);
+      }
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-/** shaders/matmul.wgsl: C = op(A) op(B) (+ bias), register-blocked, with vec4 variants chosen per layout. */
+/**
+ * shaders/matmul.wgsl: C = op(A) op(B) (+ bias), register-blocked, with vec4 variants chosen per
+ * layout, and a workgroup-memory tiled variant; the named candidates the per-adapter tuner
+ * (src/gpu/tuner.ts) times, and the key it files a product's choice under.
+ */
 import source from '../../../shaders/matmul.wgsl?raw';
 import { composeWgsl } from '../wgsl.ts';
 import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch, type Region, type Sized } from './common.ts';
@@ -15,7 +19,7 @@ export const MATMUL = defineKernel({
   cpuTwin: "test/kernels.test.ts: checkMatmul's float64 triple loop (in training: the output layer and weight-gradient products of src/cpu/stacked.ts)",
   bindings: ['A', 'B', 'C', 'u'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main', 'main_vb', 'main_vab'],
+  entryPoints: ['main', 'main_vb', 'main_vab', 'main_tiled'],
 });
 
 /**
@@ -29,6 +33,8 @@ export const MATMUL_VARIANTS = {
   main_vb: { rows: 8, cols: 16 },
   /** main_vb with op(A) read as vec4s too: transposed A, offA and lda multiples of 4. */
   main_vab: { rows: 8, cols: 16 },
+  /** One element per invocation from square tiles in workgroup memory (wgX = wgY): any layout. */
+  main_tiled: { rows: 1, cols: 1 },
 } as const;
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 
@@ -87,9 +93,41 @@ export function matmulVariantFor(s: MatmulLayout): MatmulVariant {
 export function resolveMatmulVariant(s: MatmulLayout, t: MatmulTiling): MatmulVariant {
   const best = matmulVariantFor(s);
   if (t.variant === 'auto') return best;
+  if (t.variant === 'main_tiled') {
+    if (t.wgX !== t.wgY) throw new Error(`main_tiled needs a square workgroup, not ${t.wgX}x${t.wgY}`);
+    return t.variant;
+  }
   const rank = { main: 0, main_vb: 1, main_vab: 2 } as const;
   if (rank[t.variant] > rank[best]) throw new Error(`matmul variant ${t.variant} cannot read this layout (the best that can is ${best})`);
   return t.variant;
+}
+
+/**
+ * The tilings the tuner chooses among, by the name it prints and caches. The first is what
+ * training uses untuned (DEFAULT_MATMUL_TILING); 'registers' entries are the register-blocked
+ * entry point the layout allows (main, main_vb or main_vab) under a workgroup shape, 'shared' ones
+ * main_tiled with that tile.
+ */
+export const MATMUL_CANDIDATES: Readonly<Record<string, MatmulTiling>> = {
+  'registers-8x8': DEFAULT_MATMUL_TILING,
+  'registers-16x4': { variant: 'auto', wgX: 16, wgY: 4 },
+  'shared-8x8': { variant: 'main_tiled', wgX: 8, wgY: 8 },
+  'shared-16x16': { variant: 'main_tiled', wgX: 16, wgY: 16 },
+};
+export const DEFAULT_MATMUL_CANDIDATE = 'registers-8x8';
+
+/** The candidates a device can run: workgroup invocations and workgroup memory within its limits. */
+export function matmulCandidatesFor(limits: { maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupStorageSize: number }): string[] {
+  return Object.entries(MATMUL_CANDIDATES).filter(([, t]) => t.wgX * t.wgY <= limits.maxComputeInvocationsPerWorkgroup &&
+    (t.variant !== 'main_tiled' || 2 * 4 * t.wgX * t.wgY <= limits.maxComputeWorkgroupStorageSize)).map(([name]) => name);
+}
+
+/**
+ * What a tuned choice is filed under: the product's shape, its operands' orientation, and the
+ * register-blocked entry point its layout allows (which decides what 'registers' candidates run).
+ */
+export function matmulShapeKey(s: MatmulLayout): string {
+  return `${s.M}x${s.N}x${s.K} ${s.transA ? 'At' : 'A'}${s.transB ? 'Bt' : 'B'} ${matmulVariantFor(s)}`;
 }
 
 /** The words of a row-major [rows, cols] operand with leading dimension ld at off. */
