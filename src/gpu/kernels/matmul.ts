@@ -97,7 +97,7 @@ export function resolveMatmulVariant(s: MatmulLayout, t: MatmulTiling): MatmulVa
     if (t.wgX !== t.wgY) throw new Error(`main_tiled needs a square workgroup, not ${t.wgX}x${t.wgY}`);
     return t.variant;
   }
-  const rank = { main: 0, main_vb: 1, main_vab: 2 } as const;
+  const rank = { main: 0, main_tiled: 0, main_vb: 1, main_vab: 2 } as const;
   if (rank[t.variant] > rank[best]) throw new Error(`matmul variant ${t.variant} cannot read this layout (the best that can is ${best})`);
   return t.variant;
 }
