@@ -2,6 +2,8 @@
 import { totalmem } from 'node:os';
 import type { Backend } from '../model/backend.ts';
 import { createBackend, type BackendChoice } from '../engine/create-backend.ts';
+import type { KernelTuning } from '../engine/tuning.ts';
+import type { TuneMode } from '../gpu/tuner.ts';
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { DeviceLimitError, formatBytes, trainingBuffers } from '../gpu/memory.ts';
@@ -12,6 +14,8 @@ export interface OpenBackend {
   gpu?: GpuContext;
   /** Bytes the model's buffers take (GPU memory on the GPU, an estimate of RAM on the CPU). */
   memoryBytes: number;
+  /** On the GPU: the kernels the tuner chose, and its one-line summary. */
+  kernels?: KernelTuning;
   /** Set once the device reports itself lost while we still use it. */
   lost(): string | undefined;
   close(): void;
@@ -39,6 +43,7 @@ function checkCpuFits(model: ModelConfig, train: TrainConfig): number {
 
 export async function openBackend(
   io: CliIO, choice: BackendChoice, model: ModelConfig, train: TrainConfig, seed: number, warn: (line: string) => void,
+  tune: TuneMode = 'auto',
 ): Promise<OpenBackend> {
   // createBackend does not hand back a device it acquired when GpuBackend.create then throws
   // (DeviceLimitError, say), and an unreleased dawn.node device keeps Node from exiting.
@@ -65,6 +70,10 @@ export async function openBackend(
   try {
     made = await createBackend({
       choice, model, train, seed, acquireGpu,
+      // Without a cache store (the in-process test harness) auto keeps the default kernels: nothing to remember a timing in.
+      tune: io.tuningStore
+        ? { mode: tune, store: io.tuningStore(), note: warn }
+        : { mode: tune === 'auto' ? 'off' : tune, note: warn },
       // Called just before 'auto' builds the CPU backend, which allocates at once: check first.
       warn: (line) => {
         memoryBytes = checkCpuFits(model, train);
@@ -80,6 +89,7 @@ export async function openBackend(
   return {
     backend,
     gpu: made.gpu,
+    kernels: made.kernels,
     memoryBytes,
     lost: () => lostReason,
     close() {

@@ -6,6 +6,7 @@
 import { zeroCarriedState } from '../model/backend.ts';
 import { resolve } from 'node:path';
 import type { BackendChoice } from '../engine/create-backend.ts';
+import type { TuneMode } from '../gpu/tuner.ts';
 import { Trainer, bits } from '../engine/trainer.ts';
 import { countBaselines } from '../data/ngram.ts';
 import { DataError, type Charset } from '../data/text.ts';
@@ -23,6 +24,7 @@ export interface EvalArgs {
   checkpoint?: string;
   corpus?: string;
   backend: BackendChoice;
+  tune: TuneMode;
   /** --max-corpus-mb: the largest text file read, in MB. */
   maxCorpusMb?: number;
   /** Also score count models (unigram, bigram and trigram Kneser-Ney) on the same split. */
@@ -142,7 +144,7 @@ async function modelLoss(
     throw new DataError(`${spec}: ${heldOut ? 'the held-out split' : 'the text'} has ${ids.length} ${unit}s, too few to score`);
   }
   const opened = await openBackend(io, a.backend, ck.model, { ...ck.train, batchSize: B, seqLength: T }, ck.progress.seed,
-    note);
+    note, a.tune);
   try {
     opened.backend.importState({ ...ck.state, ...zeroCarriedState(ck.model, B) });
     const trainer = new Trainer(opened.backend, ids, ids);

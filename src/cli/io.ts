@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { GpuContext } from '../gpu/device.ts';
+import type { TuningStore } from '../gpu/tuner.ts';
+import { fileTuningStore, tuningCachePath } from '../node/tuning-store.ts';
 import { acquireNodeGpu, releaseNodeGpu } from '../node/webgpu.ts';
 
 export interface OutputStream {
@@ -42,6 +44,11 @@ export interface CliIO {
   writable?(stream: 'stdout' | 'stderr'): boolean;
   acquireGpu(): Promise<GpuContext>;
   releaseGpu(ctx: GpuContext): void;
+  /**
+   * The kernel tuner's cache (src/node/tuning-store.ts in a real process). Absent (the in-process
+   * test harness), --tune auto keeps the default kernels and --tune full times without keeping.
+   */
+  tuningStore?(): TuningStore;
   env: Record<string, string | undefined>;
   /** Milliseconds, monotonic. */
   now(): number;
@@ -160,6 +167,7 @@ export function nodeIo(): CliIO {
     writable: (name) => !dead[name],
     acquireGpu: acquireNodeGpu,
     releaseGpu: releaseNodeGpu,
+    tuningStore: () => fileTuningStore(tuningCachePath(process.env)),
     env: process.env,
     now: () => performance.now(),
   };

@@ -17,10 +17,16 @@ import { addSamplingOptions, samplingControls } from './sampling.ts';
 import { runTrain } from './train.ts';
 import { COMMAND, FROM_PACKAGE, START } from './command.ts';
 import { TRAIN_DEFAULTS as D, type TrainArgs } from './train-settings.ts';
+import { TUNE_MODES, type TuneMode } from '../gpu/tuner.ts';
 
 const backendOption = () =>
   new Option('--backend <backend>', 'gpu, cpu, or auto (the GPU when a WebGPU adapter exists, else the CPU)')
     .choices(['gpu', 'cpu', 'auto'])
+    .default('auto');
+
+const tuneOption = () =>
+  new Option('--tune <mode>', 'GPU kernel tuning: auto (the cached choice for this adapter, timing what is missing in about a second), off (the default kernels, no timing), full (retime everything, a few seconds)')
+    .choices([...TUNE_MODES])
     .default('auto');
 
 function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
@@ -72,6 +78,7 @@ function buildProgram(io: CliIO, setCode: (code: number) => void): Command {
     .option('--epochs <x>', 'train for this many passes over the training text instead of --iterations', positiveNumber)
     .option('--seed <n>', 'seed for the initial weights and the samples', seedValue, D.seed)
     .addOption(backendOption())
+    .addOption(tuneOption())
     .option('--checkpoint <path>', 'checkpoint file (default: checkpoints/<corpus>-<level>.safetensors; the best model also goes to <path minus .safetensors>-val<loss>.safetensors)')
     .option('--checkpoint-every <n>', 'save every n iterations (0: only at the end and on Ctrl-C)', countInt, D.checkpointEvery)
     .option('--eval-every <n>', 'validation loss every n iterations (0: only at the end)', countInt, D.evalEvery)
@@ -126,6 +133,7 @@ a second signal quits without saving.`)
         epochs: o.epochs as number | undefined,
         seed: o.seed as number,
         backend: o.backend as BackendChoice,
+        tune: o.tune as TuneMode,
         checkpoint: o.checkpoint as string | undefined,
         checkpointEvery: o.checkpointEvery as number,
         evalEvery: o.evalEvery as number,
@@ -156,6 +164,7 @@ a second signal quits without saving.`)
     .option('--argmax', 'always take the most likely next token (same as --temperature 0)', false)
     .option('--seed <n>', 'seed for the sampler (default: a random one)', seedValue))
     .addOption(backendOption())
+    .addOption(tuneOption())
     .action(async (o: Record<string, unknown>) => {
       setCode(await runSample({
         checkpoint: o.checkpoint as string,
@@ -167,6 +176,7 @@ a second signal quits without saving.`)
         backend: o.backend as BackendChoice,
         controls: samplingControls(o),
         numSamples: o.numSamples as number,
+        tune: o.tune as TuneMode,
       }, io));
     });
 
@@ -185,6 +195,7 @@ a second signal quits without saving.`)
     .option('--no-unk', 'without --checkpoint, word level: no <unk> token')
     .option('--max-corpus-mb <n>', `refuse a corpus file larger than this many MB (default ${DEFAULT_MAX_CORPUS_MB})`, positiveInt)
     .addOption(backendOption())
+    .addOption(tuneOption())
     .addHelpText('after', `
 Examples:
   npm run rnn -- eval --checkpoint checkpoints/reuters-char.safetensors --baselines
@@ -192,7 +203,7 @@ Examples:
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const given = new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
       setCode(await runEval({
-        checkpoint: o.checkpoint as string | undefined, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice,
+        checkpoint: o.checkpoint as string | undefined, corpus: o.corpus as string | undefined, backend: o.backend as BackendChoice, tune: o.tune as TuneMode,
         maxCorpusMb: o.maxCorpusMb as number | undefined, baselines: Boolean(o.baselines),
         level: o.level as TrainArgs['level'] | undefined, charset: o.charset as TrainArgs['charset'] | undefined,
         lowercase: o.lowercase as boolean | undefined, maxVocab: o.maxVocab as number | undefined,

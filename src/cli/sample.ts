@@ -1,6 +1,7 @@
 /** `sample`: text from a checkpoint, on either backend whichever one trained it. */
 import { streamState } from '../model/backend.ts';
 import type { BackendChoice } from '../engine/create-backend.ts';
+import type { TuneMode } from '../gpu/tuner.ts';
 import { DEFAULT_CHARSET, userTextFor } from '../data/text.ts';
 import { openBackend } from './backend.ts';
 import { readCheckpoint } from './checkpoint-files.ts';
@@ -19,6 +20,7 @@ export interface SampleArgs {
   backend: BackendChoice;
   controls?: SamplingControls;
   numSamples?: number;
+  tune: TuneMode;
 }
 
 export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
@@ -35,7 +37,7 @@ export async function runSample(a: SampleArgs, io: CliIO): Promise<number> {
   const seed = a.seed ?? Math.floor(Math.random() * 2 ** 32);
   // Sampling needs none of the training buffers: the smallest batch shape keeps the GPU allocation small.
   const train = { ...ck.train, batchSize: 1, seqLength: 1 };
-  const opened = await openBackend(io, a.backend, ck.model, train, seed, note);
+  const opened = await openBackend(io, a.backend, ck.model, train, seed, note, a.tune);
   try {
     // Stream 0 of the state training reached: sampling starts there (see Backend.sample).
     opened.backend.importState({ ...ck.state, ...streamState(ck.model, ck.train.batchSize, ck.state) });

@@ -3,6 +3,7 @@
  * checkpoint's own settings, which a contradicting flag may not silently override.
  */
 import type { BackendChoice } from '../engine/create-backend.ts';
+import type { TuneMode } from '../gpu/tuner.ts';
 import type { BatchStream } from '../data/split.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
 import type { Charset } from '../data/text.ts';
@@ -79,6 +80,8 @@ export interface TrainArgs {
   epochs?: number;
   seed: number;
   backend: BackendChoice;
+  /** GPU kernel tuning (src/engine/tuning.ts): not part of the run's settings, a checkpoint does not keep it. */
+  tune: TuneMode;
   checkpoint?: string;
   checkpointEvery: number;
   evalEvery: number;

@@ -194,6 +194,7 @@ function printSetup(a: TrainArgs, p: Plan, opened: OpenBackend, say: (line: stri
   const unit = unitOf(tokenizer.level);
   const gpuNote = opened.gpu?.isFallback ? ' (a software adapter: expect it to be slow)' : '';
   say(`backend: ${backend.kind === 'gpu' ? 'GPU' : 'CPU'}, ${backend.description}${gpuNote}`);
+  if (opened.kernels) say(opened.kernels.line);
   say(
     `corpus: ${s.corpus}${describePreparation(data)}, ${int(data.chars)} chars` +
     `${unit === 'char' ? '' : ` = ${int(data.ids.length)} tokens (words, spaces and punctuation)`}, ` +
@@ -242,7 +243,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
 
   // The GPU's size limits are checked here, before anything is allocated.
   const warnings: string[] = [];
-  const opened = await openBackend(io, s.backend, model, train, s.seed, (line) => warnings.push(line));
+  const opened = await openBackend(io, s.backend, model, train, s.seed, (line) => warnings.push(line), a.tune);
   const { backend } = opened;
   if (ck?.progress.backend && ck.progress.backend !== backend.kind) {
     warnings.push(

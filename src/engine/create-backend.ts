@@ -5,6 +5,7 @@ import { CpuBackend } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import { GpuBackend } from '../gpu/backend.ts';
 import { NoAdapterError, type GpuContext } from '../gpu/device.ts';
+import { tuneKernels, type KernelTuning, type TuneOptions } from './tuning.ts';
 
 export type BackendChoice = 'gpu' | 'cpu' | 'auto';
 
@@ -21,9 +22,11 @@ export interface CreateBackendOptions {
    * library caller's own GPUDevice is not ours to destroy.
    */
   releaseGpu?: (ctx: GpuContext) => void;
+  /** Kernel tuning on the GPU (src/engine/tuning.ts); absent: the default kernels, nothing timed. */
+  tune?: TuneOptions;
 }
 
-export async function createBackend(o: CreateBackendOptions): Promise<{ backend: Backend; gpu?: GpuContext }> {
+export async function createBackend(o: CreateBackendOptions): Promise<{ backend: Backend; gpu?: GpuContext; kernels?: KernelTuning }> {
   if (o.choice === 'cpu') return { backend: new CpuBackend(o.model, o.train, o.seed) };
   let ctx: GpuContext;
   try {
@@ -36,7 +39,8 @@ export async function createBackend(o: CreateBackendOptions): Promise<{ backend:
     throw e;
   }
   try {
-    return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed, sampleTokens), gpu: ctx };
+    const kernels = await tuneKernels(ctx, o.model, o.train, o.tune ?? { mode: 'off', note: o.warn });
+    return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed, sampleTokens, kernels.choice), gpu: ctx, kernels };
   } catch (e) {
     // A model that does not fit must not leave a device (and dawn's threads) behind.
     (o.releaseGpu ?? ((c: GpuContext) => c.device.destroy()))(ctx);

@@ -20,14 +20,14 @@ import { initParams } from '../model/init.ts';
 import { paramLayout, type ParamLayout } from '../model/layout.ts';
 import { dispatchesPerIteration, UNIFORM_ALIGN, type BufferUsage, type PlanBuffer } from './buffers.ts';
 import type { GpuContext } from './device.ts';
-import { Kernels, type Launch } from './kernels/common.ts';
+import { kernelsFor, type Kernels, type Launch } from './kernels/common.ts';
 import { dropoutMaskUniform } from './kernels/dropout.ts';
 import { positionsByToken } from './kernels/embedding_grad.ts';
 import { KERNELS } from './kernels/index.ts';
 import { optimizerSettings, optimizerUniforms, transposedWhh } from './kernels/optimizer.ts';
 import { SAMPLE_MAX_H, SAMPLE_MAX_LAYERS, sampleFits, sampleLaunches, sampleStateLength, sampleStateOffsets } from './kernels/sample.ts';
 import { checkFits } from './memory.ts';
-import { planIteration, type IterationPlan, type PlannedDispatch } from './plan.ts';
+import { planIteration, type IterationPlan, type KernelChoice, type PlannedDispatch } from './plan.ts';
 
 export { dispatchesPerIteration };
 
@@ -74,12 +74,12 @@ export class GpuBackend implements Backend {
 
   constructor(
     private readonly ctx: GpuContext, readonly model: ModelConfig, readonly train: TrainConfig, seed: number,
-    private readonly hostSampler?: HostSampler,
+    private readonly hostSampler?: HostSampler, choice: KernelChoice = {},
   ) {
     this.memoryBytes = checkFits(model, train, ctx.limits).totalBytes;
     this.device = ctx.device;
     this.description = ctx.adapterName;
-    this.kernels = new Kernels(this.device);
+    this.kernels = kernelsFor(this.device);
     this.shape = fullModelConfig(model);
     this.layout = paramLayout(model);
     this.maskSeed = dropoutSeed(seed);
@@ -87,7 +87,7 @@ export class GpuBackend implements Backend {
       if (!this.destroyed) this.lostReason = info.message || String(info.reason);
     });
 
-    this.plan = planIteration(model, train, ctx.limits);
+    this.plan = planIteration(model, train, ctx.limits, choice);
     for (const p of this.plan.buffers) this.buf[p.name] = this.createBuffer(p);
     this.staging = this.plan.lossRing.map((name) => this.buf[name]);
     this.writeParams(initParams(model, seed, Float32Array) as Float32Array);
@@ -113,11 +113,16 @@ export class GpuBackend implements Backend {
     }
   }
 
-  /** `hostSampler` samples past the GPU sampler's limits (the engine passes the CPU reference's). */
-  static async create(ctx: GpuContext, model: ModelConfig, train: TrainConfig, seed: number, hostSampler?: HostSampler): Promise<GpuBackend> {
+  /**
+   * `hostSampler` samples past the GPU sampler's limits (the engine passes the CPU reference's);
+   * `choice` is the tuner's kernel choice (src/gpu/tuner.ts), {} for the default kernels.
+   */
+  static async create(
+    ctx: GpuContext, model: ModelConfig, train: TrainConfig, seed: number, hostSampler?: HostSampler, choice: KernelChoice = {},
+  ): Promise<GpuBackend> {
     ctx.device.pushErrorScope('validation');
     ctx.device.pushErrorScope('out-of-memory');
-    const backend = new GpuBackend(ctx, model, train, seed, hostSampler);
+    const backend = new GpuBackend(ctx, model, train, seed, hostSampler, choice);
     const oom = await ctx.device.popErrorScope();
     const invalid = await ctx.device.popErrorScope();
     if (oom || invalid) {

@@ -31,6 +31,12 @@ export interface GpuContext {
   limits: GPUSupportedLimits;
   /** One line each: why an earlier candidate gave no adapter, and what native code printed that a user may act on. */
   notes: string[];
+  /**
+   * Who the adapter is, for the kernel tuner's cache (src/gpu/tuner.ts): every identifying field of
+   * its GPUAdapterInfo (vendor, architecture, device, description: the driver's version where the
+   * implementation tells it) and the backend it came through.
+   */
+  adapterKey: string;
 }
 
 export class NoAdapterError extends Error {}
@@ -61,7 +67,7 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 export function wrapDevice(device: GPUDevice): GpuContext {
   const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
   return {
-    device, adapterName: describeAdapter(info, 'WebGPU'), limits: device.limits, notes: [],
+    device, adapterName: describeAdapter(info, 'WebGPU'), limits: device.limits, notes: [], adapterKey: adapterKeyOf(info, 'WebGPU'),
     isFallback: SOFTWARE_ADAPTER.test(`${info?.description} ${info?.device} ${info?.architecture}`),
   };
 }
@@ -76,6 +82,14 @@ export function nativeMessages(printed: string): string[] {
     .split('\n')
     .filter((l) => l.trim() !== '' && !/^\s/.test(l) && !/artificially reduced/.test(l))
     .map((l) => l.replace(/^Warning: /, '').trim());
+}
+
+/** The adapter's identity as one string: its GPUAdapterInfo fields and our backend label. */
+export function adapterKeyOf(info: GPUAdapterInfo | undefined, label: string): string {
+  const i = (info ?? {}) as Partial<Record<string, unknown>>;
+  const fields = ['vendor', 'architecture', 'device', 'description', 'driver', 'subgroupMinSize', 'subgroupMaxSize']
+    .filter((f) => i[f] !== undefined && i[f] !== '').map((f) => `${f}=${String(i[f])}`);
+  return [...fields, `via=${label}`].join('; ');
 }
 
 export async function acquireGpu(candidates: GpuCandidate[], hint: string): Promise<GpuContext> {
@@ -117,7 +131,10 @@ export async function acquireGpu(candidates: GpuCandidate[], hint: string): Prom
     const fallback = Boolean((info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
       (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
       SOFTWARE_ADAPTER.test(`${info?.description} ${info?.device} ${info?.architecture}`);
-    return { gpu: gpu!, device, adapterName: describeAdapter(info, c.label), isFallback: fallback, limits: device.limits, notes };
+    return {
+      gpu: gpu!, device, adapterName: describeAdapter(info, c.label), isFallback: fallback, limits: device.limits, notes,
+      adapterKey: adapterKeyOf(info, c.label),
+    };
   }
   throw new NoAdapterError(`no WebGPU adapter found (tried ${tried.join('; ') || 'nothing'}); ${hint}`);
 }

@@ -35,7 +35,7 @@ import { dropoutLaunch } from './kernels/dropout.ts';
 import { embeddingGradLaunch } from './kernels/embedding_grad.ts';
 import { inputGatherLaunch } from './kernels/input_gather.ts';
 import { lossSumLaunch } from './kernels/loss_sum.ts';
-import { matmulLaunch } from './kernels/matmul.ts';
+import { DEFAULT_MATMUL_CANDIDATE, MATMUL_CANDIDATES, matmulLaunch, matmulShapeKey, matmulVariantFor, type MatmulArgs, type MatmulVariant } from './kernels/matmul.ts';
 import { optimizerLaunch, type WhhCopies } from './kernels/optimizer.ts';
 import { softmaxXentLaunch } from './kernels/softmax_xent.ts';
 
@@ -85,7 +85,28 @@ export interface IterationPlan {
   optimizer: { n: number; whh: WhhCopies };
   /** The readback staging buffers, LOSS_RING of them. */
   lossRing: string[];
+  /** Every matrix product, in dispatch order: its tuning key and the candidate it runs. */
+  matmuls: PlannedMatmul[];
 }
+
+/** One product of the plan as the tuner sees it (src/gpu/tuner.ts). */
+export interface PlannedMatmul {
+  label: string;
+  key: string;
+  M: number; N: number; K: number;
+  transA: boolean; transB: boolean;
+  lda: number; ldb: number; ldc: number;
+  /** The register-blocked entry point its layout allows (what a 'registers' candidate runs). */
+  variant: MatmulVariant;
+  /** The MATMUL_CANDIDATES name it runs. */
+  candidate: string;
+}
+
+/**
+ * Which matmul candidate (MATMUL_CANDIDATES) each product shape runs, by matmulShapeKey: the
+ * tuner's choice. Shapes it does not name run the default, so {} is the untuned plan.
+ */
+export type KernelChoice = Readonly<Record<string, string>>;
 
 /**
  * The plan of one iteration. `limits`: the device's workgroups per dimension (grids spill past
@@ -93,6 +114,7 @@ export interface IterationPlan {
  */
 export function planIteration(
   model: ModelConfig, train: TrainConfig, limits: { maxComputeWorkgroupsPerDimension: number } = { maxComputeWorkgroupsPerDimension: 65535 },
+  choice: KernelChoice = {},
 ): IterationPlan {
   const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = fullModelConfig(model);
   const { seqLength: T, batchSize: B } = train;
@@ -115,6 +137,17 @@ export function planIteration(
     return { label, kernel: l.kernel.name, entryPoint: l.entryPoint, constants: l.constants, bindings, uniforms, x: l.x, y: l.y };
   };
 
+  const matmuls: PlannedMatmul[] = [];
+  /** A product under the tiling the choice names for its shape (an unknown name is refused). */
+  const matmul = (label: string, a: MatmulArgs<PlanBuffer>): Launch<PlanBuffer> => {
+    const key = matmulShapeKey(a);
+    const candidate = choice[key] ?? DEFAULT_MATMUL_CANDIDATE;
+    const tiling = MATMUL_CANDIDATES[candidate];
+    if (!tiling) throw new Error(`internal: no matmul candidate ${candidate} (for ${key})`);
+    matmuls.push({ label, key, M: a.M, N: a.N, K: a.K, transA: !!a.transA, transB: !!a.transB, lda: a.lda, ldb: a.ldb, ldc: a.ldc, variant: matmulVariantFor(a), candidate });
+    return matmulLaunch(a, tiling);
+  };
+
   // hAll (and cAll) [L][T+1][B][H]: step 0 is the carried state, step t+1 the output of step t.
   const hBase = (l: number) => l * (T + 1) * BH;
   // Layer l's output as seen from above (after dropout): the input of layer l+1 or of the decoder.
@@ -132,7 +165,7 @@ export function planIteration(
       }, maxPerDim)));
     } else {
       const x = up(l - 1);
-      forward.push(plan(`forward layer ${l} matmul gi`, matmulLaunch({
+      forward.push(plan(`forward layer ${l} matmul gi`, matmul(`layer ${l} gi`, {
         M: N, N: GH, K: H, transB: true, A: x.buffer, offA: x.offset, lda: H,
         B: b.params, offB: w.weightIh.offset, ldb: H, C: b.gi, ldc: GH, bias: w.biasIh.offset,
       })));
@@ -151,7 +184,7 @@ export function planIteration(
     }
   }
   const top = up(L - 1);
-  forward.push(plan('forward decoder matmul logits', matmulLaunch({
+  forward.push(plan('forward decoder matmul logits', matmul('logits', {
     M: N, N: V, K: H, transB: true, A: top.buffer, offA: top.offset, lda: H, B: b.params, offB: dec.w, ldb: H, C: b.logits, ldc: V, bias: dec.b,
   })));
   forward.push(plan('forward decoder softmax_xent', softmaxXentLaunch({ logits: b.logits, targets: b.targets, rowLoss: b.rowLoss, rows: N, cols: V, scale: 1 / N }, maxPerDim)));
@@ -160,11 +193,11 @@ export function planIteration(
   const backwardWithDh0: PlannedDispatch[] = [];
   const dh0Only = new Set<PlannedDispatch>();
   const bw = (label: string, l: Launch<PlanBuffer>) => backwardWithDh0.push(plan(`backward ${label}`, l));
-  bw('decoder matmul dW_dec', matmulLaunch({
+  bw('decoder matmul dW_dec', matmul('dW_dec', {
     M: V, N: H, K: N, transA: true, A: b.logits, lda: V, B: top.buffer, offB: top.offset, ldb: H, C: b.grads, offC: dec.w, ldc: H,
   }));
   bw('decoder column_sum db_dec', columnSumLaunch({ X: b.logits, out: b.grads, rows: N, cols: V, offOut: dec.b }));
-  bw('decoder matmul dL/d(top)', matmulLaunch({ M: N, N: H, K: V, A: b.logits, lda: V, B: b.params, offB: dec.w, ldb: H, C: dUp, ldc: H }));
+  bw('decoder matmul dL/d(top)', matmul('dL/d(top)', { M: N, N: H, K: V, A: b.logits, lda: V, B: b.params, offB: dec.w, ldb: H, C: dUp, ldc: H }));
   for (let l = L - 1; l >= 0; l--) {
     const w = layout.layers[l];
     if (mask) {
@@ -181,7 +214,7 @@ export function planIteration(
     }
     bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers));
     dh0Only.add(backwardWithDh0[backwardWithDh0.length - 1]);
-    bw(`layer ${l} matmul dW_hh`, matmulLaunch({
+    bw(`layer ${l} matmul dW_hh`, matmul(`layer ${l} dW_hh`, {
       M: GH, N: H, K: N, transA: true, A: b.dGh, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset, ldc: H,
     }));
     bw(`layer ${l} column_sum db_hh`, columnSumLaunch({ X: b.dGh, out: b.grads, rows: N, cols: GH, offOut: w.biasHh.offset }));
@@ -191,12 +224,12 @@ export function planIteration(
       }, maxPerDim));
     } else {
       const x = up(l - 1);
-      bw(`layer ${l} matmul dW_ih`, matmulLaunch({
+      bw(`layer ${l} matmul dW_ih`, matmul(`layer ${l} dW_ih`, {
         M: GH, N: H, K: N, transA: true, A: b.dGi, lda: GH, B: x.buffer, offB: x.offset, ldb: H, C: b.grads, offC: w.weightIh.offset, ldc: H,
       }));
     }
     bw(`layer ${l} column_sum db_ih`, columnSumLaunch({ X: b.dGi, out: b.grads, rows: N, cols: GH, offOut: w.biasIh.offset }));
-    if (l > 0) bw(`layer ${l} matmul dL/dx`, matmulLaunch({ M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
+    if (l > 0) bw(`layer ${l} matmul dL/dx`, matmul(`layer ${l} dL/dx`, { M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
   }
 
   const whh: WhhCopies = { layers: L, rows: GH, cols: H };
@@ -234,5 +267,6 @@ export function planIteration(
     },
     optimizer: { n: layout.length, whh },
     lossRing: Array.from({ length: LOSS_RING }, (_, i) => `lossRing${i}`),
+    matmuls,
   };
 }

@@ -175,6 +175,18 @@ export class Kernels {
   }
 }
 
+const perDevice = new WeakMap<GPUDevice, Kernels>();
+
+/** One pipeline cache per device, shared by the tuner (src/gpu/tune.ts) and the backend, so a pipeline the tuner compiled is not compiled again. */
+export function kernelsFor(device: GPUDevice): Kernels {
+  let k = perDevice.get(device);
+  if (!k) {
+    k = new Kernels(device);
+    perDevice.set(device, k);
+  }
+  return k;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Running one kernel alone (test/kernels.test.ts, test/cell-kernels.test.ts, bench/kernels.ts).
 

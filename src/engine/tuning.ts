@@ -1,0 +1,62 @@
+/**
+ * The kernel choice for a model on a device, at backend creation: the cache's picks for this
+ * adapter (src/gpu/tuner.ts), the missing shapes timed within the mode's budget (src/gpu/tune.ts)
+ * and written back, and the line that says what was chosen.
+ */
+import type { GpuContext } from '../gpu/device.ts';
+import { matmulCandidatesFor } from '../gpu/kernels/matmul.ts';
+import { planIteration, type KernelChoice } from '../gpu/plan.ts';
+import { timeMatmuls } from '../gpu/tune.ts';
+import {
+  describeTuning, emptyTuningCache, planTuning, TUNE_BUDGET, TuningSession, tuningAdapterKey, withTuned,
+  type TuneMode, type TuningOutcome, type TuningStore,
+} from '../gpu/tuner.ts';
+import type { ModelConfig, TrainConfig } from '../model/config.ts';
+
+export interface TuneOptions {
+  mode: TuneMode;
+  /** Where choices are kept between runs; without one, auto and full time every shape and keep nothing. */
+  store?: TuningStore;
+  /** One line each: a corrupt cache, a cache that could not be written. */
+  note: (line: string) => void;
+  now?: () => number;
+}
+
+export interface KernelTuning extends TuningOutcome {
+  /** "kernels: matmul registers-8x8 for 4 shapes (4 cached)". */
+  line: string;
+}
+
+export async function tuneKernels(ctx: GpuContext, model: ModelConfig, train: TrainConfig, o: TuneOptions): Promise<KernelTuning> {
+  const { matmuls } = planIteration(model, train, ctx.limits);
+  const outcome: TuningOutcome = { mode: o.mode, choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 };
+  if (o.mode !== 'off') {
+    const adapter = tuningAdapterKey(ctx.adapterKey);
+    const cache = o.store ? await o.store.load(o.note) : emptyTuningCache();
+    const candidates = matmulCandidatesFor(ctx.limits);
+    const plan = planTuning(matmuls, cache, adapter, o.mode, candidates);
+    const choice: Record<string, string> = { ...plan.choice };
+    outcome.cached = plan.cached.length;
+    if (plan.missing.length > 0) {
+      const now = o.now ?? (() => performance.now());
+      const budget = TUNE_BUDGET[o.mode];
+      const session = new TuningSession(plan.missing, candidates, budget.budgetMs, budget.prune, plan.partial);
+      const t0 = now();
+      await timeMatmuls(ctx.device, session, budget.repeats, now);
+      outcome.ms = now() - t0;
+      const results = session.results();
+      for (const [key, r] of Object.entries(results)) if (r.pick) choice[key] = r.pick;
+      outcome.timed = Object.values(results).filter((r) => r.pick).length;
+      outcome.untimed = plan.missing.length - outcome.timed;
+      if (o.store && Object.keys(results).length > 0) {
+        try {
+          await o.store.save(withTuned(cache, adapter, results));
+        } catch (e) {
+          o.note(`could not save the kernel tuning cache (${(e as Error).message}); the choice holds for this run only`);
+        }
+      }
+    }
+    outcome.choice = choice as KernelChoice;
+  }
+  return { ...outcome, line: describeTuning(matmuls, outcome) };
+}
