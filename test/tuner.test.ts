@@ -160,7 +160,7 @@ describe('the summary line', () => {
     const choice = Object.fromEntries(shapes.map((s, i) => [s.key, i === 0 ? 'shared-16x16' : 'registers-8x8']));
     const line = describeTuning(matmuls, { mode: 'auto', choice, cached: shapes.length - 1, timed: 1, untimed: 0, ms: 420.4 });
     expect(line).toBe(`kernels: matmul registers-8x8 for ${shapes.length - 1} shapes, shared-16x16 for 1 (${shapes.length - 1} cached, 1 timed in 420 ms)`);
-    expect(describeTuning(matmuls, { mode: 'off', choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 })).toBe('kernels: matmul registers-8x8 (default, --tune off)');
+    expect(describeTuning(matmuls, { mode: 'off', choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 })).toBe('kernels: matmul registers-8x8 (the default, not tuned)');
   });
 });
 

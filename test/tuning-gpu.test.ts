@@ -63,7 +63,7 @@ describe.skipIf(noGpu)('kernel tuning on the device', () => {
     const t = await tuneKernels(gpu!, model, train, { mode: 'off', store, note: () => {} });
     expect(t.choice).toEqual({});
     expect(store.saves).toBe(0);
-    expect(t.line).toBe('kernels: matmul registers-8x8 (default, --tune off)');
+    expect(t.line).toBe('kernels: matmul registers-8x8 (the default, not tuned)');
   });
 
   it('training on workgroup-memory tiles for every product matches the default kernels', async () => {

@@ -258,7 +258,7 @@ export interface TuningOutcome {
 /** "kernels: matmul registers-8x8 for 3 shapes, shared-16x16 for 1 (3 cached, 1 timed in 420 ms)". */
 export function describeTuning(matmuls: readonly PlannedMatmul[], o: TuningOutcome): string {
   const shapes = uniqueProducts(matmuls);
-  if (o.mode === 'off') return `kernels: matmul ${DEFAULT_MATMUL_CANDIDATE} (default, --tune off)`;
+  if (o.mode === 'off') return `kernels: matmul ${DEFAULT_MATMUL_CANDIDATE} (the default, not tuned)`;
   const counts = new Map<string, number>();
   for (const s of shapes) {
     const c = o.choice[s.key] ?? DEFAULT_MATMUL_CANDIDATE;

@@ -6,6 +6,7 @@ import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
 import { acquireNodeGpu, releaseNodeGpu } from '../../src/node/webgpu.ts';
 import { gpu, noGpu } from '../gpu.ts';
 import { cli, oneLineErr, tempDir, tinyCorpus } from './helpers.ts';
+import { fileTuningStore } from '../../src/node/tuning-store.ts';
 
 const SMALL = ['--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0'];
 
@@ -138,5 +139,34 @@ describe.skipIf(noGpu)('CLI on the GPU', () => {
     } finally {
       releaseNodeGpu(own);
     }
+  });
+});
+
+describe.skipIf(noGpu)('CLI --tune on the GPU', () => {
+  it('prints the kernel choice; a second run reads it from the cache file and trains bit-identically; --tune off is the default kernels', async () => {
+    const dir = tempDir();
+    const corpus = tinyCorpus(dir, 'tiny.txt', 16);
+    const store = fileTuningStore(join(dir, 'cache', 'tuning.json'));
+    const args = ['train', '--corpus', corpus, ...SMALL, '--iterations', '6', '--backend', 'gpu', '--checkpoint', join(dir, 'ck.safetensors')];
+    // A busy machine may need more than one start's budget to time every shape; each start goes on where the last stopped.
+    let first = await cli([...args, '--tune', 'full'], { gpu, tuningStore: store });
+    expect(first.code).toBe(0);
+    expect(first.out).toMatch(/^kernels: matmul [\w-]+ for \d+ shapes?.* \(\d+ timed in \d+ ms\)$/m);
+    const second = await cli([...args, '--tune', 'auto'], { gpu, tuningStore: store });
+    expect(second.code).toBe(0);
+    expect(second.out).toMatch(/^kernels: matmul [\w-]+ for \d+ shapes?.* \(\d+ cached\)$/m);
+    const third = await cli([...args, '--tune', 'auto'], { gpu, tuningStore: store });
+    expect([...third.losses.values()]).toEqual([...second.losses.values()]);
+    expect(third.losses.size).toBe(6);
+    const off = await cli([...args, '--tune', 'off'], { gpu, tuningStore: store });
+    expect(off.out).toContain('kernels: matmul registers-8x8 (the default, not tuned)');
+    expect(readFileSync(join(dir, 'cache', 'tuning.json'), 'utf8')).toContain(gpu!.adapterKey);
+  }, 120_000);
+
+  it('refuses an unknown --tune mode in one line', async () => {
+    const r = await cli(['train', '--tune', 'fast'], { gpu });
+    expect(r.code).not.toBe(0);
+    expect(oneLineErr(r.err)).toBe(true);
+    expect(r.err).toMatch(/--tune.*fast.*auto, off, full/);
   });
 });

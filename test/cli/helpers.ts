@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { CliIO } from '../../src/cli/io.ts';
 import { run } from '../../src/cli/run.ts';
 import { NoAdapterError, type GpuContext } from '../../src/gpu/device.ts';
+import type { TuningStore } from '../../src/gpu/tuner.ts';
 
 export interface Captured {
   code: number;
@@ -20,6 +21,8 @@ export interface RunOptions {
   /** Called after each enqueued iteration; `interrupt()` presses Ctrl-C. */
   onStep?: (iteration: number, tools: { interrupt: () => void; gpu?: GpuContext }) => void | Promise<void>;
   tty?: boolean;
+  /** The kernel tuner's cache; without one --tune auto keeps the default kernels (src/cli/io.ts). */
+  tuningStore?: TuningStore;
 }
 
 export async function cli(argv: string[], o: RunOptions = {}): Promise<Captured> {
@@ -47,6 +50,7 @@ export async function cli(argv: string[], o: RunOptions = {}): Promise<Captured>
     },
     // The test's shared device outlives a command; the file's afterAll releases it.
     releaseGpu: () => {},
+    tuningStore: o.tuningStore ? () => o.tuningStore! : undefined,
     env: {},
     now: () => performance.now(),
     onLoss: (i, l) => {
