@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { KernelRunner, type KernelDispatch } from '../src/gpu/kernels/common.ts';
-import { DEFAULT_MATMUL_TILING, matmulLaunch, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
+import { DEFAULT_MATMUL_TILING, MATMUL_CANDIDATES, matmulCandidatesFor, matmulLaunch, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
 import { cellBlock } from '../src/gpu/kernels/cell.ts';
 import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
 import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
@@ -148,12 +148,15 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         { label: 'square A^T B^T', M: 512, N: 512, K: 512, transA: true, transB: true },
       ]),
     ];
-    // 'auto' is what training uses (the vec4 entry point the layout allows); `main` alone shows what
-    // the vec4 loads bring; the rest are workgroup shapes.
+    // 'auto' is what training uses untuned (the vec4 entry point the layout allows); `main` alone
+    // shows what the vec4 loads bring; then every candidate the tuner (src/gpu/tuner.ts) chooses
+    // among, workgroup-memory tiles included, and with allTilings more workgroup shapes.
     const auto = (wgX: number, wgY: number): MatmulTiling => ({ variant: 'auto', wgX, wgY });
+    const candidates = matmulCandidatesFor(ctx.limits).filter((c) => MATMUL_CANDIDATES[c] !== DEFAULT_MATMUL_TILING).map((c) => MATMUL_CANDIDATES[c]);
     const tilings: MatmulTiling[] = !opts.allTilings
-      ? [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }]
-      : [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, auto(16, 4), auto(4, 16), auto(16, 16), auto(32, 2)];
+      ? [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, ...candidates]
+      : [DEFAULT_MATMUL_TILING, { variant: 'main', wgX: 8, wgY: 8 }, ...candidates, auto(4, 16), auto(16, 16), auto(32, 2)];
+    const candidateName = (t: MatmulTiling) => Object.entries(MATMUL_CANDIDATES).find(([, c]) => c === t)?.[0];
     for (const s of shapes) {
       const a = randomArray(rng, s.M * s.K), b = randomArray(rng, s.K * s.N);
       const A = r.storage(a), B = r.storage(b), C = r.storage(s.M * s.N);
@@ -168,7 +171,9 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         };
         const { ms: gpuMs, medianMs } = await timeGpu(r, [r.launch(matmulLaunch(args, t))], target);
         const layout = `${s.transA ? 'A^T' : 'A'}${s.transB ? ' B^T' : ' B'}`;
-        const variant = tilingName({ ...t, variant: resolveMatmulVariant(args, t) }) + (t.variant === 'auto' ? ' (auto)' : '');
+        const name = candidateName(t);
+        const variant = tilingName({ ...t, variant: resolveMatmulVariant(args, t) }) + (t === DEFAULT_MATMUL_TILING ? ' (default)' : '') +
+          (name ? ` [${name}]` : '');
         push({
           kernel: 'matmul', shape: `${s.label} ${s.M}x${s.N}x${s.K} ${layout}`, variant, gpuMs, cpuMs,
           gflops: flops / gpuMs / 1e6, gflopsMedian: flops / medianMs / 1e6,

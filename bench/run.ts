@@ -9,12 +9,19 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
+import { fileTuningStore, tuningCachePath } from '../src/node/tuning-store.ts';
+import { TUNE_MODES, type TuneMode } from '../src/gpu/tuner.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { benchSampling, benchTraining, jobLabel, type BenchBackend, type Job, type SampleRow, type TrainRow } from './training.ts';
 import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
 import { markdownTable, svgChart, table } from './report.ts';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' } },
+});
+if (!(TUNE_MODES as readonly string[]).includes(args.tune!)) throw new Error(`--tune ${args.tune}: one of ${TUNE_MODES.join(', ')}`);
+// Our GPU rows tune their kernels as training does, with the user's cache (src/node/tuning-store.ts).
+const tune = { mode: args.tune as TuneMode, store: fileTuningStore(tuningCachePath()), note: (line: string) => console.log(`note: ${line}`) };
 const mode = args.quick ? 'quick' : args.full ? 'full' : 'default';
 const V = 87; // the seed project's Reuters vocabulary
 const ALL: BenchBackend[] = ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'tfjs-cpu'];
@@ -76,10 +83,10 @@ async function main() {
 
   const training: TrainRow[] = [];
   for (const p of plan()) {
-    const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget });
+    const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget, tune });
     training.push(...rows);
     for (const r of rows) {
-      console.log(`  ${jobLabel(r)} ${r.backend.padEnd(11)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s`);
+      console.log(`  ${jobLabel(r)} ${r.backend.padEnd(11)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s${r.kernels ? `; ${r.kernels}` : ''}`);
     }
   }
 
@@ -115,6 +122,8 @@ async function main() {
   const peakNote = `CPU peak (theoretical, ${cpus().length} cores x 256-bit FMA): ~${info.cpuPeakGflops} GFLOP/s`;
   if (kernelRows.length) console.log(`\nKernels vs their CPU twins; ${peakNote}\n${table(kernelHeaders, kernelRows)}`);
   const g0 = training.find((r) => r.backend === 'ours-gpu');
+  const picks = training.filter((r) => r.kernels).map((r) => `${jobLabel(r)}: ${r.kernels}`);
+  if (picks.length) console.log(`\nKernel choice of our GPU rows (--tune ${args.tune})\n  ${picks.join('\n  ')}`);
   if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (L(2T + 6) + 2dL + 6 for L layers, d = 1 with dropout; T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
 
   mkdirSync(args.out!, { recursive: true });
@@ -123,6 +132,7 @@ async function main() {
   const md = [
     `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
     '', markdownTable(trainHeaders, trainRows), '', markdownTable(sampleHeaders, sampleRows),
+    ...(picks.length ? ['', `Kernel choice of our GPU rows (--tune ${args.tune}):`, '', ...picks.map((p) => `- ${p}`)] : []),
     ...(kernelRows.length ? ['', `Kernels against their CPU twins; ${peakNote}.`, '', markdownTable(kernelHeaders, kernelRows)] : []),
   ].join('\n');
   writeFileSync(`${args.out}/${base}.md`, md + '\n');

@@ -6,6 +6,7 @@ import type { GpuContext } from '../src/gpu/device.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import type { CellType } from '../src/model/cells.ts';
 import { Rng } from '../src/util/random.ts';
+import { tuneKernels, type TuneOptions } from '../src/engine/tuning.ts';
 import { median, runTfjsTraining } from './tfjs-rnn.ts';
 
 export type BenchBackend = 'ours-gpu' | 'ours-cpu' | 'tfjs-webgpu' | 'tfjs-cpu';
@@ -28,6 +29,8 @@ export interface TrainRow extends Job {
   reps: number;
   dispatches?: number;
   readbacks?: number;
+  /** ours-gpu: the kernel tuner's choice, as training prints it. */
+  kernels?: string;
 }
 
 export function randomChunk(j: Job, seed: number) {
@@ -77,6 +80,8 @@ export interface TrainBenchOptions {
   budgetMs: number;
   minReps: number;
   maxReps: number;
+  /** Kernel tuning for ours-gpu, as at a training start (absent: the default kernels). */
+  tune?: TuneOptions;
 }
 
 export async function benchTraining(ctx: GpuContext | undefined, j: Job, o: TrainBenchOptions): Promise<TrainRow[]> {
@@ -85,10 +90,11 @@ export async function benchTraining(ctx: GpuContext | undefined, j: Job, o: Trai
   for (const backend of o.backends) {
     if (backend === 'ours-gpu') {
       if (!ctx) continue;
-      const g = await GpuBackend.create(ctx, model, train, 1);
+      const tuned = await tuneKernels(ctx, model, train, o.tune ?? { mode: 'off', note: () => {} });
+      const g = await GpuBackend.create(ctx, model, train, 1, undefined, tuned.choice);
       try {
         const times = await timeBackend(g, j, o.budgetMs, o.minReps, o.maxReps);
-        rows.push(row(j, backend, times, { dispatches: g.perStep.dispatches, readbacks: g.perStep.readbacks }));
+        rows.push(row(j, backend, times, { dispatches: g.perStep.dispatches, readbacks: g.perStep.readbacks, kernels: tuned.line }));
       } finally {
         g.destroy();
       }
