@@ -70,10 +70,7 @@ export async function openBackend(
   try {
     made = await createBackend({
       choice, model, train, seed, acquireGpu,
-      // Without a cache store (the in-process test harness) auto keeps the default kernels: nothing to remember a timing in.
-      tune: io.tuningStore
-        ? { mode: tune, store: io.tuningStore(), note: warn }
-        : { mode: tune === 'auto' ? 'off' : tune, note: warn },
+      tune: { mode: tune, store: io.tuningStore?.(), note: warn },
       // Called just before 'auto' builds the CPU backend, which allocates at once: check first.
       warn: (line) => {
         memoryBytes = checkCpuFits(model, train);

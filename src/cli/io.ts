@@ -46,7 +46,7 @@ export interface CliIO {
   releaseGpu(ctx: GpuContext): void;
   /**
    * The kernel tuner's cache (src/node/tuning-store.ts in a real process). Absent (the in-process
-   * test harness), --tune auto keeps the default kernels and --tune full times without keeping.
+   * test harness): see src/engine/tuning.ts, TuneOptions.store.
    */
   tuningStore?(): TuningStore;
   env: Record<string, string | undefined>;

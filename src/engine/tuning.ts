@@ -15,7 +15,10 @@ import type { ModelConfig, TrainConfig } from '../model/config.ts';
 
 export interface TuneOptions {
   mode: TuneMode;
-  /** Where choices are kept between runs; without one, auto and full time every shape and keep nothing. */
+  /**
+   * Where choices are kept between runs. Without one (in-process test harnesses) auto keeps the
+   * default kernels, as there is nowhere to remember a timing, and full times without keeping.
+   */
   store?: TuningStore;
   /** One line each: a corrupt cache, a cache that could not be written. */
   note: (line: string) => void;
@@ -29,17 +32,18 @@ export interface KernelTuning extends TuningOutcome {
 
 export async function tuneKernels(ctx: GpuContext, model: ModelConfig, train: TrainConfig, o: TuneOptions): Promise<KernelTuning> {
   const { matmuls } = planIteration(model, train, ctx.limits);
-  const outcome: TuningOutcome = { mode: o.mode, choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 };
-  if (o.mode !== 'off') {
+  const mode = o.mode === 'auto' && !o.store ? 'off' : o.mode;
+  const outcome: TuningOutcome = { mode, choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 };
+  if (mode !== 'off') {
     const adapter = tuningAdapterKey(ctx.adapterKey);
     const cache = o.store ? await o.store.load(o.note) : emptyTuningCache();
     const candidates = matmulCandidatesFor(ctx.limits);
-    const plan = planTuning(matmuls, cache, adapter, o.mode, candidates);
+    const plan = planTuning(matmuls, cache, adapter, mode, candidates);
     const choice: Record<string, string> = { ...plan.choice };
     outcome.cached = plan.cached.length;
     if (plan.missing.length > 0) {
       const now = o.now ?? (() => performance.now());
-      const budget = TUNE_BUDGET[o.mode];
+      const budget = TUNE_BUDGET[mode];
       const session = new TuningSession(plan.missing, candidates, budget.budgetMs, budget.prune, plan.partial);
       const t0 = now();
       await timeMatmuls(ctx.device, session, budget.repeats, now);

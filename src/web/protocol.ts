@@ -4,6 +4,7 @@
  * comes back. Everything here is structured-clone data.
  */
 import type { SamplingControls } from '../model/backend.ts';
+import type { TuneMode } from '../gpu/tuner.ts';
 import type { CellType } from '../model/cells.ts';
 import type { LrSchedule, OptimizerName } from '../model/optimizer.ts';
 import type { TokenizerLevel } from '../data/tokenizer.ts';
@@ -95,6 +96,8 @@ export interface Placement {
   backend: BackendKind;
   /** AdapterOption.id; ignored on the CPU. */
   adapter: number;
+  /** GPU kernel tuning (src/engine/tuning.ts); absent: auto. */
+  tune?: TuneMode;
 }
 
 export interface SamplingSettings {
@@ -127,7 +130,11 @@ export interface Status {
   /** Changes whenever a new model replaces the old one (the page clears its chart). */
   runId: number;
   model?: ModelSummary;
-  backend?: { kind: BackendKind; adapter: number; description: string; software: boolean; dispatches: number; memoryBytes?: number };
+  backend?: {
+    kind: BackendKind; adapter: number; description: string; software: boolean; dispatches: number; memoryBytes?: number;
+    /** On the GPU: the kernel tuner's choice, e.g. "kernels: matmul registers-8x8 for 4 shapes (4 cached)". */
+    kernels?: string;
+  };
   iteration: number;
   epoch: number;
   /** Seconds of training, across pauses and loads. */

@@ -19,10 +19,12 @@ let session: Session | undefined;
 scope.onmessage = (e: MessageEvent<Request | { type: 'boot'; builtins: BuiltinCorpus[]; timing?: Record<string, number> }>) => {
   const msg = e.data;
   if (msg.type === 'boot') {
+    const store = new IdbStore();
     session = new Session({
       post: (reply: Reply, transfer?: Transferable[]) => scope.postMessage(reply, transfer ?? []),
       gpu: new BrowserGpu(),
-      store: new IdbStore(),
+      store,
+      tuning: store.tuningStore(),
       builtins: msg.builtins,
       fetchText: async (url) => {
         const res = await fetch(url);

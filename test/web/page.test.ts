@@ -332,6 +332,8 @@ describe.skipIf(Boolean(missing) && !gpuRequired)('web page in Chromium', () => 
       await page.click('#reset');
       await waitPhase(page, ['ready']);
       expect(await text(page, '#engine-info')).toMatch(/^LSTM · 2 layers × hidden 64 · dropout 0\.1 · /);
+      // On the GPU the kernel tuner's choice (auto: timed on first use, then from IndexedDB) is shown.
+      if (hasGpu) expect(await text(page, '#engine-info')).toMatch(/ · kernels: matmul [\w-]+ for \d+ shapes?/);
       await page.click('#start');
       await waitIteration(page, 150, 120_000);
       await page.click('#pause');

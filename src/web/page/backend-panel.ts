@@ -4,6 +4,7 @@
  * the current model, weights and optimizer state included, without stopping its training.
  */
 import type { AdapterOption, BackendKind, Placement } from '../protocol.ts';
+import type { TuneMode } from '../../gpu/tuner.ts';
 import { adapterTitle } from '../shared.ts';
 import { bannerButtons, hideBanner, showBanner } from './banner.ts';
 import { $, option } from './dom.ts';
@@ -14,6 +15,7 @@ const ui = {
   badge: $('adapter-badge'), badgeText: $('adapter-badge-text'),
   backend: [...document.querySelectorAll<HTMLInputElement>('input[name="backend"]')],
   adapterField: $('adapter-field'), adapter: $<HTMLSelectElement>('adapter'), adapterInfo: $('adapter-info'),
+  tuneField: $('tune-field'), tune: $<HTMLSelectElement>('tune'),
 };
 
 export function backendChoice(): BackendKind {
@@ -23,10 +25,11 @@ export function backendChoice(): BackendKind {
 export function setBackendChoice(kind: BackendKind): void {
   for (const r of ui.backend) r.checked = r.value === kind;
   ui.adapterField.hidden = kind !== 'gpu' || page.adapters.length === 0;
+  ui.tuneField.hidden = ui.adapterField.hidden;
 }
 
 export function placement(): Placement {
-  return { backend: backendChoice(), adapter: Number(ui.adapter.value || page.adapters[0]?.id || 0) };
+  return { backend: backendChoice(), adapter: Number(ui.adapter.value || page.adapters[0]?.id || 0), tune: ui.tune.value as TuneMode };
 }
 
 export function selectedAdapter(): AdapterOption | undefined {
@@ -44,6 +47,7 @@ export function showPlacement(p: Placement): void {
 export function enableBackendChoice(busy: boolean): void {
   for (const r of ui.backend) r.disabled = busy || (r.value === 'gpu' && page.adapters.length === 0);
   ui.adapter.disabled = busy;
+  ui.tune.disabled = busy;
 }
 
 /** "ANGLE (Mesa, llvmpipe (LLVM 15.0.6, 256 bits), OpenGL 4.5)" -> "llvmpipe (LLVM 15.0.6, 256 bits)" */
@@ -81,7 +85,8 @@ export function renderAdapterInfo(): void {
       : a.software
         ? 'The adapter does not call itself a fallback, but it runs on a software rasteriser.'
         : 'A hardware adapter.';
-    ui.adapterInfo.textContent = `${adapterTitle(a)}. ${honest}`;
+    const kernels = page.status?.backend?.kind === 'gpu' && page.status.backend.kernels ? ` ${page.status.backend.kernels[0].toUpperCase()}${page.status.backend.kernels.slice(1)}.` : '';
+    ui.adapterInfo.textContent = `${adapterTitle(a)}. ${honest}${kernels}`;
   }
   // Header badge: what the model runs on now, or would run on.
   const onGpu = kind === 'gpu' && a;

@@ -63,7 +63,8 @@ function renderEngineInfo(s: Status): void {
   }
   const depth = (m.layers ?? 1) > 1 ? `${m.layers} layers × ` : '';
   const dropped = (m.dropout ?? 0) > 0 ? ` · dropout ${m.dropout}` : '';
-  const gpuWork = `${s.backend.dispatches} dispatches and one submit per iteration${s.backend.memoryBytes ? ` · ${formatBytes(s.backend.memoryBytes)} of GPU buffers` : ''}`;
+  const gpuWork = `${s.backend.dispatches} dispatches and one submit per iteration${s.backend.memoryBytes ? ` · ${formatBytes(s.backend.memoryBytes)} of GPU buffers` : ''}` +
+    `${s.backend.kernels ? ` · ${s.backend.kernels}` : ''}`;
   ui.engineInfo.textContent = `${m.cell.toUpperCase()} · ${depth}hidden ${m.hiddenSize}${dropped} · vocabulary ${m.vocabSize} (${m.level}) · sequence ${m.seqLength} × batch ${m.batchSize} · ` +
     `${describeOptimizer(configsFromForm(m, m.vocabSize).train)} · ${s.backend.kind === 'gpu' ? gpuWork : 'CPU reference'}`;
 }

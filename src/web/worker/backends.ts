@@ -4,6 +4,7 @@
  */
 import { createBackend } from '../../engine/create-backend.ts';
 import type { GpuContext } from '../../gpu/device.ts';
+import type { TuningStore } from '../../gpu/tuner.ts';
 import { checkFits } from '../../gpu/memory.ts';
 import type { Backend } from '../../model/backend.ts';
 import type { ModelConfig, TrainConfig } from '../../model/config.ts';
@@ -29,7 +30,16 @@ export class Backends {
     /** A device this worker uses was lost (a driver reset, or loseDevice). */
     private readonly onLost: (reason: string) => void,
     private readonly notice: (line: string) => void,
+    /** The kernel tuner's cache (IndexedDB on the page); without one, auto keeps the default kernels. */
+    private readonly tuning?: TuningStore,
   ) {}
+
+  private readonly kernelLines = new WeakMap<Backend, string>();
+
+  /** The kernel tuner's one-line choice for a GPU backend this made. */
+  kernels(backend: Backend): string | undefined {
+    return this.kernelLines.get(backend);
+  }
 
   async probe(): Promise<void> {
     const probe = await this.gpu.probe();
@@ -54,11 +64,13 @@ export class Backends {
       // Sizes first, against the adapter's limits, so an impossible model is a sentence, not a lost device.
       checkFits(model, train, adapter.limits as unknown as GPUSupportedLimits);
     }
-    const { backend, gpu } = await createBackend({
+    const { backend, gpu, kernels } = await createBackend({
       choice: placement.backend, model, train, seed,
       acquireGpu: () => this.acquire(placement.adapter),
       warn: this.notice,
+      tune: { mode: placement.tune ?? 'auto', store: this.tuning, note: this.notice },
     });
+    if (kernels) this.kernelLines.set(backend, kernels.line);
     if (gpu && this.lostContexts.has(gpu)) {
       backend.destroy();
       throw new UserError('gpu', 'the GPU device was lost while the model was being set up');

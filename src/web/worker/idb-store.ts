@@ -1,5 +1,6 @@
 /** The browser's copy of the last model (and the user's text), in IndexedDB. */
 import type { ModelStore, StoredModel } from './model-files.ts';
+import { emptyTuningCache, parseTuningCache, type TuningStore } from '../../gpu/tuner.ts';
 
 const DB_NAME = 'webgpu-rnn';
 const STORE = 'kv';
@@ -47,6 +48,31 @@ export class IdbStore implements ModelStore {
 
   async forgetModel(): Promise<void> {
     await this.tx('readwrite', (s) => s.delete('model'));
+  }
+
+  /**
+   * The kernel tuner's cache, under its own key: stored as JSON text and parsed on load like the
+   * Node file, so a value from an older page version is ignored with a note, not trusted.
+   */
+  tuningStore(): TuningStore {
+    return {
+      load: async (note) => {
+        let text: unknown;
+        try {
+          text = await this.tx('readonly', (s) => s.get('tuning'));
+        } catch (e) {
+          note(`cannot read the kernel tuning cache from IndexedDB (${(e as Error).message}); timing afresh`);
+          return emptyTuningCache();
+        }
+        if (text === undefined) return emptyTuningCache();
+        const cache = typeof text === 'string' ? parseTuningCache(text) : undefined;
+        if (!cache) note('ignoring the kernel tuning cache in IndexedDB: it is not a valid cache (it will be rewritten)');
+        return cache ?? emptyTuningCache();
+      },
+      save: async (cache) => {
+        await this.tx('readwrite', (s) => s.put(JSON.stringify(cache), 'tuning'));
+      },
+    };
   }
 
   async saveText(name: string, bytes: ArrayBuffer): Promise<void> {

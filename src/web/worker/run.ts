@@ -102,6 +102,7 @@ export function statusOf(r: Run | undefined, now: Pick<Status, 'phase' | 'activi
       software: r.backend.kind === 'gpu' ? Boolean(backends.adapter(r.placement.adapter)?.software) : false,
       dispatches: r.backend.perStep.dispatches,
       memoryBytes: r.backend instanceof GpuBackend ? r.backend.memoryBytes : undefined,
+      kernels: backends.kernels(r.backend),
     };
     if (r.lost) s.lost = { ...r.lost };
   }

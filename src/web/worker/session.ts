@@ -18,6 +18,7 @@ import type { Backend } from '../../model/backend.ts';
 import type { DataOptions, DataSource, ErrorArea, ModelForm, Placement, Reply, Request, SamplingSettings, SavedModelInfo, Status } from '../protocol.ts';
 import { configsFromForm } from '../shared.ts';
 import { Backends, type GpuProvider } from './backends.ts';
+import type { TuningStore } from '../../gpu/tuner.ts';
 import { benchmark } from './bench.ts';
 import { areaOf, errorReply, UserError } from './errors.ts';
 import { checkForm } from './form-check.ts';
@@ -30,6 +31,8 @@ export interface SessionOptions extends TextSources {
   post: (reply: Reply, transfer?: Transferable[]) => void;
   gpu: GpuProvider;
   store: ModelStore;
+  /** The kernel tuner's cache (IndexedDB on the page); absent in tests. */
+  tuning?: TuningStore;
   /** Timings (seconds); the defaults suit a person watching, tests shorten them. */
   timing?: Partial<Timing>;
 }
@@ -48,7 +51,7 @@ export class Session {
 
   constructor(private readonly o: SessionOptions) {
     this.timing = { ...DEFAULT_TIMING, ...o.timing };
-    this.backends = new Backends(o.gpu, (reason) => this.onDeviceLost(reason), (line) => this.post({ type: 'notice', message: line }));
+    this.backends = new Backends(o.gpu, (reason) => this.onDeviceLost(reason), (line) => this.post({ type: 'notice', message: line }), o.tuning);
   }
 
   /** Requests run one at a time, in order; pause and sampling settings act at once. */
