@@ -233,3 +233,16 @@ describe('the adapter key', () => {
   });
 });
 
+
+describe('TuningSession.abandon', () => {
+  it('a shape whose operands cannot be allocated keeps the default, uncached, and the rest go on', () => {
+    const two = shapes.slice(0, 2);
+    const s = new TuningSession(two, CANDS, 1000, false);
+    const first = s.next(0)!;
+    s.abandon(first.shape.key);
+    const next = s.next(0)!;
+    expect(next.shape.key).toBe(two[1].key);
+    expect(next.candidate).toBe(CANDS[0]);
+    expect(s.results()[two[0].key]).toBeUndefined();
+  });
+});

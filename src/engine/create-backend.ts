@@ -5,6 +5,7 @@ import { CpuBackend } from '../cpu/backend.ts';
 import { sampleTokens } from '../cpu/sample.ts';
 import { GpuBackend } from '../gpu/backend.ts';
 import { NoAdapterError, type GpuContext } from '../gpu/device.ts';
+import { checkFits } from '../gpu/memory.ts';
 import { tuneKernels, type KernelTuning, type TuneOptions } from './tuning.ts';
 
 export type BackendChoice = 'gpu' | 'cpu' | 'auto';
@@ -39,6 +40,8 @@ export async function createBackend(o: CreateBackendOptions): Promise<{ backend:
     throw e;
   }
   try {
+    // Sizes first: a model that cannot fit is refused before any timing allocates its products.
+    checkFits(o.model, o.train, ctx.limits);
     const kernels = await tuneKernels(ctx, o.model, o.train, o.tune ?? { mode: 'off', note: o.warn });
     return { backend: await GpuBackend.create(ctx, o.model, o.train, o.seed, sampleTokens, kernels.choice), gpu: ctx, kernels };
   } catch (e) {

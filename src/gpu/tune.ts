@@ -53,8 +53,20 @@ export async function timeMatmuls(device: GPUDevice, session: TuningSession, rep
       const { shape, candidate } = step;
       if (current?.key !== shape.key) {
         current?.r.destroy();
+        current = undefined;
         const r = new KernelRunner(device, kernelsFor(device));
-        current = { key: shape.key, r, ops: operands(r, shape, rng) };
+        device.pushErrorScope('out-of-memory');
+        device.pushErrorScope('validation');
+        const ops = operands(r, shape, rng);
+        const invalid = await device.popErrorScope();
+        const oom = await device.popErrorScope();
+        const failed = invalid ?? oom;
+        if (failed) {
+          r.destroy();
+          session.abandon(shape.key);
+          continue;
+        }
+        current = { key: shape.key, r, ops };
       }
       const { r, ops } = current;
       const t = MATMUL_CANDIDATES[candidate];

@@ -224,6 +224,13 @@ export class TuningSession {
     this.invalid.add(candidate);
   }
 
+  /** A shape that cannot be timed here (its operands could not be allocated): it keeps the default, uncached. */
+  abandon(key: string): void {
+    const done = this.done.get(key)!;
+    for (const c of this.candidates) done.add(c);
+    this.ms.set(key, {});
+  }
+
   /** Every shape with a timing: those tuned to the end with their winner, the others (the budget ran out) without. */
   results(): Record<string, TunedShape> {
     const out: Record<string, TunedShape> = {};
