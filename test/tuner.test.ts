@@ -90,10 +90,25 @@ describe('planTuning: what the cache settles', () => {
     expect(planTuning(other, cache, ADAPTER, 'auto', CANDS).cached).toEqual([]);
   });
   it('off takes nothing and times nothing; full retimes everything; a pick the device cannot run is retimed', () => {
-    expect(planTuning(matmuls, cache, ADAPTER, 'off', CANDS)).toEqual({ choice: {}, cached: [], missing: [], partial: {} });
+    expect(planTuning(matmuls, cache, ADAPTER, 'off', CANDS)).toEqual({ choice: {}, cached: [], missing: [], partial: {}, pruned: [] });
     expect(planTuning(matmuls, cache, ADAPTER, 'full', CANDS).missing.length).toBe(shapes.length);
     expect(planTuning(matmuls, cache, ADAPTER, 'auto', ['registers-8x8']).cached).toEqual([]);
   });
+  it(`a candidate ${PRUNE_RATIO}x slower than the best on a shape timed before is not timed on new shapes (auto)`, () => {
+    const slow = withTuned(emptyTuningCache(), ADAPTER, { [shapes[0].key]: { pick: 'registers-8x8', ms: { 'registers-8x8': 1, 'registers-16x4': 2.9, 'shared-8x8': 3, 'shared-16x16': 30 } } });
+    const p = planTuning(matmuls, slow, ADAPTER, 'auto', CANDS);
+    expect(p.pruned).toEqual(['shared-8x8', 'shared-16x16']);
+    expect(planTuning(matmuls, slow, ADAPTER, 'full', CANDS).pruned).toEqual([]);
+    const s = new TuningSession(p.missing, CANDS, 1000, true, p.partial, p.pruned);
+    const seen: string[] = [];
+    for (let step = s.next(0); step; step = s.next(0)) {
+      seen.push(step.candidate);
+      s.record(step.shape.key, step.candidate, 1);
+    }
+    expect(new Set(seen)).toEqual(new Set(['registers-8x8', 'registers-16x4']));
+    expect(Object.values(s.results()).every((r) => r.pick === 'registers-8x8')).toBe(true);
+  });
+
   it('a shape an earlier start did not finish is timed on from where it stopped', () => {
     const partial = withTuned(cache, ADAPTER, { [shapes[1].key]: { ms: { 'registers-8x8': 3 } } });
     const p = planTuning(matmuls, partial, ADAPTER, 'auto', CANDS);

@@ -44,7 +44,7 @@ export async function tuneKernels(ctx: GpuContext, model: ModelConfig, train: Tr
     if (plan.missing.length > 0) {
       const now = o.now ?? (() => performance.now());
       const budget = TUNE_BUDGET[mode];
-      const session = new TuningSession(plan.missing, candidates, budget.budgetMs, budget.prune, plan.partial);
+      const session = new TuningSession(plan.missing, candidates, budget.budgetMs, budget.prune, plan.partial, plan.pruned);
       const t0 = now();
       await timeMatmuls(ctx.device, session, budget.repeats, now);
       outcome.ms = now() - t0;

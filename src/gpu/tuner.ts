@@ -119,15 +119,25 @@ export interface TuningPlan {
   missing: PlannedMatmul[];
   /** What an earlier start already timed of the missing shapes (auto), by shape key. */
   partial: Record<string, Record<string, number>>;
+  /** Candidates PRUNE_RATIO times slower than the fastest on some shape this adapter timed before (auto): not timed again. */
+  pruned: string[];
 }
 
 /** What the cache settles for this adapter and what is left to time, given the candidates this device can run. */
 export function planTuning(
   matmuls: readonly PlannedMatmul[], cache: TuningCache, adapter: string, mode: TuneMode, candidates: readonly string[],
 ): TuningPlan {
-  const plan: TuningPlan = { choice: {}, cached: [], missing: [], partial: {} };
+  const plan: TuningPlan = { choice: {}, cached: [], missing: [], partial: {}, pruned: [] };
   if (mode === 'off') return plan;
   const known = cache.adapters[adapter] ?? {};
+  if (mode === 'auto') {
+    const slow = new Set<string>();
+    for (const { ms } of Object.values(known)) {
+      const best = Math.min(...Object.values(ms));
+      for (const [c, t] of Object.entries(ms)) if (t >= PRUNE_RATIO * best) slow.add(c);
+    }
+    plan.pruned = candidates.filter((c) => slow.has(c));
+  }
   for (const m of uniqueProducts(matmuls)) {
     const hit = known[m.key];
     if (mode === 'auto' && hit?.pick && candidates.includes(hit.pick)) {
@@ -170,11 +180,16 @@ export class TuningSession {
   private readonly invalid = new Set<string>();
   private timeUp = false;
 
-  /** `known`: timings an earlier start made (TuningPlan.partial), taken as if made now. */
+  /**
+   * `known`: timings an earlier start made (TuningPlan.partial), taken as if made now; `pruned`:
+   * candidates an earlier start found far slower (TuningPlan.pruned), not timed (with pruning on).
+   */
   constructor(
     readonly shapes: readonly PlannedMatmul[], readonly candidates: readonly string[],
     readonly budgetMs: number, readonly prune: boolean, known: Readonly<Record<string, Readonly<Record<string, number>>>> = {},
+    pruned: readonly string[] = [],
   ) {
+    if (prune) for (const c of pruned) this.pruned.add(c);
     for (const s of shapes) {
       this.ms.set(s.key, {});
       this.done.set(s.key, new Set());
