@@ -80,7 +80,8 @@ async function timeGpu(r: KernelRunner, list: KernelDispatch[], targetMs: number
   const once = performance.now() - t;
   const reps = Math.max(1, Math.min(maxReps, Math.round(targetMs / BATCHES / Math.max(once, 1e-3))));
   const times = [once];
-  for (let b = 0; b < BATCHES; b++) {
+  // A dispatch longer than the whole target (workgroup-memory tiles on a CPU driver: seconds) gets one batch, not BATCHES.
+  for (let b = 0; b < (once > targetMs ? 1 : BATCHES); b++) {
     t = performance.now();
     await r.run(list, reps);
     times.push((performance.now() - t) / reps);
@@ -164,7 +165,8 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const c = new Float32Array(s.M * s.N);
       // The JS twin at 1024^3 takes seconds: time it once.
       const cpuMs = timeCpu(() => cpuMatmul(s.M, s.N, s.K, a, b, c, s.transA, s.transB), flops > 1e9 ? 0 : target);
-      for (const t of tilings) {
+      // --quick times the workgroup-memory tiles (seconds per product on CPU drivers) on the square only.
+      for (const t of quick && s.label !== 'square' ? tilings.filter((x) => x.variant !== 'main_tiled') : tilings) {
         const args = {
           M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
           A, lda: s.transA ? s.M : s.K, B, ldb: s.transB ? s.K : s.N, C, ldc: s.N,
