@@ -144,6 +144,16 @@ describe.skipIf(noGpu)('CLI on the GPU', () => {
 
 describe.skipIf(noGpu)('CLI --tune on the GPU', () => {
   it('prints the kernel choice; a second run reads it from the cache file and trains bit-identically; --tune off is the default kernels', async () => {
+    // A device of its own: the file's shared one is destroyed by the size-limit test above.
+    const gpu = await acquireNodeGpu();
+    try {
+      await tuneRuns(gpu);
+    } finally {
+      releaseNodeGpu(gpu);
+    }
+  }, 120_000);
+
+  async function tuneRuns(gpu: Awaited<ReturnType<typeof acquireNodeGpu>>) {
     const dir = tempDir();
     const corpus = tinyCorpus(dir, 'tiny.txt', 16);
     const store = fileTuningStore(join(dir, 'cache', 'tuning.json'));
@@ -160,11 +170,11 @@ describe.skipIf(noGpu)('CLI --tune on the GPU', () => {
     expect(third.losses.size).toBe(6);
     const off = await cli([...args, '--tune', 'off'], { gpu, tuningStore: store });
     expect(off.out).toContain('kernels: matmul registers-8x8 (the default, not tuned)');
-    expect(readFileSync(join(dir, 'cache', 'tuning.json'), 'utf8')).toContain(gpu!.adapterKey);
-  }, 120_000);
+    expect(readFileSync(join(dir, 'cache', 'tuning.json'), 'utf8')).toContain(gpu.adapterKey);
+  }
 
   it('refuses an unknown --tune mode in one line', async () => {
-    const r = await cli(['train', '--tune', 'fast'], { gpu });
+    const r = await cli(['train', '--tune', 'fast']);
     expect(r.code).not.toBe(0);
     expect(oneLineErr(r.err)).toBe(true);
     expect(r.err).toMatch(/--tune.*fast.*auto, off, full/);
