@@ -25,7 +25,7 @@ const backendOption = () =>
     .default('auto');
 
 const tuneOption = () =>
-  new Option('--tune <mode>', 'GPU kernel tuning: auto (the cached choice for this adapter, timing what is missing in about a second), off (the default kernels, no timing), full (retime everything, a few seconds)')
+  new Option('--tune <mode>', 'GPU kernel tuning: auto (the cached choice for this adapter, timing what is missing in up to about two seconds), off (the default kernels, no timing), full (retime everything, a few seconds)')
     .choices([...TUNE_MODES])
     .default('auto');
 
