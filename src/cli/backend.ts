@@ -4,6 +4,7 @@ import type { Backend } from '../model/backend.ts';
 import { createBackend, type BackendChoice } from '../engine/create-backend.ts';
 import type { KernelTuning } from '../engine/tuning.ts';
 import type { TuneMode } from '../gpu/tuner.ts';
+import type { KernelChoice } from '../gpu/plan.ts';
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
 import type { GpuContext } from '../gpu/device.ts';
 import { DeviceLimitError, formatBytes, trainingBuffers } from '../gpu/memory.ts';
@@ -44,6 +45,8 @@ function checkCpuFits(model: ModelConfig, train: TrainConfig): number {
 export async function openBackend(
   io: CliIO, choice: BackendChoice, model: ModelConfig, train: TrainConfig, seed: number, warn: (line: string) => void,
   tune: TuneMode = 'auto',
+  /** A resumed run's kernel choice (see TuneOptions.fixed). */
+  fixedKernels?: KernelChoice,
 ): Promise<OpenBackend> {
   // createBackend does not hand back a device it acquired when GpuBackend.create then throws
   // (DeviceLimitError, say), and an unreleased dawn.node device keeps Node from exiting.
@@ -70,7 +73,7 @@ export async function openBackend(
   try {
     made = await createBackend({
       choice, model, train, seed, acquireGpu,
-      tune: { mode: tune, store: io.tuningStore?.(), note: warn },
+      tune: { mode: tune, store: io.tuningStore?.(), note: warn, fixed: fixedKernels },
       // Called just before 'auto' builds the CPU backend, which allocates at once: check first.
       warn: (line) => {
         memoryBytes = checkCpuFits(model, train);

@@ -23,6 +23,8 @@ export interface CliProgressExtras {
    * CPU and the GPU agree to float32 rounding, not bit for bit.
    */
   backend?: 'cpu' | 'gpu';
+  /** The GPU's matrix-product kernels by shape (src/gpu/tuner.ts): a resumed run keeps them, to continue bit for bit. */
+  kernels?: Record<string, string>;
 }
 
 export type LoadedCheckpoint = ReturnType<typeof decodeCheckpoint> & { progress: CliProgressExtras };
@@ -101,6 +103,8 @@ export function readCheckpoint(path: string, note?: (line: string) => void): Loa
   const p = ck.progress as LoadedCheckpoint['progress'];
   const bad = (what: string) => new CheckpointError(`${path}: damaged checkpoint (${what})`);
   if (p.backend !== undefined && p.backend !== 'cpu' && p.backend !== 'gpu') throw bad(`backend ${JSON.stringify(p.backend)}`);
+  if (p.kernels !== undefined && (typeof p.kernels !== 'object' || p.kernels === null || Array.isArray(p.kernels) ||
+    !Object.values(p.kernels).every((v) => typeof v === 'string'))) throw bad('kernel choice');
   for (const key of ['iterations', 'tokens'] as const) {
     if (p[key] !== undefined && !isPosInt(p[key])) throw bad(`${key} ${JSON.stringify(p[key])}`);
   }

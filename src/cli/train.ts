@@ -243,7 +243,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
 
   // The GPU's size limits are checked here, before anything is allocated.
   const warnings: string[] = [];
-  const opened = await openBackend(io, s.backend, model, train, s.seed, (line) => warnings.push(line), a.tune);
+  const opened = await openBackend(io, s.backend, model, train, s.seed, (line) => warnings.push(line), a.tune, ck?.progress.kernels);
   const { backend } = opened;
   if (ck?.progress.backend && ck.progress.backend !== backend.kind) {
     warnings.push(
@@ -282,6 +282,7 @@ async function train(a: TrainArgs, io: CliIO, say: (line: string) => void, stopp
           ...c.progress, seed: s.seed, corpus: data.source, lowercase: data.lowercase, charset: data.charset,
           trainLoss: finiteOrUndefined(trainLoss()), valLoss: finiteOrUndefined(valLoss), elapsed: c.elapsed,
           iterations: target, tokens: data.ids.length, bestValLoss: finiteOrUndefined(best), backend: backend.kind,
+          kernels: opened.kernels?.choice,
         },
       });
     const prime = p.prime;

@@ -20,6 +20,12 @@ export interface TuneOptions {
    * default kernels, as there is nowhere to remember a timing, and full times without keeping.
    */
   store?: TuningStore;
+  /**
+   * The choice a checkpoint was trained with: a resumed run keeps it (unless the mode is full),
+   * so that it continues bit for bit even if the cache has learnt more since. Names this device
+   * cannot run fall back to the default kernel.
+   */
+  fixed?: KernelChoice;
   /** One line each: a corrupt cache, a cache that could not be written. */
   note: (line: string) => void;
   now?: () => number;
@@ -34,6 +40,14 @@ export async function tuneKernels(ctx: GpuContext, model: ModelConfig, train: Tr
   const { matmuls } = planIteration(model, train, ctx.limits);
   const mode = o.mode === 'auto' && !o.store ? 'off' : o.mode;
   const outcome: TuningOutcome = { mode, choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 };
+  if (o.fixed && o.mode === 'auto') {
+    const runnable = new Set(matmulCandidatesFor(ctx.limits));
+    const keys = new Set(matmuls.map((m) => m.key));
+    const kept = Object.entries(o.fixed).filter(([key, name]) => keys.has(key) && runnable.has(name));
+    outcome.mode = 'auto';
+    outcome.choice = Object.fromEntries(kept) as KernelChoice;
+    return { ...outcome, line: `${describeTuning(matmuls, outcome)} (the checkpoint's choice)` };
+  }
   if (mode !== 'off') {
     const adapter = tuningAdapterKey(ctx.adapterKey);
     const cache = o.store ? await o.store.load(o.note) : emptyTuningCache();

@@ -1,5 +1,5 @@
 /** The CLI on the GPU at tiny sizes: portability of checkpoints, exact resume, device limits and loss. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/cli/checkpoint-files.ts';
@@ -7,6 +7,8 @@ import { acquireNodeGpu, releaseNodeGpu } from '../../src/node/webgpu.ts';
 import { gpu, noGpu } from '../gpu.ts';
 import { cli, oneLineErr, tempDir, tinyCorpus } from './helpers.ts';
 import { fileTuningStore } from '../../src/node/tuning-store.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../src/checkpoint/safetensors.ts';
+import { planIteration } from '../../src/gpu/plan.ts';
 
 const SMALL = ['--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0'];
 
@@ -172,6 +174,33 @@ describe.skipIf(noGpu)('CLI --tune on the GPU', () => {
     expect(off.out).toContain('kernels: matmul registers-8x8 (the default, not tuned)');
     expect(readFileSync(join(dir, 'cache', 'tuning.json'), 'utf8')).toContain(gpu.adapterKey);
   }
+
+  it('a resumed run keeps the kernels its checkpoint was trained with, whatever the cache says now', async () => {
+    const gpu = await acquireNodeGpu();
+    try {
+      const dir = tempDir();
+      const corpus = tinyCorpus(dir, 'tiny.txt', 16);
+      const ck = join(dir, 'ck.safetensors');
+      const store = fileTuningStore(join(dir, 'cache', 'tuning.json'));
+      const args = ['train', '--corpus', corpus, ...SMALL, '--backend', 'gpu', '--checkpoint', ck];
+      expect((await cli([...args, '--iterations', '2', '--tune', 'off'], { gpu })).code).toBe(0);
+      // As if the first run had picked registers-16x4 for every product: the checkpoint says so.
+      const loaded = readCheckpoint(ck);
+      const keys = planIteration(loaded.model, loaded.train, gpu.limits).matmuls.map((m) => m.key);
+      const { tensors, metadata } = decodeSafetensors(readFileSync(ck));
+      const progress = JSON.parse(metadata.progress!) as Record<string, unknown>;
+      metadata.progress = JSON.stringify({ ...progress, kernels: Object.fromEntries(keys.map((k) => [k, 'registers-16x4'])) });
+      writeFileSync(ck, encodeSafetensors(tensors, metadata));
+      const resumed = await cli(['train', '--resume', ck, '--iterations', '4'], { gpu, tuningStore: store });
+      expect(resumed.code).toBe(0);
+      expect(resumed.out).toMatch(/^kernels: matmul registers-16x4 for \d+ shapes \(the checkpoint's choice\)$/m);
+      expect(readCheckpoint(ck).progress.kernels).toEqual(Object.fromEntries(keys.map((k) => [k, 'registers-16x4'])));
+      const off = await cli(['train', '--resume', ck, '--iterations', '5', '--tune', 'off'], { gpu, tuningStore: store });
+      expect(off.out).toContain('kernels: matmul registers-8x8 (the default, not tuned)');
+    } finally {
+      releaseNodeGpu(gpu);
+    }
+  }, 120_000);
 
   it('refuses an unknown --tune mode in one line', async () => {
     const r = await cli(['train', '--tune', 'fast']);
