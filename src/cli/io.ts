@@ -132,8 +132,9 @@ export function nodeIo(): CliIO {
       const closed = error.code === 'EPIPE';
       if (handlers.size === 0) {
         if (stopping) return;
-        // `rnn sample | head` closes the pipe early: that is the reader's choice, not an error.
-        if (closed) process.exit(0);
+        // `rnn sample | head` closes the pipe early: the reader's choice, so nothing is said, but the
+        // exit is 141 (128 + SIGPIPE) as for `yes | head` and for train, so `set -o pipefail` sees it.
+        if (closed) process.exit(128 + constants.signals.SIGPIPE);
         if (name === 'stdout' && !dead.stderr) process.stderr.write(`error: cannot write to stdout: ${error.message}\n`);
         process.exit(1);
       }

@@ -198,6 +198,15 @@ describe('failing output stops training with a checkpoint and one line', () => {
     expect(readCheckpoint(ck).progress.iteration).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
+  it('sample into a closed pipe (sample | head): nothing on stderr, exit 141 as train and Unix tools give', () => {
+    const ck = join(dir, 'pipe3.safetensors');
+    expect(spawnSync(NODE[0]!, [...NODE.slice(1), '--corpus', corpus, ...TINY, '--iterations', '2', '--checkpoint', ck, '--quiet'], { cwd: root }).status).toBe(0);
+    const sample = [...NODE.slice(0, -1), 'sample', '--checkpoint', ck, '--backend', 'cpu', '--length', '200000'].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('bash', ['-c', `set -o pipefail; ${sample} | head -c 10 >/dev/null`], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(141);
+  }, 90_000);
+
   it('stdout on a full device (> /dev/full): exit 1, one error line, no stack', async () => {
     const ck = join(dir, 'full.safetensors');
     const full = openSync('/dev/full', 'w');
