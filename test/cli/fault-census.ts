@@ -774,11 +774,15 @@ const cases: Case[] = [
   },
 
   // 6. Resume exactness -------------------------------------------------------------------------
-  ...(['cpu', 'gpu'] as const).map((backend) => ({
+  ...(['cpu', 'gpu'] as const).flatMap((backend) =>
+    [
+      ['rnn', ['--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0']],
+      ['2-layer lstm, dropout 0.2, evals and samples every 5', ['--cell', 'lstm', '--layers', '2', '--dropout', '0.2', '--hidden', '24', '--seq-length', '16', '--batch-size', '8', '--sample-every', '5', '--sample-length', '20', '--eval-every', '5', '--eval-batches', '3']],
+    ].map(([label, model]) => ({
     cls: 6,
-    name: `${backend}: 20 iterations straight vs 10 + --resume to 20, every tensor bit for bit`,
+    name: `${backend} ${label}: 20 iterations straight vs 10 + --resume to 20, every tensor bit for bit`,
     async run(ctx: Ctx) {
-      const common = ['--backend', backend, '--hidden', '16', '--seq-length', '8', '--batch-size', '4', '--sample-every', '0', '--eval-every', '0', '--checkpoint-every', '0', '--print-every', '5', '--seed', '7'];
+      const common = ['--backend', backend, ...(model as string[]), '--checkpoint-every', '0', '--print-every', '5', '--seed', '7'];
       const straight = path.join(ctx.dir, 'straight.safetensors');
       const half = path.join(ctx.dir, 'half.safetensors');
       const r1 = await runCli(['train', '--corpus', ctx.corpus, ...common, '--iterations', '20', '--checkpoint', straight]);
@@ -790,8 +794,41 @@ const cases: Case[] = [
       const cmp = compareTensors(straight, half);
       return judge(null, [[cmp.same, 'tensors differ']], cmp.what);
     },
-  })),
+  }))),
 ];
+
+/** Class 6, the user's flow: Ctrl-C part way (a random iteration), then --resume to the end. */
+for (const backend of ['cpu', 'gpu'] as const) {
+  cases.push({
+    cls: 6,
+    name: `${backend}: 20 straight vs Ctrl-C at a random iteration + --resume to 20, bit for bit`,
+    async run(ctx: Ctx) {
+      const common = ['--backend', backend, '--hidden', '128', '--seq-length', '32', '--batch-size', '16', '--sample-every', '0', '--eval-every', '0', '--checkpoint-every', '0', '--print-every', '1', '--seed', '7'];
+      const straight = path.join(ctx.dir, 'straight.safetensors');
+      const cut = path.join(ctx.dir, 'cut.safetensors');
+      const at = 3 + Math.floor(Math.random() * 10);
+      const r1 = await runCli(['train', '--corpus', ctx.corpus, ...common, '--iterations', '20', '--checkpoint', straight], { timeoutMs: 120_000 });
+      let stoppedAt = 0;
+      const r2 = await runCli(['train', '--corpus', ctx.corpus, ...common, '--iterations', '20', '--checkpoint', cut], {
+        timeoutMs: 120_000,
+        onLine(line, c) {
+          if (!stoppedAt && new RegExp(`^iter ${at}/`).test(line)) {
+            stoppedAt = at;
+            c.signal('SIGINT');
+          }
+        },
+      });
+      const saved = decode(cut).header.__metadata__?.progress;
+      const savedIter = saved ? JSON.parse(saved).iteration : NaN;
+      const r3 = await runCli(['train', '--resume', cut, '--backend', backend, '--iterations', '20', '--print-every', '5', '--sample-every', '0', '--eval-every', '0', '--checkpoint-every', '0', '--checkpoint', cut], { timeoutMs: 120_000 });
+      const runs = [r1, r2, r3];
+      const bad = runs.findIndex((r, i) => (i === 1 ? r.code === 0 && savedIter >= 20 : r.code !== 0));
+      if (bad >= 0) return judge(runs[bad], [[false, `run ${bad + 1} of 3 failed or was not interrupted`]]);
+      const cmp = compareTensors(straight, cut);
+      return judge(null, [[cmp.same, 'tensors differ']], `interrupted at iteration ${savedIter}; ${cmp.what}`);
+    },
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Main
