@@ -62,6 +62,8 @@ interface RunOptions {
 }
 
 let REPO = '';
+/** The process group of the most recent runCli, for cases that signal it on a timer. */
+let lastPgid = 0;
 
 function groupPids(pgid: number): { pid: number; rssKb: number; cmd: string }[] {
   const out: { pid: number; rssKb: number; cmd: string }[] = [];
@@ -114,6 +116,7 @@ function runCli(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     gid: opts.uid,
   });
   const pgid = child.pid!;
+  lastPgid = pgid;
   let stdout = '';
   let stderr = '';
   let pending = '';
@@ -208,7 +211,8 @@ function oneLineError(r: RunResult, file?: string): [boolean, string][] {
     [r.signal === null, `died by signal ${r.signal}`],
     [r.code !== 0 && r.code !== null, 'exit 0'],
     [oneLine(r), `stderr is ${errLines(r).length} lines, not 1`],
-    [!/unexpected|RNN_DEBUG|Abort|FATAL|heap out of memory/i.test(r.stderr), 'internal/native error text'],
+    // The CLI's own wording for an internal error, a stack frame, or a native abort.
+    [!/unexpected;|RNN_DEBUG|Aborted|FATAL ERROR|heap out of memory|^\s+at /m.test(r.stderr), 'internal/native error text'],
   ];
   if (file) checks.push([r.stderr.includes(path.basename(file)), 'the line does not name the file']);
   return checks;
@@ -796,6 +800,106 @@ const cases: Case[] = [
     },
   }))),
 ];
+
+/** More hostile inputs, beyond the issue's reproductions: the other ways in to the same classes. */
+cases.push(
+  {
+    cls: 1,
+    name: 'cpu node SIGTERM during start-up (before the first iteration)',
+    async run(ctx) {
+      const ck = path.join(ctx.dir, 'ck.safetensors');
+      let sent = false;
+      const child = runCli(['train', '--corpus', ctx.corpus, ...SLOW_CPU, ...LONG, '--checkpoint', ck], { timeoutMs: 60_000 });
+      // The CLI is still importing and loading at 1.5 s here (start-up takes 3-4 s).
+      await new Promise((res) => setTimeout(res, 1500));
+      if (groupPids(lastPgid).length > 0) {
+        process.kill(-lastPgid, 'SIGTERM');
+        sent = true;
+      }
+      const r = await child;
+      return judge(r, [
+        [sent, 'no process to signal'],
+        [!r.timedOut, 'did not stop'],
+        [r.code !== 0, 'exit 0'],
+        [r.leftBehind.length === 0, `left running: ${r.leftBehind.join(', ')}`],
+        [errLines(r).length <= 1, `stderr is ${errLines(r).length} lines`],
+        [!trained.test(r.stdout) || fs.existsSync(ck), 'trained but saved nothing'],
+      ]);
+    },
+  },
+  {
+    cls: 2,
+    name: 'FIFO as eval --corpus',
+    run: mustRefuse((ctx) => {
+      const f = path.join(ctx.dir, 'text.fifo');
+      mkfifo(f);
+      return { args: ['eval', '--checkpoint', copyBase(ctx), '--corpus', f, '--backend', 'cpu'], file: f };
+    }),
+  },
+  { cls: 2, name: '/dev/zero as eval --corpus', run: mustRefuse((ctx) => ({ args: ['eval', '--checkpoint', copyBase(ctx), '--corpus', '/dev/zero', '--backend', 'cpu'], file: '/dev/zero', maxMb: 1000 })) },
+  {
+    cls: 2,
+    name: '--resume through a symlink to a FIFO',
+    run: mustRefuse((ctx) => {
+      const f = path.join(ctx.dir, 'ck.fifo');
+      mkfifo(f);
+      const l = path.join(ctx.dir, 'ck.safetensors');
+      fs.symlinkSync(f, l);
+      return { args: resumeArgs(ctx, l), file: l };
+    }),
+  },
+  {
+    cls: 2,
+    name: '700 MB sparse corpus of zeros (over a sane default limit)',
+    run: mustRefuse((ctx) => {
+      const f = path.join(ctx.dir, 'huge.txt');
+      fs.closeSync(fs.openSync(f, 'w'));
+      fs.truncateSync(f, 700 * 1024 * 1024);
+      return { args: ['train', '--corpus', f, ...CPU, ...TINY, '--iterations', '2', '--checkpoint', path.join(ctx.dir, 'o.safetensors')], file: f, maxMb: 1000, timeoutMs: 60_000 };
+    }),
+  },
+  {
+    cls: 5,
+    name: 'empty corpus file',
+    run: mustRefuse((ctx) => {
+      const f = path.join(ctx.dir, 'empty.txt');
+      fs.writeFileSync(f, '');
+      return { args: ['train', '--corpus', f, ...CPU, ...TINY, '--iterations', '2', '--checkpoint', path.join(ctx.dir, 'o.safetensors')], file: f };
+    }),
+  },
+  {
+    cls: 5,
+    name: 'checkpoint cut in the middle of its tensors (sample)',
+    run: mustRefuse((ctx) => {
+      const f = copyBase(ctx);
+      fs.truncateSync(f, Math.floor(fs.statSync(f).size * 0.7));
+      return { args: sampleArgs(f), file: f };
+    }),
+  },
+  {
+    cls: 5,
+    name: 'sample --length 200000 | head -1 (stdout closed early)',
+    async run(ctx) {
+      const ck = copyBase(ctx);
+      let closed = false;
+      const r = await runCli(['sample', '--checkpoint', ck, '--length', '200000', '--backend', 'cpu', '--seed', '1'], {
+        timeoutMs: 60_000,
+        onLine(_line, c) {
+          if (closed) return;
+          closed = true;
+          c.closeStdout();
+        },
+      });
+      return judge(r, [
+        [closed, 'no line to close after'],
+        [!r.timedOut, 'hung'],
+        [r.code !== 0, 'exit 0 with its output cut'],
+        [errLines(r).length <= 1, `stderr is ${errLines(r).length} lines`],
+        [!/unexpected;|RNN_DEBUG|^\s+at /m.test(r.stderr), 'internal error text'],
+      ]);
+    },
+  },
+);
 
 /** Class 6, the user's flow: Ctrl-C part way (a random iteration), then --resume to the end. */
 for (const backend of ['cpu', 'gpu'] as const) {
