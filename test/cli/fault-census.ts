@@ -881,15 +881,20 @@ cases.push(
     name: 'sample --length 200000 | head -1 (stdout closed early)',
     async run(ctx) {
       const ck = copyBase(ctx);
-      let closed = false;
-      const r = await runCli(['sample', '--checkpoint', ck, '--length', '200000', '--backend', 'cpu', '--seed', '1'], {
-        timeoutMs: 60_000,
-        onLine(_line, c) {
-          if (closed) return;
-          closed = true;
-          c.closeStdout();
-        },
-      });
+      // A pipe whose reader is gone before the text is written, as `head -1` is once it has its line:
+      // reading the child's stdout ourselves would drain what it wrote and hide the closed pipe.
+      const fifo = path.join(ctx.dir, 'out.fifo');
+      spawnSync('mkfifo', [fifo]);
+      const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      const writer = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      fs.closeSync(reader);
+      const closed = true;
+      let r;
+      try {
+        r = await runCli(['sample', '--checkpoint', ck, '--length', '200000', '--backend', 'cpu', '--seed', '1'], { timeoutMs: 60_000, stdoutFd: writer });
+      } finally {
+        fs.closeSync(writer);
+      }
       return judge(r, [
         [closed, 'no line to close after'],
         [!r.timedOut, 'hung'],
