@@ -210,9 +210,9 @@ export interface Tensor {
  */
 export interface TrainingState {
   params: Float32Array;
-  /** Adam's first moment, or Adagrad's sum of squares. */
+  /** Adam's first moment, Adagrad's sum of squares, or SGD's momentum buffer. */
   optM: Float32Array;
-  /** Adam's second moment (zeros for Adagrad). */
+  /** Adam's second moment or RMSprop's mean square (zeros for Adagrad and SGD). */
   optV: Float32Array;
   /** Optimizer steps taken. */
   optStep: number;
