@@ -25,11 +25,14 @@ struct Uniforms {
   B: u32, H: u32, offWhh: u32, hasNext: u32,
   offDGhNext: u32, offDG: u32, offDAbove: u32, offSaved: u32,
   offHin: u32, offHout: u32, offCin: u32, offCout: u32,
-  offDState: u32, tail: u32, unitBlocks: u32, pad: u32,
+  offDState: u32, tail: u32, unitBlocks: u32, dhParts: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(0) var<storage, read> params4: array<vec4<f32>>;  // main_v4's view of the same binding
+// main_dh's view of binding 0 (the split plan, src/gpu/plan.ts, where W_hh exceeds a binding):
+// W_hh^T dgh_{t+1} in dhParts partial sums [dhParts][B][H], from matmuls over row ranges of W_hh.
+@group(0) @binding(0) var<storage, read> dhIn: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dGh: array<f32>;  // reads step t+1, writes step t
 @group(0) @binding(2) var<storage, read_write> dGi: array<f32>;
 @group(0) @binding(3) var<storage, read> dAbove: array<f32>;
@@ -85,6 +88,25 @@ fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
           acc[r][4u * v + 2u] += a[r] * w.z;
           acc[r][4u * v + 3u] += a[r] * w.w;
         }
+      }
+    }
+  }
+  finish(blk.b0, blk.k0, acc);
+}
+
+// The split plan's step: the product's partial sums summed from dhIn.
+@compute @workgroup_size(WG)
+fn main_dh(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let blk = cellBlock(gid.x, u.B, u.unitBlocks, BU);
+  if (!blk.ok) { return; }
+  var acc: Acc;
+  if (u.hasNext == 1u) {
+    let hr = rowStarts(0u, blk.b0, u.B, u.H);
+    let BH = u.B * u.H;
+    for (var p = 0u; p < u.dhParts; p++) {
+      for (var c = 0u; c < BU; c++) {
+        let k = min(blk.k0 + c, u.H - 1u);
+        for (var r = 0u; r < ROWS; r++) { acc[r][c] += dhIn[p * BH + hr[r] + k]; }
       }
     }
   }

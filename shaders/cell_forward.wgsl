@@ -29,7 +29,7 @@ const SLOTS: u32 = 16u;  // accumulators per sequence: gates x units (units(): r
 struct Uniforms {
   B: u32, H: u32, offWhhT: u32, offBhh: u32,
   offGi: u32, offHin: u32, offHout: u32, offSaved: u32,
-  offCin: u32, offCout: u32, unitBlocks: u32, pad: u32,
+  offCin: u32, offCout: u32, unitBlocks: u32, offBih: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;     // b_hh
@@ -42,6 +42,9 @@ struct Uniforms {
 // A vec4 view of the same binding for main_v4 (WGSL allows this across entry points): for H and
 // offWhhT multiples of 4, with 16 floats to spare past the end (read past H, never stored).
 @group(0) @binding(6) var<storage, read> whhT4: array<vec4<f32>>;
+// main_gh's view of binding 6: gh = W_hh h_{t-1} [B, G*H] without biases, computed beforehand by
+// matmuls over row ranges of W_hh (the split plan, src/gpu/plan.ts, where W_hh exceeds a binding).
+@group(0) @binding(6) var<storage, read> ghIn: array<f32>;
 
 // A multiple of 4, so that main_v4's vec4s of units start aligned.
 fn units() -> u32 { return (SLOTS / gates()) / 4u * 4u; }
@@ -115,6 +118,25 @@ fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   finish(blk.b0, blk.k0, acc, biases(blk.k0));
+}
+
+// The split plan's step: the product came from ghIn; the biases are b_ih (there not in gi) + b_hh,
+// params bound from offBih on.
+@compute @workgroup_size(WG)
+fn main_gh(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let BU = units();
+  let blk = cellBlock(gid.x, u.B, u.unitBlocks, BU);
+  if (!blk.ok) { return; }
+  let GH = gates() * u.H;
+  let hr = rowStarts(0u, blk.b0, u.B, GH);
+  let wc = wCols(blk.k0);
+  var acc: Acc;
+  var bias = biases(blk.k0);
+  for (var s = 0u; s < gates() * BU; s++) {
+    bias[s] += params[u.offBih + wc[s]];
+    for (var r = 0u; r < ROWS; r++) { acc[r][s] = ghIn[hr[r] + wc[s]]; }
+  }
+  finish(blk.b0, blk.k0, acc, bias);
 }
 
 // What the backward step reads of one unit: values q = 0..3 at s + q*H.

@@ -20,3 +20,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = idx % u.GH;
   gi[idx] = params[u.offWih + j * u.V + tokens[p]] + params[u.offBih + j];
 }
+
+// The split plan's (src/gpu/plan.ts, a binding limit smaller than the parameters): W_ih x alone,
+// as W_ih and b_ih are bound apart there; cell_forward's main_gh adds b_ih.
+@compute @workgroup_size(WG)
+fn main_nobias(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = gid.y * u.perRow + gid.x;
+  if (idx >= u.N * u.GH) { return; }
+  gi[idx] = params[u.offWih + (idx % u.GH) * u.V + tokens[idx / u.GH]];
+}

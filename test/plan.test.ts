@@ -6,9 +6,9 @@
  * running it computes the right numbers.
  */
 import { describe, expect, it } from 'vitest';
-import { dispatchesPerIteration, planBuffers, UNIFORM_ALIGN } from '../src/gpu/buffers.ts';
+import { dispatchesPerIteration, planBuffers, splitPlan, UNIFORM_ALIGN } from '../src/gpu/buffers.ts';
 import { KERNELS } from '../src/gpu/kernels/index.ts';
-import { trainingBuffers } from '../src/gpu/memory.ts';
+import { checkFits, DeviceLimitError, trainingBuffers } from '../src/gpu/memory.ts';
 import { planIteration, type IterationPlan, type PlannedDispatch } from '../src/gpu/plan.ts';
 import { GATES, SAVED } from '../src/model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../src/model/config.ts';
@@ -28,6 +28,29 @@ const CONFIGS: [ModelConfig, TrainConfig][] = [
 ];
 const name = ([m, t]: [ModelConfig, TrainConfig]) =>
   `${m.cell} L=${m.layers ?? 1} H=${m.hiddenSize} V=${m.vocabSize} T=${t.seqLength} B=${t.batchSize}${m.dropout ? ` dropout ${m.dropout}` : ''}`;
+
+/** Nothing is read before it is written (or uploaded), and every gradient is written. */
+function expectWrittenBeforeRead(plan: IterationPlan, model: ModelConfig): void {
+  for (const list of [[...plan.forward, ...plan.backward, ...plan.update], [...plan.forward, ...plan.backwardWithDh0]]) {
+    const valid = new Map(plan.buffers.map((b) => [b.name, new Uint8Array(b.size / 4)]));
+    for (const b of ['params', 'optM', 'optV', 'whhT', 'whhAt', 'inputs', 'targets', 'embStart', 'embPos']) valid.get(b)!.fill(1);
+    for (const c of plan.stateIn) valid.get(c.to)!.fill(1, c.toOffset / 4, (c.toOffset + c.size) / 4);
+    // The padding between tensors: zero since the buffer was created, and no kernel writes it.
+    const slots = paramLayout(model).slots;
+    const grads = valid.get('grads')!.fill(1);
+    for (const slot of slots) grads.fill(0, slot.offset, slot.offset + slot.size);
+    for (const d of list) {
+      for (const b of d.bindings) {
+        for (const r of b.touches.filter((x) => !x.write)) {
+          const unset = valid.get(b.buffer)!.subarray(r.offset, r.offset + r.count).indexOf(0);
+          expect(unset, `${d.label} reads ${b.buffer}[${r.offset + unset}] before anything wrote it`).toBe(-1);
+        }
+      }
+      for (const b of d.bindings) for (const r of b.touches.filter((x) => x.write)) valid.get(b.buffer)!.fill(1, r.offset, r.offset + r.count);
+    }
+    for (const slot of slots) expect(grads.subarray(slot.offset, slot.offset + slot.size).every((v) => v === 1), `gradient of ${slot.name}`).toBe(true);
+  }
+}
 
 const all = (p: IterationPlan) => [...p.forward, ...p.backwardWithDh0, ...p.update];
 const fields = (d: PlannedDispatch) => KERNELS[d.kernel].uniforms.u!.unpack(d.uniforms!);
@@ -112,27 +135,7 @@ describe.each(CONFIGS)('planIteration: %s', (...config) => {
     expect(plan.readout.last).toEqual(Array.from({ length: L }, (_, l) => hBase(l) + T * BH));
   });
 
-  it('nothing is read before it is written (or uploaded), and every gradient is written', () => {
-    for (const list of [[...plan.forward, ...plan.backward, ...plan.update], [...plan.forward, ...plan.backwardWithDh0]]) {
-      const valid = new Map(plan.buffers.map((b) => [b.name, new Uint8Array(b.size / 4)]));
-      for (const b of ['params', 'optM', 'optV', 'whhT', 'whhAt', 'inputs', 'targets', 'embStart', 'embPos']) valid.get(b)!.fill(1);
-      for (const c of plan.stateIn) valid.get(c.to)!.fill(1, c.toOffset / 4, (c.toOffset + c.size) / 4);
-      // The padding between tensors: zero since the buffer was created, and no kernel writes it.
-      const slots = paramLayout(model).slots;
-      const grads = valid.get('grads')!.fill(1);
-      for (const slot of slots) grads.fill(0, slot.offset, slot.offset + slot.size);
-      for (const d of list) {
-        for (const b of d.bindings) {
-          for (const r of b.touches.filter((x) => !x.write)) {
-            const unset = valid.get(b.buffer)!.subarray(r.offset, r.offset + r.count).indexOf(0);
-            expect(unset, `${d.label} reads ${b.buffer}[${r.offset + unset}] before anything wrote it`).toBe(-1);
-          }
-        }
-        for (const b of d.bindings) for (const r of b.touches.filter((x) => x.write)) valid.get(b.buffer)!.fill(1, r.offset, r.offset + r.count);
-      }
-      for (const slot of slots) expect(grads.subarray(slot.offset, slot.offset + slot.size).every((v) => v === 1), `gradient of ${slot.name}`).toBe(true);
-    }
-  });
+  it('nothing is read before it is written (or uploaded), and every gradient is written', () => expectWrittenBeforeRead(plan, model));
 
   it('buffers as the memory estimate counts them, and the same plan every time', () => {
     expect(plan.buffers.map((b) => [b.name, b.size])).toEqual(planBuffers(model, t).map((b) => [b.name, b.size]));
@@ -154,3 +157,137 @@ describe('planIteration: the grid spills into y past the per-dimension limit', (
     expect(gather(tight).x * gather(tight).y * 64).toBeGreaterThanOrEqual(32 * 40);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The split plan: parameters larger than one storage binding (forced here with limits of a few KB).
+
+const limited = (bindBytes: number, align = 256) => ({
+  maxComputeWorkgroupsPerDimension: 65535, maxStorageBufferBindingSize: bindBytes, maxBufferSize: 2 ** 32, minStorageBufferOffsetAlignment: align,
+}) as const;
+const asDevice = (l: ReturnType<typeof limited>) => l as unknown as GPUSupportedLimits;
+
+const SPLIT_CONFIGS: [ModelConfig, TrainConfig, number, number][] = [
+  [{ cell: 'lstm', vocabSize: 5, hiddenSize: 16 }, train(3, 2), 2048, 256],
+  [{ cell: 'rnn', vocabSize: 9, hiddenSize: 24 }, train(4, 3, 'adagrad'), 1536, 64],
+  [{ cell: 'gru', vocabSize: 7, hiddenSize: 10, layers: 2, dropout: 0.2 }, train(2, 2), 1280, 32],
+  [{ cell: 'lstm', vocabSize: 6, hiddenSize: 12, layers: 2 }, train(1, 1), 2560, 256],
+];
+
+describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, align) => {
+  const limits = limited(bindBytes, align);
+  const plan = planIteration(model, t, limits);
+  const ordinary = planIteration(model, t);
+  const split = splitPlan(model, limits)!;
+  const buffers = new Map(plan.buffers.map((b) => [b.name, b]));
+  const { hiddenSize: H, layers: L, cell } = fullModelConfig(model);
+  const GH = GATES[cell] * H;
+
+  it(`${name([model, t])} in bindings of ${bindBytes} bytes: fits the device check, and the parameters need the split`, () => {
+    expect(() => checkFits(model, t, asDevice(limits))).not.toThrow();
+    expect(4 * paramLayout(model).length).toBeGreaterThan(bindBytes);
+    // Deeper models split only where each layer's W_ih (as large as W_hh above layer 0) fits: whhChunks 1.
+    expect(split.whhChunks).toBe(L === 1 ? Math.ceil(GH / Math.floor((bindBytes / 4 - align / 4 + 1) / H)) : 1);
+    if (L === 1) expect(split.whhChunks).toBeGreaterThan(1);
+  });
+
+  it('the formula counts its dispatches: W_hh row-range matmuls per step and optimizer chunks besides', () => {
+    const count = plan.forward.length + plan.backward.length + plan.update.length;
+    expect(count).toBe(dispatchesPerIteration(model, t, limits));
+    const T = t.seqLength;
+    expect(count - dispatchesPerIteration(model, t)).toBe(L * (2 * T * split.whhChunks - 1) + split.optChunks - 1);
+    expect(plan.update.length).toBe(split.optChunks);
+    expect(plan.backwardWithDh0.length).toBe(plan.backward.length + L * (1 + split.whhChunks));
+  });
+
+  it('every storage binding inside its buffer and one binding, at an aligned offset, covering what it touches', () => {
+    for (const d of all(plan)) {
+      const k = KERNELS[d.kernel];
+      expect(d.bindings.length, d.label).toBe(k.bindings.length);
+      d.bindings.forEach((b, i) => {
+        const buf = buffers.get(b.buffer)!;
+        expect(b.offset + b.size, `${d.label}: ${b.buffer}`).toBeLessThanOrEqual(buf.size);
+        if (k.bindings[i] in k.uniforms || buf.usage !== 'storage') return;
+        expect(b.size, `${d.label}: ${b.buffer}`).toBeLessThanOrEqual(bindBytes);
+        expect(b.offset % align, `${d.label}: ${b.buffer}`).toBe(0);
+        for (const r of b.touches) {
+          expect(4 * r.offset, `${d.label}: ${b.buffer}`).toBeGreaterThanOrEqual(b.offset);
+          expect(4 * (r.offset + r.count), `${d.label}: ${b.buffer}`).toBeLessThanOrEqual(b.offset + b.size);
+        }
+      });
+    }
+  });
+
+  it('nothing is read before it is written, and every gradient is written', () => expectWrittenBeforeRead(plan, model));
+
+  it('the optimizer chunks cover every parameter once; no transposed copies', () => {
+    const P = paramLayout(model).length;
+    const seen = new Uint8Array(P);
+    plan.update.forEach((d, i) => {
+      const p = d.bindings[KERNELS.optimizer.bindings.indexOf('params')];
+      const w = p.touches.find((r) => r.write)!;
+      seen.fill(seen[w.offset] + 1, w.offset, w.offset + w.count);
+      expect(w.count).toBe(plan.optimizer.chunks[i]);
+      const u = d.bindings[KERNELS.optimizer.bindings.indexOf('u')];
+      expect([u.buffer, u.offset]).toEqual(['optimizerUniforms', i * UNIFORM_ALIGN]);
+    });
+    expect(seen.every((v) => v === 1)).toBe(true);
+    expect(plan.optimizer.whh.layers).toBe(0);
+    expect(plan.forward.filter((d) => d.kernel === 'cell_forward').every((d) => d.entryPoint === 'main_gh')).toBe(true);
+    expect(plan.backwardWithDh0.filter((d) => d.kernel === 'cell_backward').every((d) => d.entryPoint === 'main_dh')).toBe(true);
+  });
+
+  it('each step\'s W_hh products cover all G*H rows, in windows of W_hh', () => {
+    const layout = paramLayout(model);
+    for (let l = 0; l < L; l++) {
+      const gh = plan.matmuls.filter((m) => m.label === `layer ${l} gh rows`);
+      expect(gh.length).toBe(t.seqLength * split.whhChunks);
+      expect(gh.slice(0, split.whhChunks).reduce((a, m) => a + m.N, 0)).toBe(GH);
+      const dW = plan.backward.filter((d) => d.label.startsWith(`backward layer ${l} matmul dW_hh rows`));
+      const written = dW.flatMap((d) => d.bindings[KERNELS.matmul.bindings.indexOf('C')].touches);
+      expect(written.reduce((a, r) => a + r.count, 0)).toBe(GH * H);
+      expect(Math.min(...written.map((r) => r.offset))).toBe(layout.layers[l].weightHh.offset);
+    }
+  });
+
+  it('buffers as the memory estimate counts them; a roomy limit gives the ordinary plan', () => {
+    expect(plan.buffers.map((b) => [b.name, b.size])).toEqual(planBuffers(model, t, limits).map((b) => [b.name, b.size]));
+    expect(trainingBuffers(model, t, asDevice(limits)).reduce((a, b) => a + b.bytes, 0)).toBe(plan.buffers.reduce((a, b) => a + b.size, 0));
+    const bytes = (_: string, v: unknown) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v);
+    expect(JSON.stringify(planIteration(model, t, limited(2 ** 27)), bytes)).toBe(JSON.stringify(ordinary, bytes));
+  });
+});
+
+describe('checkFits and the split plan agree', () => {
+  it('what the check lets through plans within the limit; what it refuses names what does not fit', () => {
+    let passed = 0, refused = 0;
+    for (const cell of ['rnn', 'lstm', 'gru'] as const) {
+      for (const [H, V, layers] of [[8, 5, 1], [16, 20, 1], [12, 4, 2], [32, 3, 1]]) {
+        for (const bindBytes of [512, 1024, 2048, 4096, 8192]) {
+          const model: ModelConfig = { cell, hiddenSize: H, vocabSize: V, layers };
+          const t = train(2, 3), limits = limited(bindBytes, 64);
+          let fits = true;
+          try {
+            checkFits(model, t, asDevice(limits));
+          } catch (e) {
+            expect(e).toBeInstanceOf(DeviceLimitError);
+            expect((e as Error).message).toMatch(/needs .* but this adapter allows/);
+            fits = false;
+          }
+          if (!fits) {
+            refused++;
+            continue;
+          }
+          passed++;
+          const plan = planIteration(model, t, limits);
+          for (const d of all(plan)) {
+            for (const b of d.bindings) if (buffersOf(plan).get(b.buffer)!.usage === 'storage') expect(b.size, `${d.label} ${b.buffer}`).toBeLessThanOrEqual(bindBytes);
+          }
+        }
+      }
+    }
+    expect(passed).toBeGreaterThan(10);
+    expect(refused).toBeGreaterThan(5);
+  });
+});
+
+const buffersOf = (p: IterationPlan) => new Map(p.buffers.map((b) => [b.name, b]));

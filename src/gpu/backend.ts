@@ -108,8 +108,9 @@ export class GpuBackend implements Backend {
     this.backwardWithDh0 = this.plan.backwardWithDh0.map(bind);
     this.update = this.plan.update.map(bind);
     this.perStep = { dispatches: this.forward.length + this.backward.length + this.update.length, readbacks: 1, submits: 1 };
-    if (this.perStep.dispatches !== dispatchesPerIteration(model, train)) {
-      throw new Error(`internal: ${this.perStep.dispatches} dispatches planned, the formula says ${dispatchesPerIteration(model, train)}`);
+    const formula = dispatchesPerIteration(model, train, ctx.limits);
+    if (this.perStep.dispatches !== formula) {
+      throw new Error(`internal: ${this.perStep.dispatches} dispatches planned, the formula says ${formula}`);
     }
   }
 
@@ -166,18 +167,22 @@ export class GpuBackend implements Backend {
     q.writeBuffer(this.buf.embPos, 0, positions);
   }
 
+  /** One struct per update dispatch (several in the split plan, each over its chunk of the parameters). */
   private writeOptimizerUniforms(): void {
-    const { n, whh } = this.plan.optimizer;
-    const settings = optimizerSettings(this.train, n, whh, this.optStep);
-    this.device.queue.writeBuffer(this.buf.optimizerUniforms, 0, optimizerUniforms(settings, this.ctx.limits.maxComputeWorkgroupsPerDimension));
+    const { whh, chunks } = this.plan.optimizer;
+    chunks.forEach((n, i) => {
+      const settings = optimizerSettings(this.train, n, whh, this.optStep);
+      this.device.queue.writeBuffer(this.buf.optimizerUniforms, i * UNIFORM_ALIGN, optimizerUniforms(settings, this.ctx.limits.maxComputeWorkgroupsPerDimension));
+    });
   }
 
   /** The parameters, and the transposed W_hh copies cell_forward reads (the optimizer keeps them after). */
   private writeParams(params: Float32Array): void {
-    const { rows, cols } = this.plan.optimizer.whh;
+    const { rows, cols, layers } = this.plan.optimizer.whh;
     const q = this.device.queue;
     q.writeBuffer(this.buf.params, 0, params);
-    q.writeBuffer(this.buf.whhT, 0, transposedWhh(params, this.layout.layers.map((w) => w.weightHh.offset), rows, cols));
+    // The split plan keeps none (layers 0).
+    if (layers > 0) q.writeBuffer(this.buf.whhT, 0, transposedWhh(params, this.layout.layers.map((w) => w.weightHh.offset), rows, cols));
   }
 
   private encode(enc: GPUCommandEncoder, list: Dispatch[]): void {

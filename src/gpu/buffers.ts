@@ -25,20 +25,97 @@ export interface PlanBuffer {
   init?: ArrayBuffer;
 }
 
-/** Dispatches per training iteration (src/gpu/plan.ts lists them): the formula `perStep.dispatches` reports. */
-export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig): number {
-  const { layers: L, dropout } = fullModelConfig(model);
-  const d = dropout > 0 ? 1 : 0;
-  return L * (2 * train.seqLength + 6) + 2 * d * L + 6;
+/** The device limits a plan depends on beyond the grid: how large a storage binding may be, and where it may start. */
+export interface BindingLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  minStorageBufferOffsetAlignment: number;
 }
 
-/** Uniform structs in the arena: every dispatch's but the update's, and one dh0 dispatch per layer. */
-function arenaSlots(model: ModelConfig, train: TrainConfig): number {
-  return dispatchesPerIteration(model, train) - 1 + fullModelConfig(model).layers;
+/**
+ * How the split plan spreads what exceeds one storage binding (src/gpu/plan.ts). Chosen when the
+ * parameters (and so the gradients and moments, each as large) or the transposed W_hh copies do
+ * not fit one binding: then every dispatch binds only the window of those buffers it touches,
+ * no transposed copy is kept, each step's W_hh h_{t-1} and W_hh^T dgh_{t+1} are matmuls over
+ * ranges of whhChunkRows rows of W_hh (one window each), and the optimizer runs in optChunks
+ * dispatches of at most optChunkWords words. Undefined: the ordinary plan.
+ */
+export interface SplitPlan {
+  /** The largest binding in words, and the alignment of a binding's start in words. */
+  bindWords: number;
+  alignWords: number;
+  whhChunkRows: number;
+  whhChunks: number;
+  optChunkWords: number;
+  optChunks: number;
+}
+
+/** The binding limit in bytes: the smaller of the two limits (a buffer, and so a binding, cannot exceed maxBufferSize). */
+export function bindingLimit(limits: BindingLimits): number {
+  return Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+}
+
+export function splitPlan(model: ModelConfig, limits?: BindingLimits): SplitPlan | undefined {
+  if (!limits) return undefined;
+  const { cell, hiddenSize: H, layers: L } = fullModelConfig(model);
+  const GH = GATES[cell] * H;
+  const P = paramLayout(model).length;
+  const bindWords = Math.floor(bindingLimit(limits) / 4);
+  if (P <= bindWords && L * GH * H + 16 <= bindWords) return undefined;
+  const alignWords = Math.max(1, Math.ceil(limits.minStorageBufferOffsetAlignment / 4));
+  // A window of rows r0 .. r1 of W_hh starts up to alignWords - 1 words before row r0.
+  const whhChunkRows = Math.max(1, Math.min(GH, Math.floor((bindWords - alignWords + 1) / H)));
+  const optChunkWords = Math.max(alignWords, Math.floor(bindWords / alignWords) * alignWords);
+  return { bindWords, alignWords, whhChunkRows, whhChunks: Math.ceil(GH / whhChunkRows), optChunkWords, optChunks: Math.ceil(P / optChunkWords) };
+}
+
+/** The parameters' buffers, which the split plan binds in windows; every other buffer is bound whole. */
+export const WINDOWED_BUFFERS: readonly string[] = ['params', 'grads', 'optM', 'optV'];
+
+/**
+ * The largest windows the split plan binds of the parameters' buffers, in words, by what they
+ * hold: each must fit one binding (src/gpu/memory.ts: checkFits). One tensor or adjacent pair
+ * per dispatch, an offset-aligned row range of W_hh, and a chunk of the optimizer.
+ */
+export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: string; words: number }[] {
+  const layout = paramLayout(model);
+  const H = fullModelConfig(model).hiddenSize;
+  const span = (lo: number, hi: number) => hi - Math.floor(lo / split.alignWords) * split.alignWords;
+  return [
+    ...layout.layers.flatMap((w, l) => [
+      { holds: `layer ${l} W_ih`, words: span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) },
+      { holds: `layer ${l} b_ih and b_hh`, words: span(w.biasIh.offset, w.biasHh.offset + w.biasHh.size) },
+      { holds: `a row of layer ${l} W_hh`, words: H + split.alignWords - 1 },
+    ]),
+    { holds: 'decoder weight and bias', words: span(layout.decoderWeight.offset, layout.decoderBias.offset + layout.decoderBias.size) },
+  ];
+}
+
+/**
+ * Dispatches per training iteration (src/gpu/plan.ts lists them): the formula `perStep.dispatches`
+ * reports. The split plan (`limits` smaller than the parameters) adds, per layer, whhChunks
+ * matmuls before each forward step and each backward step but the last (t = T-1) and whhChunks - 1
+ * more for dW_hh, and optChunks - 1 more optimizer dispatches.
+ */
+export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): number {
+  const { layers: L, dropout } = fullModelConfig(model);
+  const d = dropout > 0 ? 1 : 0;
+  const T = train.seqLength;
+  const split = splitPlan(model, limits);
+  const extra = split ? L * split.whhChunks * (2 * T - 1 + 1) - L + split.optChunks - 1 : 0;
+  return L * (2 * T + 6) + 2 * d * L + 6 + extra;
+}
+
+/** Uniform structs in the arena: every dispatch's but the update's, and the dh0 dispatches of each layer (with their matmuls when split). */
+function arenaSlots(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): number {
+  const split = splitPlan(model, limits);
+  const L = fullModelConfig(model).layers;
+  return dispatchesPerIteration(model, train, limits) - (split?.optChunks ?? 1) + L * (1 + (split?.whhChunks ?? 0));
 }
 
 /** Every buffer of training, by what it holds (no dispatches): what the memory estimate sums. */
-export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[] {
+export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): PlanBuffer[] {
+  const split = splitPlan(model, limits);
   const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = fullModelConfig(model);
   const { seqLength: T, batchSize: B } = train;
   const G = GATES[cell], S = SAVED[cell], GH = G * H, lstm = hasCellState(cell);
@@ -65,8 +142,14 @@ export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[
   words('dAbove', N * H, 'gradient from above TxBxH');
   if (dropout > 0) words('dAboveRaw', N * H, 'gradient before dropout TxBxH');
   words('dState', L * 3 * BH, 'backward state Lx3xBxH');
-  // 16 spare floats past the last layer: cell_forward's vec4 loads may read into them.
-  words('whhT', L * GH * H + 16, 'W_hh transposed, Lx H x(G*H)');
+  if (split) {
+    words('whhT', unused, 'W_hh transposed (none: split plan, bound, unused)');
+    words('gh', B * GH, 'recurrent projection of one step Bx(G*H)');
+    words('dhPart', split.whhChunks * BH, `partial sums of W_hh^T dgh ${split.whhChunks}xBxH`);
+  } else {
+    // 16 spare floats past the last layer: cell_forward's vec4 loads may read into them.
+    words('whhT', L * GH * H + 16, 'W_hh transposed, Lx H x(G*H)');
+  }
   words('whhAt', L, "each layer's W_hh offset");
   words('logits', N * V, 'logits TxBxV');
   words('rowLoss', N, 'loss per position TxB');
@@ -75,8 +158,9 @@ export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[
   words('targets', N, 'target tokens TxB');
   words('embStart', V + 1, "each token's first position");
   words('embPos', N, 'positions by token TxB');
-  out.push({ name: 'uniforms', size: arenaSlots(model, train) * UNIFORM_ALIGN, holds: 'uniform structs, one slot per dispatch', usage: 'uniform' });
-  out.push({ name: 'optimizerUniforms', size: 64, holds: 'optimizer step', usage: 'uniform' });
+  out.push({ name: 'uniforms', size: arenaSlots(model, train, limits) * UNIFORM_ALIGN, holds: 'uniform structs, one slot per dispatch', usage: 'uniform' });
+  const optChunks = split?.optChunks ?? 1;
+  out.push({ name: 'optimizerUniforms', size: (optChunks - 1) * UNIFORM_ALIGN + 64, holds: 'optimizer step', usage: 'uniform' });
   if (dropout > 0) out.push({ name: 'dropoutMask', size: 16, holds: 'dropout mask (seed, iteration)', usage: 'uniform' });
   for (let i = 0; i < LOSS_RING; i++) out.push({ name: `lossRing${i}`, size: 4, holds: 'loss read back', usage: 'readback' });
   return out;

@@ -3,7 +3,7 @@
  * device's limits so an impossible size fails with a sentence instead of a lost device.
  */
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
-import { planBuffers } from './buffers.ts';
+import { bindingLimit, planBuffers, splitPlan, splitWindows, WINDOWED_BUFFERS } from './buffers.ts';
 
 export interface BufferPlan {
   name: string;
@@ -12,9 +12,17 @@ export interface BufferPlan {
 
 export class DeviceLimitError extends Error {}
 
-/** Every buffer GpuBackend allocates for training (src/gpu/buffers.ts: planBuffers), by what it holds. */
-export function trainingBuffers(model: ModelConfig, train: TrainConfig): BufferPlan[] {
-  return planBuffers(model, train).map((b) => ({ name: b.holds, bytes: b.size }));
+/**
+ * Every buffer GpuBackend allocates for training (src/gpu/buffers.ts: planBuffers), by what it
+ * holds; with the device's limits, as the split plan has them where the parameters exceed one binding.
+ */
+export function trainingBuffers(model: ModelConfig, train: TrainConfig, limits?: GPUSupportedLimits): BufferPlan[] {
+  return planBuffers(model, train, limits).map((b) => ({ name: b.holds, bytes: b.size }));
+}
+
+/** Whether the parameters are bound in windows on this device (the split plan, src/gpu/plan.ts). */
+export function bindsInWindows(model: ModelConfig, limits: GPUSupportedLimits): boolean {
+  return splitPlan(model, limits) !== undefined;
 }
 
 export function formatBytes(n: number): string {
@@ -25,15 +33,21 @@ export function formatBytes(n: number): string {
 
 /** Throws DeviceLimitError naming the first buffer that cannot exist on this device. */
 export function checkFits(model: ModelConfig, train: TrainConfig, limits: GPUSupportedLimits): { totalBytes: number } {
-  const plans = planBuffers(model, train);
+  const plans = planBuffers(model, train, limits);
+  const split = splitPlan(model, limits);
+  const sizes = `(hidden ${model.hiddenSize}, vocabulary ${model.vocabSize}, sequence ${train.seqLength}, batch ${train.batchSize}): lower one of them`;
   for (const p of plans) {
-    // A storage buffer is bound whole; the uniform arena only a slot at a time.
-    const maxBinding = p.usage === 'storage' ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : limits.maxBufferSize;
+    // A storage buffer is bound whole, but for the parameters' in the split plan (windows, checked
+    // below); the uniform arena only a slot at a time.
+    const windowed = split && WINDOWED_BUFFERS.includes(p.name);
+    const maxBinding = p.usage === 'storage' && !windowed ? bindingLimit(limits) : limits.maxBufferSize;
     if (p.size > maxBinding) {
-      throw new DeviceLimitError(
-        `the ${p.holds} buffer needs ${formatBytes(p.size)} but this adapter allows ${formatBytes(maxBinding)} per buffer ` +
-        `(hidden ${model.hiddenSize}, vocabulary ${model.vocabSize}, sequence ${train.seqLength}, batch ${train.batchSize}): lower one of them`,
-      );
+      throw new DeviceLimitError(`the ${p.holds} buffer needs ${formatBytes(p.size)} but this adapter allows ${formatBytes(maxBinding)} per buffer ${sizes}`);
+    }
+  }
+  for (const w of split ? splitWindows(model, split) : []) {
+    if (w.words > split!.bindWords) {
+      throw new DeviceLimitError(`the ${w.holds} needs ${formatBytes(4 * w.words)} in one binding but this adapter allows ${formatBytes(4 * split!.bindWords)} ${sizes}`);
     }
   }
   if (train.batchSize > limits.maxComputeWorkgroupsPerDimension) {

@@ -22,11 +22,20 @@
  *   update                     optimizer                                clip + Adagrad/Adam/RMSprop/SGD, flat parameters
  * = L(2T + 6) + 2dL + 6 dispatches (src/gpu/buffers.ts: dispatchesPerIteration). backwardWithDh0
  * adds, after each layer's step 0, a cell_backward that forms that layer's dh0 (gradients() only).
+ *
+ * The split plan (src/gpu/buffers.ts: splitPlan), for parameters larger than one storage binding:
+ * params, grads, optM and optV are bound per dispatch as the window (aligned offset + size) of
+ * the tensors it touches, and the dispatches that would touch more change: the gi products leave
+ * out b_ih (input_gather's main_nobias, a matmul without bias), each forward step is whhChunks
+ * matmuls gh[:, rows] = h_{t-1} W_hh[rows]^T then cell_forward's main_gh (the pointwise part, + b_ih
+ * + b_hh), each backward step with a step t+1 is whhChunks matmuls dhPart[c] = dgh_{t+1}[:, rows]
+ * W_hh[rows] then cell_backward's main_dh (which sums the parts), dW_hh is whhChunks matmuls over
+ * its rows, and the optimizer runs over chunks of the flat parameters (no transposed copies).
  */
 import { GATES, hasCellState, SAVED } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
-import { LOSS_RING, planBuffers, UNIFORM_ALIGN, type PlanBuffer } from './buffers.ts';
+import { LOSS_RING, planBuffers, splitPlan, UNIFORM_ALIGN, type BindingLimits, type PlanBuffer } from './buffers.ts';
 import { cellBackwardLaunch, type CellBackwardStep } from './kernels/cell_backward.ts';
 import { cellForwardLaunch } from './kernels/cell_forward.ts';
 import { columnSumLaunch } from './kernels/column_sum.ts';
@@ -35,11 +44,14 @@ import { dropoutLaunch } from './kernels/dropout.ts';
 import { embeddingGradLaunch } from './kernels/embedding_grad.ts';
 import { inputGatherLaunch } from './kernels/input_gather.ts';
 import { lossSumLaunch } from './kernels/loss_sum.ts';
-import { DEFAULT_MATMUL_CANDIDATE, MATMUL_CANDIDATES, matmulLaunch, matmulShapeKey, matmulVariantFor, type MatmulArgs, type MatmulVariant } from './kernels/matmul.ts';
+import { DEFAULT_MATMUL_CANDIDATE, MATMUL, MATMUL_CANDIDATES, matmulLaunch, matmulShapeKey, matmulVariantFor, type MatmulArgs, type MatmulVariant } from './kernels/matmul.ts';
 import { optimizerLaunch, type WhhCopies } from './kernels/optimizer.ts';
 import { softmaxXentLaunch } from './kernels/softmax_xent.ts';
 
 export { dispatchesPerIteration, type PlanBuffer } from './buffers.ts';
+
+/** A window of a plan buffer: bound from word `base` on, `size` bytes (the split plan's). */
+type Windowed = PlanBuffer & { base?: number };
 
 export interface PlanBinding {
   buffer: string;
@@ -81,8 +93,12 @@ export interface IterationPlan {
   loss: { buffer: string; offset: number; size: number };
   /** Word offsets per layer for gradients(): the last step's h (and c) in hAll (cAll), dh0 and dc0 in dState. */
   readout: { last: number[]; dh0: number[]; dc0: number[] };
-  /** What the update's uniforms describe besides the step (src/gpu/kernels/optimizer.ts: optimizerSettings). */
-  optimizer: { n: number; whh: WhhCopies };
+  /**
+   * What the update's uniforms describe besides the step (src/gpu/kernels/optimizer.ts:
+   * optimizerSettings): one struct per update dispatch, `n` words each, at UNIFORM_ALIGN strides of
+   * optimizerUniforms (one dispatch over all parameters but in the split plan).
+   */
+  optimizer: { n: number; whh: WhhCopies; chunks: number[] };
   /** The readback staging buffers, LOSS_RING of them. */
   lossRing: string[];
   /** Every matrix product, in dispatch order: its tuning key and the candidate it runs. */
@@ -110,10 +126,12 @@ export type KernelChoice = Readonly<Record<string, string>>;
 
 /**
  * The plan of one iteration. `limits`: the device's workgroups per dimension (grids spill past
- * it into y); the default is WebGPU's guaranteed minimum.
+ * it into y; the default is WebGPU's guaranteed minimum) and, when given, its binding limits
+ * (parameters larger than one binding take the split plan).
  */
 export function planIteration(
-  model: ModelConfig, train: TrainConfig, limits: { maxComputeWorkgroupsPerDimension: number } = { maxComputeWorkgroupsPerDimension: 65535 },
+  model: ModelConfig, train: TrainConfig,
+  limits: { maxComputeWorkgroupsPerDimension: number } & Partial<BindingLimits> = { maxComputeWorkgroupsPerDimension: 65535 },
   choice: KernelChoice = {},
 ): IterationPlan {
   const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = fullModelConfig(model);
@@ -122,14 +140,36 @@ export function planIteration(
   const N = T * B, BH = B * H;
   const layout = paramLayout(model);
   const maxPerDim = limits.maxComputeWorkgroupsPerDimension;
-  const buffers = planBuffers(model, train);
+  const bindingLimits = limits.maxStorageBufferBindingSize === undefined ? undefined : {
+    maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+    maxBufferSize: limits.maxBufferSize ?? limits.maxStorageBufferBindingSize,
+    minStorageBufferOffsetAlignment: limits.minStorageBufferOffsetAlignment ?? 256,
+  };
+  const split = splitPlan(model, bindingLimits);
+  const buffers = planBuffers(model, train, bindingLimits);
   const b = Object.fromEntries(buffers.map((x) => [x.name, x])) as Record<string, PlanBuffer>;
+
+  /**
+   * Words lo .. hi of a buffer as a binding: the whole buffer, or in the split plan, for a buffer
+   * larger than one binding, the window from lo rounded down to the offset alignment; `base` is
+   * what the kernel's offsets into it lose.
+   */
+  const win = (buf: PlanBuffer, lo: number, hi: number): { buf: Windowed; base: number } => {
+    if (!split || buf.size <= 4 * split.bindWords) return { buf, base: 0 };
+    const base = Math.floor(lo / split.alignWords) * split.alignWords;
+    if (hi - base > split.bindWords) throw new Error(`internal: words ${lo} .. ${hi} of ${buf.name} exceed one binding of ${split.bindWords} words`);
+    return { buf: { ...buf, base, size: 4 * (hi - base) }, base };
+  };
 
   const arena: ArrayBuffer[] = [];
   const plan = (label: string, l: Launch<PlanBuffer>): PlannedDispatch => {
     let uniforms: ArrayBuffer | undefined;
     const bindings = l.bindings.map((x): PlanBinding => {
-      if (!('uniforms' in x)) return { buffer: x.buffer.name, offset: 0, size: x.buffer.size, touches: x.touches };
+      if (!('uniforms' in x)) {
+        const base = (x.buffer as Windowed).base;
+        if (base === undefined) return { buffer: x.buffer.name, offset: 0, size: x.buffer.size, touches: x.touches };
+        return { buffer: x.buffer.name, offset: 4 * base, size: x.buffer.size, touches: x.touches.map((r) => ({ ...r, offset: r.offset + base })) };
+      }
       uniforms = x.uniforms;
       arena.push(x.uniforms);
       return { buffer: 'uniforms', offset: (arena.length - 1) * UNIFORM_ALIGN, size: x.uniforms.byteLength, touches: [] };
@@ -145,8 +185,23 @@ export function planIteration(
     const tiling = MATMUL_CANDIDATES[candidate];
     if (!tiling) throw new Error(`internal: no matmul candidate ${candidate} (for ${key})`);
     matmuls.push({ label, key, M: a.M, N: a.N, K: a.K, transA: !!a.transA, transB: !!a.transB, lda: a.lda, ldb: a.ldb, ldc: a.ldc, variant: matmulVariantFor(a), candidate });
-    return matmulLaunch(a, tiling);
+    return matmulLaunch(windowed(a), tiling);
   };
+  /** A product with each operand bound as the window it touches (the bias is in B's buffer). */
+  function windowed(a: MatmulArgs<PlanBuffer>): MatmulArgs<PlanBuffer> {
+    if (!split) return a;
+    const whole = matmulLaunch(a);
+    const span = (name: 'A' | 'B' | 'C', buf: PlanBuffer) => {
+      const bound = whole.bindings[MATMUL.bindings.indexOf(name)];
+      const touches = 'touches' in bound ? bound.touches : [];
+      return win(buf, Math.min(...touches.map((r) => r.offset)), Math.max(...touches.map((r) => r.offset + r.count)));
+    };
+    const A = span('A', a.A), B = span('B', a.B), C = span('C', a.C);
+    return {
+      ...a, A: A.buf, offA: (a.offA ?? 0) - A.base, B: B.buf, offB: (a.offB ?? 0) - B.base, C: C.buf, offC: (a.offC ?? 0) - C.base,
+      bias: a.bias === undefined ? undefined : a.bias - B.base,
+    };
+  }
 
   // hAll (and cAll) [L][T+1][B][H]: step 0 is the carried state, step t+1 the output of step t.
   const hBase = (l: number) => l * (T + 1) * BH;
@@ -159,23 +214,37 @@ export function planIteration(
   const forward: PlannedDispatch[] = [];
   for (let l = 0; l < L; l++) {
     const w = layout.layers[l];
+    // The split plan adds b_ih in the cell (W_ih and b_ih lie apart, W_hh between them).
+    const bih = split ? undefined : w.biasIh.offset;
     if (l === 0) {
+      const p = win(b.params, w.weightIh.offset, bih === undefined ? w.weightIh.offset + GH * V : bih + GH);
       forward.push(plan('forward layer 0 input_gather', inputGatherLaunch({
-        params: b.params, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset, offBih: w.biasIh.offset,
+        params: p.buf, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset - p.base, offBih: bih,
       }, maxPerDim)));
     } else {
       const x = up(l - 1);
       forward.push(plan(`forward layer ${l} matmul gi`, matmul(`layer ${l} gi`, {
         M: N, N: GH, K: H, transB: true, A: x.buffer, offA: x.offset, lda: H,
-        B: b.params, offB: w.weightIh.offset, ldb: H, C: b.gi, ldc: GH, bias: w.biasIh.offset,
+        B: b.params, offB: w.weightIh.offset, ldb: H, C: b.gi, ldc: GH, bias: bih,
       })));
     }
     for (let t = 0; t < T; t++) {
+      const biases = win(b.params, split ? w.biasIh.offset : w.biasHh.offset, w.biasHh.offset + GH);
+      if (split) {
+        for (let r0 = 0; r0 < GH; r0 += split.whhChunkRows) {
+          const rows = Math.min(split.whhChunkRows, GH - r0);
+          forward.push(plan(`forward layer ${l} matmul gh rows ${r0}.. t=${t}`, matmul(`layer ${l} gh rows`, {
+            M: B, N: rows, K: H, transB: true, A: b.hAll, offA: hBase(l) + t * BH, lda: H,
+            B: b.params, offB: w.weightHh.offset + r0 * H, ldb: H, C: b.gh, offC: r0, ldc: GH,
+          })));
+        }
+      }
       forward.push(plan(`forward layer ${l} cell_forward t=${t}`, cellForwardLaunch(cell, {
-        B, H, offWhhT: l * GH * H, offBhh: w.biasHh.offset, offGi: t * B * GH,
+        B, H, offWhhT: split ? 0 : l * GH * H, offBhh: w.biasHh.offset - biases.base, offGi: t * B * GH,
         offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offSaved: (l * N + t * B) * S * H,
         offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
-      }, { params: b.params, gi: b.gi, hAll: b.hAll, cAll: b.cAll, saved: b.saved, whhT: b.whhT })));
+      }, { params: biases.buf, gi: b.gi, hAll: b.hAll, cAll: b.cAll, saved: b.saved, whhT: b.whhT },
+      split ? { gh: b.gh, offBih: w.biasIh.offset - biases.base } : undefined)));
     }
     if (mask) {
       forward.push(plan(`forward layer ${l} dropout`, dropoutLaunch({
@@ -196,7 +265,11 @@ export function planIteration(
   bw('decoder matmul dW_dec', matmul('dW_dec', {
     M: V, N: H, K: N, transA: true, A: b.logits, lda: V, B: top.buffer, offB: top.offset, ldb: H, C: b.grads, offC: dec.w, ldc: H,
   }));
-  bw('decoder column_sum db_dec', columnSumLaunch({ X: b.logits, out: b.grads, rows: N, cols: V, offOut: dec.b }));
+  const gBias = (off: number, n: number) => {
+    const g = win(b.grads, off, off + n);
+    return { out: g.buf, offOut: off - g.base };
+  };
+  bw('decoder column_sum db_dec', columnSumLaunch({ X: b.logits, rows: N, cols: V, ...gBias(dec.b, V) }));
   bw('decoder matmul dL/d(top)', matmul('dL/d(top)', { M: N, N: H, K: V, A: b.logits, lda: V, B: b.params, offB: dec.w, ldb: H, C: dUp, ldc: H }));
   for (let l = L - 1; l >= 0; l--) {
     const w = layout.layers[l];
@@ -209,18 +282,38 @@ export function planIteration(
       offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
       offDState: l * 3 * BH,
     });
+    /** The split plan's W_hh^T dgh of step `next` as partial sums over row ranges of W_hh, into dhPart. */
+    const dhParts = (label: string, next: number) => {
+      if (!split) return undefined;
+      let c = 0;
+      for (let r0 = 0; r0 < GH; r0 += split.whhChunkRows, c++) {
+        const rows = Math.min(split.whhChunkRows, GH - r0);
+        bw(`layer ${l} matmul dh rows ${r0}.. ${label}`, matmul(`layer ${l} dh rows`, {
+          M: B, N: H, K: rows, A: b.dGh, offA: next * B * GH + r0, lda: GH, B: b.params, offB: w.weightHh.offset + r0 * H, ldb: H,
+          C: b.dhPart, offC: c * BH, ldc: H,
+        }));
+      }
+      return { dh: b.dhPart, parts: c };
+    };
     for (let t = T - 1; t >= 0; t--) {
-      bw(`layer ${l} cell_backward t=${t}`, cellBackwardLaunch(cell, { ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }, cellBuffers));
+      const next = t === T - 1 ? undefined : (t + 1) * B * GH;
+      const pre = next === undefined ? (split ? { dh: b.dhPart, parts: 0 } : undefined) : dhParts(`t=${t}`, t + 1);
+      bw(`layer ${l} cell_backward t=${t}`, cellBackwardLaunch(cell, { ...step(t), offDGhNext: next }, cellBuffers, pre));
     }
-    bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers));
-    dh0Only.add(backwardWithDh0[backwardWithDh0.length - 1]);
-    bw(`layer ${l} matmul dW_hh`, matmul(`layer ${l} dW_hh`, {
-      M: GH, N: H, K: N, transA: true, A: b.dGh, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset, ldc: H,
-    }));
-    bw(`layer ${l} column_sum db_hh`, columnSumLaunch({ X: b.dGh, out: b.grads, rows: N, cols: GH, offOut: w.biasHh.offset }));
+    const beforeDh0 = backwardWithDh0.length;
+    const pre0 = dhParts('dh0', 0);
+    bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers, pre0));
+    for (const d of backwardWithDh0.slice(beforeDh0)) dh0Only.add(d);
+    for (let r0 = 0; r0 < GH; r0 += split?.whhChunkRows ?? GH) {
+      const rows = Math.min(split?.whhChunkRows ?? GH, GH - r0);
+      bw(`layer ${l} matmul dW_hh${split ? ` rows ${r0}..` : ''}`, matmul(`layer ${l} dW_hh${split ? ' rows' : ''}`, {
+        M: rows, N: H, K: N, transA: true, A: b.dGh, offA: r0, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset + r0 * H, ldc: H,
+      }));
+    }
+    bw(`layer ${l} column_sum db_hh`, columnSumLaunch({ X: b.dGh, rows: N, cols: GH, ...gBias(w.biasHh.offset, GH) }));
     if (l === 0) {
       bw('layer 0 embedding_grad dW_ih', embeddingGradLaunch({
-        dZ: b.dGi, start: b.embStart, positions: b.embPos, out: b.grads, H: GH, V, N, offOut: w.weightIh.offset,
+        dZ: b.dGi, start: b.embStart, positions: b.embPos, H: GH, V, N, ...gBias(w.weightIh.offset, GH * V),
       }, maxPerDim));
     } else {
       const x = up(l - 1);
@@ -228,15 +321,22 @@ export function planIteration(
         M: GH, N: H, K: N, transA: true, A: b.dGi, lda: GH, B: x.buffer, offB: x.offset, ldb: H, C: b.grads, offC: w.weightIh.offset, ldc: H,
       }));
     }
-    bw(`layer ${l} column_sum db_ih`, columnSumLaunch({ X: b.dGi, out: b.grads, rows: N, cols: GH, offOut: w.biasIh.offset }));
+    bw(`layer ${l} column_sum db_ih`, columnSumLaunch({ X: b.dGi, rows: N, cols: GH, ...gBias(w.biasIh.offset, GH) }));
     if (l > 0) bw(`layer ${l} matmul dL/dx`, matmul(`layer ${l} dL/dx`, { M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
   }
 
-  const whh: WhhCopies = { layers: L, rows: GH, cols: H };
-  const update = [plan('update optimizer', optimizerLaunch({
-    params: b.params, grads: b.grads, m: b.optM, v: b.optV, whhT: b.whhT, whhAt: b.whhAt,
-    n: layout.length, kind: train.optimizer, whh, uniforms: { buffer: b.optimizerUniforms },
-  }, maxPerDim))];
+  // The split plan keeps no transposed copies (its steps read W_hh itself).
+  const whh: WhhCopies = { layers: split ? 0 : L, rows: GH, cols: H };
+  const P = layout.length, chunk = split?.optChunkWords ?? P;
+  const chunks = Array.from({ length: Math.ceil(P / chunk) }, (_, i) => Math.min(chunk, P - i * chunk));
+  const update = chunks.map((n, i) => {
+    const at = (buf: PlanBuffer) => win(buf, i * chunk, i * chunk + n).buf;
+    const uniforms: Windowed = { ...b.optimizerUniforms, base: (i * UNIFORM_ALIGN) / 4, size: 64 };
+    return plan(`update optimizer${split ? ` words ${i * chunk}..` : ''}`, optimizerLaunch({
+      params: at(b.params), grads: at(b.grads), m: at(b.optM), v: at(b.optV), whhT: b.whhT, whhAt: b.whhAt,
+      n, kind: train.optimizer, whh, uniforms: { buffer: chunks.length > 1 ? uniforms : b.optimizerUniforms },
+    }, maxPerDim));
+  });
 
   if (arena.length * UNIFORM_ALIGN !== b.uniforms.size) throw new Error(`internal: ${arena.length} uniform structs planned, the arena has room for ${b.uniforms.size / UNIFORM_ALIGN}`);
   const arenaData = new Uint8Array(b.uniforms.size);
@@ -265,7 +365,7 @@ export function planIteration(
       dh0: Array.from({ length: L }, (_, l) => (3 * l + 2) * BH),
       dc0: Array.from({ length: L }, (_, l) => (3 * l + 1) * BH),
     },
-    optimizer: { n: layout.length, whh },
+    optimizer: { n: layout.length, whh, chunks },
     lossRing: Array.from({ length: LOSS_RING }, (_, i) => `lossRing${i}`),
     matmuls,
   };

@@ -9,7 +9,7 @@ const UNIFORMS = new UniformLayout({
   B: 'u32', H: 'u32', offWhh: 'u32', hasNext: 'u32',
   offDGhNext: 'u32', offDG: 'u32', offDAbove: 'u32', offSaved: 'u32',
   offHin: 'u32', offHout: 'u32', offCin: 'u32', offCout: 'u32',
-  offDState: 'u32', tail: 'u32', unitBlocks: 'u32', pad: 'u32',
+  offDState: 'u32', tail: 'u32', unitBlocks: 'u32', dhParts: 'u32',
 });
 
 export const CELL_BACKWARD = defineKernel({
@@ -18,7 +18,7 @@ export const CELL_BACKWARD = defineKernel({
   cpuTwin: "src/cpu/stacked.ts: backward's time loop (cellPointwiseBackward and the dL/dh part of gatePreactivationsBackward, src/cpu/cells.ts)",
   bindings: ['params', 'dGh', 'dGi', 'dAbove', 'hAll', 'cAll', 'saved', 'dState', 'u'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main', 'main_v4'],
+  entryPoints: ['main', 'main_v4', 'main_dh'],
 });
 
 /** Offsets (in floats) of one backward step. */
@@ -34,12 +34,18 @@ export interface CellBackwardStep {
   tail?: boolean;
 }
 
+/**
+ * The split plan's step (main_dh): W_hh^T dgh_{t+1} computed beforehand as `parts` partial sums
+ * [parts][B][H] in `dh` (bound in params' slot), by matmuls over row ranges of W_hh.
+ */
+export interface PrecomputedDh<T> { dh: T; parts: number }
+
 export function cellBackwardLaunch<T extends Sized>(
-  cell: CellType, s: CellBackwardStep, b: { params: T; dGh: T; dGi: T; dAbove: T; hAll: T; cAll: T; saved: T; dState: T },
+  cell: CellType, s: CellBackwardStep, b: { params: T; dGh: T; dGi: T; dAbove: T; hAll: T; cAll: T; saved: T; dState: T }, pre?: PrecomputedDh<T>,
 ): Launch<T> {
   const { B, H } = s;
   const GH = GATES[cell] * H, BH = B * H;
-  const v4 = cellVec4(b.params, H, s.offWhh, cell);
+  const v4 = !pre && cellVec4(b.params, H, s.offWhh, cell);
   const g = cellGrid('cell_backward', cell, B, H);
   const hasNext = s.offDGhNext !== undefined;
   const step = !s.tail;
@@ -52,12 +58,14 @@ export function cellBackwardLaunch<T extends Sized>(
   const hReads = !step || lstm ? [] : [reads(cell === 'rnn' ? s.offHout : s.offHin, BH)];
   return {
     kernel: CELL_BACKWARD,
-    entryPoint: v4 ? 'main_v4' : 'main',
+    entryPoint: pre ? 'main_dh' : v4 ? 'main_v4' : 'main',
     constants: cellConstants(cell, B),
     bindings: bindAll(CELL_BACKWARD, {
       // main_v4 reads up to 16 floats past W_hh (never stored).
-      params: { buffer: b.params, touches: hasNext ? [reads(s.offWhh, GH * H + (v4 ? 16 : 0))] : [] },
-      dGh: { buffer: b.dGh, touches: [...(hasNext ? [reads(s.offDGhNext!, B * GH)] : []), ...(step ? [writes(s.offDG, B * GH)] : [])] },
+      params: pre
+        ? { buffer: pre.dh, touches: hasNext ? [reads(0, pre.parts * BH)] : [] }
+        : { buffer: b.params, touches: hasNext ? [reads(s.offWhh, GH * H + (v4 ? 16 : 0))] : [] },
+      dGh: { buffer: b.dGh, touches: [...(hasNext && !pre ? [reads(s.offDGhNext!, B * GH)] : []), ...(step ? [writes(s.offDG, B * GH)] : [])] },
       dGi: { buffer: b.dGi, touches: step ? [writes(s.offDG, B * GH)] : [] },
       dAbove: { buffer: b.dAbove, touches: step ? [reads(s.offDAbove, BH)] : [] },
       hAll: { buffer: b.hAll, touches: hReads },
@@ -66,7 +74,7 @@ export function cellBackwardLaunch<T extends Sized>(
       dState: { buffer: b.dState, touches: dState },
       u: {
         uniforms: UNIFORMS.pack({
-          ...s, hasNext: hasNext ? 1 : 0, offDGhNext: s.offDGhNext ?? 0, tail: s.tail ? 1 : 0, unitBlocks: g.unitBlocks,
+          ...s, hasNext: hasNext ? 1 : 0, offDGhNext: s.offDGhNext ?? 0, tail: s.tail ? 1 : 0, unitBlocks: g.unitBlocks, dhParts: pre?.parts ?? 0,
         }),
       },
     }),

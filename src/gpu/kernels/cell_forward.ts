@@ -8,7 +8,7 @@ import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch, type 
 const UNIFORMS = new UniformLayout({
   B: 'u32', H: 'u32', offWhhT: 'u32', offBhh: 'u32',
   offGi: 'u32', offHin: 'u32', offHout: 'u32', offSaved: 'u32',
-  offCin: 'u32', offCout: 'u32', unitBlocks: 'u32', pad: 'u32',
+  offCin: 'u32', offCout: 'u32', unitBlocks: 'u32', offBih: 'u32',
 });
 
 export const CELL_FORWARD = defineKernel({
@@ -17,7 +17,7 @@ export const CELL_FORWARD = defineKernel({
   cpuTwin: 'src/cpu/cells.ts: gatePreactivations + cellPointwise',
   bindings: ['params', 'gi', 'hAll', 'cAll', 'saved', 'u', 'whhT'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main', 'main_v4'],
+  entryPoints: ['main', 'main_v4', 'main_gh'],
 });
 
 /** Offsets (in floats) of one forward step. offWhhT: in whhT, where the optimizer keeps W_hh^T. */
@@ -27,27 +27,33 @@ export interface CellForwardStep {
   offHin: number; offHout: number; offSaved: number; offCin: number; offCout: number;
 }
 
+/**
+ * The split plan's step (main_gh): W_hh h_{t-1} [B, G*H] computed beforehand into `gh` (bound in
+ * whhT's slot), and b_ih at offBih in params (gi holds W_ih x alone there).
+ */
+export interface PrecomputedGh<T> { gh: T; offBih: number }
+
 export function cellForwardLaunch<T extends Sized>(
-  cell: CellType, s: CellForwardStep, b: { params: T; gi: T; hAll: T; cAll: T; saved: T; whhT: T },
+  cell: CellType, s: CellForwardStep, b: { params: T; gi: T; hAll: T; cAll: T; saved: T; whhT: T }, pre?: PrecomputedGh<T>,
 ): Launch<T> {
   const { B, H } = s;
   const GH = GATES[cell] * H, BH = B * H;
-  const v4 = cellVec4(b.whhT, H, s.offWhhT, cell);
+  const v4 = !pre && cellVec4(b.whhT, H, s.offWhhT, cell);
   const g = cellGrid('cell_forward', cell, B, H);
   const state = (offIn: number, offOut: number): Region[] => [reads(offIn, BH), writes(offOut, BH)];
   return {
     kernel: CELL_FORWARD,
-    entryPoint: v4 ? 'main_v4' : 'main',
+    entryPoint: pre ? 'main_gh' : v4 ? 'main_v4' : 'main',
     constants: cellConstants(cell, B),
     bindings: bindAll(CELL_FORWARD, {
-      params: { buffer: b.params, touches: [reads(s.offBhh, GH)] },
+      params: { buffer: b.params, touches: [...(pre ? [reads(pre.offBih, GH)] : []), reads(s.offBhh, GH)] },
       gi: { buffer: b.gi, touches: [reads(s.offGi, B * GH)] },
       hAll: { buffer: b.hAll, touches: state(s.offHin, s.offHout) },
       cAll: { buffer: b.cAll, touches: hasCellState(cell) ? state(s.offCin, s.offCout) : [] },
       saved: { buffer: b.saved, touches: SAVED[cell] ? [writes(s.offSaved, B * SAVED[cell] * H)] : [] },
-      u: { uniforms: UNIFORMS.pack({ ...s, unitBlocks: g.unitBlocks }) },
+      u: { uniforms: UNIFORMS.pack({ ...s, unitBlocks: g.unitBlocks, offBih: pre?.offBih ?? 0 }) },
       // main_v4 reads up to 16 floats past W_hh^T (never stored).
-      whhT: { buffer: b.whhT, touches: [reads(s.offWhhT, GH * H + (v4 ? 16 : 0))] },
+      whhT: pre ? { buffer: pre.gh, touches: [reads(0, B * GH)] } : { buffer: b.whhT, touches: [reads(s.offWhhT, GH * H + (v4 ? 16 : 0))] },
     }),
     x: g.x,
     y: 1,

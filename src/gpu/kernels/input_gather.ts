@@ -13,25 +13,28 @@ export const INPUT_GATHER = defineKernel({
   cpuTwin: "src/cpu/cells.ts: gatePreactivations (gi for token inputs)",
   bindings: ['params', 'tokens', 'gi', 'u'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main'],
+  entryPoints: ['main', 'main_nobias'],
 });
 
 const WG = 64;
 
-/** gi[p, j] = W_ih[j, tokens[p]] + b_ih[j] for the N positions and GH = G*H rows of W_ih [GH, V]. */
+/**
+ * gi[p, j] = W_ih[j, tokens[p]] + b_ih[j] for the N positions and GH = G*H rows of W_ih [GH, V];
+ * without offBih (the split plan's main_nobias), W_ih[j, tokens[p]] alone.
+ */
 export function inputGatherLaunch<T>(
-  a: { params: T; tokens: T; gi: T; N: number; GH: number; V: number; offWih: number; offBih: number }, maxPerDim: number,
+  a: { params: T; tokens: T; gi: T; N: number; GH: number; V: number; offWih: number; offBih?: number }, maxPerDim: number,
 ): Launch<T> {
   const g = grid1D(a.N * a.GH, WG, maxPerDim);
   return {
     kernel: INPUT_GATHER,
-    entryPoint: 'main',
+    entryPoint: a.offBih === undefined ? 'main_nobias' : 'main',
     constants: { WG },
     bindings: bindAll(INPUT_GATHER, {
-      params: { buffer: a.params, touches: [reads(a.offWih, a.GH * a.V), reads(a.offBih, a.GH)] },
+      params: { buffer: a.params, touches: [reads(a.offWih, a.GH * a.V), ...(a.offBih === undefined ? [] : [reads(a.offBih, a.GH)])] },
       tokens: { buffer: a.tokens, touches: [reads(0, a.N)] },
       gi: { buffer: a.gi, touches: [writes(0, a.N * a.GH)] },
-      u: { uniforms: UNIFORMS.pack({ N: a.N, GH: a.GH, V: a.V, offWih: a.offWih, offBih: a.offBih, perRow: g.perRow }) },
+      u: { uniforms: UNIFORMS.pack({ N: a.N, GH: a.GH, V: a.V, offWih: a.offWih, offBih: a.offBih ?? 0, perRow: g.perRow }) },
     }),
     x: g.x,
     y: g.y,
