@@ -46,6 +46,10 @@ struct Uniforms {
 // matmuls over row ranges of W_hh (the split plan, src/gpu/plan.ts, where W_hh exceeds a binding).
 @group(0) @binding(6) var<storage, read> ghIn: array<f32>;
 
+// main_gh's b_ih per slot, added to gi in finish (gi holds W_ih x alone there); zero, as every
+// private variable starts, in main and main_v4, where adding it changes nothing.
+var<private> giBias: array<f32, SLOTS>;
+
 // A multiple of 4, so that main_v4's vec4s of units start aligned.
 fn units() -> u32 { return (SLOTS / gates()) / 4u * 4u; }
 
@@ -120,7 +124,7 @@ fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   finish(blk.b0, blk.k0, acc, biases(blk.k0));
 }
 
-// The split plan's step: the product came from ghIn; the biases are b_ih (there not in gi) + b_hh,
+// The split plan's step: the product came from ghIn, b_ih (there not in gi) goes to giBias;
 // params bound from offBih on.
 @compute @workgroup_size(WG)
 fn main_gh(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -131,12 +135,11 @@ fn main_gh(@builtin(global_invocation_id) gid: vec3<u32>) {
   let hr = rowStarts(0u, blk.b0, u.B, GH);
   let wc = wCols(blk.k0);
   var acc: Acc;
-  var bias = biases(blk.k0);
   for (var s = 0u; s < gates() * BU; s++) {
-    bias[s] += params[u.offBih + wc[s]];
+    giBias[s] = params[u.offBih + wc[s]];
     for (var r = 0u; r < ROWS; r++) { acc[r][s] = ghIn[hr[r] + wc[s]]; }
   }
-  finish(blk.b0, blk.k0, acc, bias);
+  finish(blk.b0, blk.k0, acc, biases(blk.k0));
 }
 
 // What the backward step reads of one unit: values q = 0..3 at s + q*H.
@@ -166,21 +169,21 @@ fn finish(b0: u32, k0: u32, acc: Acc, bias: array<f32, SLOTS>) {
       let o = b * H + k;
       let s = u.offSaved + b * 4u * H + k;  // saved value q at s + q*H
       // Gate q's pre-activation aq = gi + W_hh h + b_hh, summed in that order.
-      let a0 = gi[x] + out[r][c] + bh[c];
+      let a0 = gi[x] + giBias[c] + out[r][c] + bh[c];
       if (CELL == CELL_RNN) {
         hAll[u.offHout + o] = rnnForward(a0);
         continue;
       }
-      let a1 = gi[x + H] + out[r][BU + c] + bh[BU + c];
+      let a1 = gi[x + H] + giBias[BU + c] + out[r][BU + c] + bh[BU + c];
       if (CELL == CELL_LSTM) {
-        let a2 = gi[x + 2u * H] + out[r][2u * BU + c] + bh[2u * BU + c];
-        let a3 = gi[x + 3u * H] + out[r][3u * BU + c] + bh[3u * BU + c];
+        let a2 = gi[x + 2u * H] + giBias[2u * BU + c] + out[r][2u * BU + c] + bh[2u * BU + c];
+        let a3 = gi[x + 3u * H] + giBias[3u * BU + c] + out[r][3u * BU + c] + bh[3u * BU + c];
         let y = lstmForward(vec4<f32>(a0, a1, a2, a3), cAll[u.offCin + o]);
         cAll[u.offCout + o] = y.c;
         hAll[u.offHout + o] = y.h;
         storeSaved(s, H, y.saved);
       } else {
-        let y = gruForward(vec2<f32>(a0, a1), gi[x + 2u * H], out[r][2u * BU + c] + bh[2u * BU + c], hAll[u.offHin + o]);
+        let y = gruForward(vec2<f32>(a0, a1), gi[x + 2u * H] + giBias[2u * BU + c], out[r][2u * BU + c] + bh[2u * BU + c], hAll[u.offHin + o]);
         hAll[u.offHout + o] = y.h;
         storeSaved(s, H, y.saved);
       }

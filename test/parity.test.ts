@@ -16,7 +16,8 @@ import { describe, expect, it } from 'vitest';
 import { backendMismatch, expectPerPart, forcedBackend, gpu, layerParts, noGpu, relError, relErrorPerPart } from './gpu.ts';
 import { CpuBackend } from '../src/cpu/backend.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
-import type { GpuContext } from '../src/gpu/device.ts';
+import { withBindingLimit, type GpuContext } from '../src/gpu/device.ts';
+import { dispatchesPerIteration, splitPlan } from '../src/gpu/buffers.ts';
 import { paramLayout } from '../src/model/layout.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import { learningRateAt, type OptimizerName, type OptimizerOptions } from '../src/model/optimizer.ts';
@@ -190,6 +191,56 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
         }
       });
     }
+  }
+
+  // The split plan (src/gpu/plan.ts): a binding limit of a few KB forced on this adapter, so the
+  // parameters are bound in windows, each step's W_hh products run over row ranges and the
+  // optimizer in chunks. Held to the same tolerances as the ordinary plan.
+  const splitCases: { net: Net; shape: (typeof shapes)[number]; bytes: number }[] = [
+    { net: { cell: 'lstm' }, shape: shapes[0], bytes: 12288 },
+    { net: { cell: 'gru' }, shape: shapes[0], bytes: 10240 },
+    { net: { cell: 'rnn' }, shape: shapes[0], bytes: 4096 },
+    { net: { cell: 'lstm', layers: 2, dropout: 0.3 }, shape: { V: 5, H: 8, T: 3, B: 2 }, bytes: 1536 },
+  ];
+  for (const { net, shape, bytes } of splitCases) {
+    const name = `${netName(net)} V=${shape.V} H=${shape.H} T=${shape.T} B=${shape.B}`;
+    it(`split plan in bindings of ${bytes} bytes: gradients, dh0 and 2 Adam iterations in lockstep: ${name}`, async () => {
+      const { model, train, chunks } = make(shape, 'adam', 4, net);
+      const ctx = withBindingLimit(gpu!, bytes);
+      const split = splitPlan(model, ctx.limits)!;
+      expect(split, 'the forced limit splits the plan').toBeDefined();
+      if (!net.layers) expect(split.whhChunks).toBeGreaterThan(1);
+      const g = await GpuBackend.create(ctx, model, train, 11);
+      const c = new CpuBackend(model, train, 11);
+      const slots = paramLayout(model).slots;
+      try {
+        expect(g.perStep.dispatches).toBe(dispatchesPerIteration(model, train, ctx.limits));
+        expect(g.perStep.dispatches).toBeGreaterThan(dispatchesPerIteration(model, train));
+        for (const chunk of chunks.slice(0, 2)) {
+          const before = await g.exportState();
+          c.importState(before);
+          const gr = await g.gradients(chunk);
+          const cr = await c.gradients(chunk);
+          expect(Math.abs(gr.loss - cr.loss) / cr.loss).toBeLessThan(TOL);
+          expectPerPart(gr.grads, cr.grads, slots, TOL, 'gradient');
+          const layers = layerParts(net.layers ?? 1, shape.B * shape.H);
+          expectPerPart(gr.hLast, cr.hLast, layers, TOL, 'hLast');
+          expectPerPart(gr.dh0, cr.dh0, layers, TOL, 'dh0');
+          if (cr.dc0) expectPerPart(gr.dc0!, cr.dc0, layers, TOL, 'dc0');
+          const gl = await (await g.trainStep(chunk)).loss;
+          expect(Math.abs(gl - cr.loss) / cr.loss).toBeLessThan(TOL);
+          const expected = { m: before.optM.slice(), v: before.optV.slice(), step: before.optStep };
+          const params = before.params.slice();
+          optimizerUpdate(train, params, gr.grads, expected, learningRateAt(train.learningRate, train.lrSchedule, before.optStep + 1), train.clip);
+          const after = await g.exportState();
+          expectPerPart(after.params, params, slots, 1e-6, 'parameter');
+          expectPerPart(after.optM, expected.m, slots, 1e-6, 'moment 1');
+          expectPerPart(after.optV, expected.v, slots, 1e-6, 'moment 2');
+        }
+      } finally {
+        g.destroy();
+      }
+    });
   }
 
   it('evaluation matches and leaves the training state alone', async () => {

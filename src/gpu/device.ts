@@ -138,3 +138,16 @@ export async function acquireGpu(candidates: GpuCandidate[], hint: string): Prom
   }
   throw new NoAdapterError(`no WebGPU adapter found (tried ${tried.join('; ') || 'nothing'}); ${hint}`);
 }
+
+/**
+ * The context with a smaller storage-binding limit than the device's (never a larger one): the
+ * plan then takes the split path (src/gpu/plan.ts) as on an adapter with that limit. For tests and
+ * for trying that path on a roomy adapter (the CLI's --max-binding).
+ */
+export function withBindingLimit(ctx: GpuContext, bytes: number): GpuContext {
+  const limits: Record<string, number> = {};
+  // WebIDL attributes live on the prototype: for..in sees them where a spread would not.
+  for (const k in ctx.limits) limits[k] = (ctx.limits as unknown as Record<string, number>)[k];
+  limits.maxStorageBufferBindingSize = Math.min(bytes, ctx.limits.maxStorageBufferBindingSize);
+  return { ...ctx, limits: limits as unknown as GPUSupportedLimits };
+}
