@@ -179,13 +179,15 @@ export function planIteration(
 
   const matmuls: PlannedMatmul[] = [];
   /** A product under the tiling the choice names for its shape (an unknown name is refused). */
-  const matmul = (label: string, a: MatmulArgs<PlanBuffer>): Launch<PlanBuffer> => {
+  const matmul = (label: string, whole: MatmulArgs<PlanBuffer>): Launch<PlanBuffer> => {
+    // Keyed as it runs: a window's size can rule out a vec4 variant.
+    const a = windowed(whole);
     const key = matmulShapeKey(a);
     const candidate = choice[key] ?? DEFAULT_MATMUL_CANDIDATE;
     const tiling = MATMUL_CANDIDATES[candidate];
     if (!tiling) throw new Error(`internal: no matmul candidate ${candidate} (for ${key})`);
     matmuls.push({ label, key, M: a.M, N: a.N, K: a.K, transA: !!a.transA, transB: !!a.transB, lda: a.lda, ldb: a.ldb, ldc: a.ldc, variant: matmulVariantFor(a), candidate });
-    return matmulLaunch(windowed(a), tiling);
+    return matmulLaunch(a, tiling);
   };
   /** A product with each operand bound as the window it touches (the bias is in B's buffer). */
   function windowed(a: MatmulArgs<PlanBuffer>): MatmulArgs<PlanBuffer> {

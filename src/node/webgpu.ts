@@ -2,12 +2,15 @@
  * dawn.node candidates for acquireGpu: Vulkan first, then Dawn's OpenGL backend in compatibility
  * mode. WEBGPU_BACKEND=vulkan or WEBGPU_BACKEND=opengl keeps only that candidate (CI runs the
  * parity suite a second time on the OpenGL adapter this way); unset or empty tries both.
+ * WEBGPU_MAX_BINDING=<bytes> (suffix K, M or G for KiB, MiB, GiB) lowers the storage-binding limit,
+ * so that the split plan of an adapter with that limit (src/gpu/plan.ts) can be tried on this one.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireGpu, type GpuCandidate, type GpuContext } from '../gpu/device.ts';
+import { acquireGpu, withBindingLimit, type GpuCandidate, type GpuContext } from '../gpu/device.ts';
+import { formatBytes } from '../gpu/memory.ts';
 
 export const NODE_GPU_HINT =
   'install a Vulkan driver (Debian 12: mesa-vulkan-drivers from bookworm-backports, see README) or run with --backend cpu';
@@ -22,6 +25,16 @@ export function forcedNodeBackend(value = process.env.WEBGPU_BACKEND): NodeBacke
   if (!v) return undefined;
   if ((NODE_BACKENDS as readonly string[]).includes(v)) return v as NodeBackend;
   throw new Error(`WEBGPU_BACKEND=${value} is not one of ${NODE_BACKENDS.join(', ')} (unset it to try both)`);
+}
+
+/** WEBGPU_MAX_BINDING in bytes, checked: undefined when unset or empty. */
+export function forcedBindingLimit(value = process.env.WEBGPU_MAX_BINDING): number | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(v);
+  const bytes = m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!(bytes >= 256)) throw new Error(`WEBGPU_MAX_BINDING=${value} is not a size in bytes of at least 256 (e.g. 65536, 64K, 16M)`);
+  return bytes;
 }
 
 let dawn: Promise<typeof import('webgpu')> | undefined;
@@ -103,7 +116,12 @@ export async function nodeGpuCandidates(): Promise<GpuCandidate[]> {
 
 export async function acquireNodeGpu(): Promise<GpuContext> {
   const only = forcedNodeBackend();
-  return acquireGpu(await nodeGpuCandidates(), only ? `WEBGPU_BACKEND=${only} allows no other; ${NODE_GPU_HINT}` : NODE_GPU_HINT);
+  const cap = forcedBindingLimit();
+  const ctx = await acquireGpu(await nodeGpuCandidates(), only ? `WEBGPU_BACKEND=${only} allows no other; ${NODE_GPU_HINT}` : NODE_GPU_HINT);
+  if (cap === undefined) return ctx;
+  const capped = withBindingLimit(ctx, cap);
+  capped.notes = [...ctx.notes, `storage bindings limited to ${formatBytes(capped.limits.maxStorageBufferBindingSize)} (WEBGPU_MAX_BINDING)`];
+  return capped;
 }
 
 /**
