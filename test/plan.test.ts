@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { dispatchesPerIteration, planBuffers, splitPlan, UNIFORM_ALIGN } from '../src/gpu/buffers.ts';
 import { KERNELS } from '../src/gpu/kernels/index.ts';
 import { checkFits, DeviceLimitError, trainingBuffers } from '../src/gpu/memory.ts';
+import { withBindingLimit, type GpuContext } from '../src/gpu/device.ts';
+import { forcedBindingLimit, GpuEnvError } from '../src/node/webgpu.ts';
 import { planIteration, type IterationPlan, type PlannedDispatch } from '../src/gpu/plan.ts';
 import { GATES, SAVED } from '../src/model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../src/model/config.ts';
@@ -291,3 +293,23 @@ describe('checkFits and the split plan agree', () => {
 });
 
 const buffersOf = (p: IterationPlan) => new Map(p.buffers.map((b) => [b.name, b]));
+
+describe('forcing a smaller binding limit (WEBGPU_MAX_BINDING)', () => {
+  it('reads bytes with K, M, G suffixes and refuses anything else in words', () => {
+    expect(forcedBindingLimit(undefined)).toBeUndefined();
+    expect(forcedBindingLimit(' ')).toBeUndefined();
+    expect([forcedBindingLimit('65536'), forcedBindingLimit('64K'), forcedBindingLimit('16m'), forcedBindingLimit('1GiB')]).toEqual([65536, 65536, 16 * 2 ** 20, 2 ** 30]);
+    for (const bad of ['abc', '100', '-5K', '1.5M']) expect(() => forcedBindingLimit(bad), bad).toThrow(GpuEnvError);
+  });
+
+  it('lowers the context\'s limit, never raises it, and keeps every other limit (attributes on the prototype)', () => {
+    class Limits {
+      get maxStorageBufferBindingSize() { return 2 ** 27; }
+      get maxBufferSize() { return 2 ** 32; }
+    }
+    Object.defineProperties(Limits.prototype, { maxStorageBufferBindingSize: { enumerable: true }, maxBufferSize: { enumerable: true } });
+    const ctx = { limits: new Limits() } as unknown as GpuContext;
+    expect(withBindingLimit(ctx, 4096).limits).toMatchObject({ maxStorageBufferBindingSize: 4096, maxBufferSize: 2 ** 32 });
+    expect(withBindingLimit(ctx, 2 ** 30).limits.maxStorageBufferBindingSize).toBe(2 ** 27);
+  });
+});

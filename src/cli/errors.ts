@@ -8,6 +8,7 @@ import { DivergedError } from '../engine/trainer.ts';
 import { NoAdapterError } from '../gpu/device.ts';
 import { DeviceLimitError } from '../gpu/memory.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
+import { GpuEnvError } from '../node/webgpu.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -32,7 +33,7 @@ export class CliError extends Error {
 }
 
 /** Errors whose message is written for the user; anything else is a bug or a system failure. */
-const USER_FACING = [UsageError, CliError, DataError, CheckpointError, DivergedError, NoAdapterError, DeviceLimitError, DeviceLostError];
+const USER_FACING = [UsageError, CliError, DataError, CheckpointError, DivergedError, NoAdapterError, DeviceLimitError, DeviceLostError, GpuEnvError];
 
 export function isUserFacing(e: unknown): boolean {
   return USER_FACING.some((k) => e instanceof k);

@@ -9,7 +9,7 @@ import { BatchStream } from '../data/split.ts';
 import { DataError, DEFAULT_CHARSET, userTextFor } from '../data/text.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import { DeviceLostError } from '../gpu/backend.ts';
-import { formatBytes } from '../gpu/memory.ts';
+import { bindsInWindows, formatBytes } from '../gpu/memory.ts';
 import { describeSamplingControls } from '../model/backend.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';
 import { parameterCount } from '../model/layout.ts';
@@ -203,7 +203,11 @@ function printSetup(a: TrainArgs, p: Plan, opened: OpenBackend, say: (line: stri
   );
   say(
     `model: ${describeModel(model)}, ${int(parameterCount(model))} parameters, ` +
-    `${backend.kind === 'gpu' ? 'GPU memory' : 'memory'} ${formatBytes(opened.memoryBytes)}`,
+    `${backend.kind === 'gpu' ? 'GPU memory' : 'memory'} ${formatBytes(opened.memoryBytes)}` +
+    // The split plan (src/gpu/plan.ts): parameters past the adapter's binding limit.
+    (opened.gpu && bindsInWindows(model, opened.gpu.limits)
+      ? ` (parameters bound in windows of up to ${formatBytes(opened.gpu.limits.maxStorageBufferBindingSize)}, the adapter's binding limit)`
+      : ''),
   );
   say(
     `training: ${int(target)} iterations of ${train.batchSize} x ${train.seqLength} ${unit}s (${(target / p.batchesPerEpoch).toFixed(2)} epochs), ` +

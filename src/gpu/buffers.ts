@@ -29,7 +29,8 @@ export interface PlanBuffer {
 export interface BindingLimits {
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
-  minStorageBufferOffsetAlignment: number;
+  /** Absent: WebGPU's default, 256 bytes (what a device gets unless it asks for less, as ours do not). */
+  minStorageBufferOffsetAlignment?: number;
 }
 
 /**
@@ -62,7 +63,7 @@ export function splitPlan(model: ModelConfig, limits?: BindingLimits): SplitPlan
   const P = paramLayout(model).length;
   const bindWords = Math.floor(bindingLimit(limits) / 4);
   if (P <= bindWords && L * GH * H + 16 <= bindWords) return undefined;
-  const alignWords = Math.max(1, Math.ceil(limits.minStorageBufferOffsetAlignment / 4));
+  const alignWords = Math.max(1, Math.ceil((limits.minStorageBufferOffsetAlignment ?? 256) / 4));
   // A window of rows r0 .. r1 of W_hh starts up to alignWords - 1 words before row r0.
   const whhChunkRows = Math.max(1, Math.min(GH, Math.floor((bindWords - alignWords + 1) / H)));
   const optChunkWords = Math.max(alignWords, Math.floor(bindWords / alignWords) * alignWords);

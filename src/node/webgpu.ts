@@ -15,6 +15,9 @@ import { formatBytes } from '../gpu/memory.ts';
 export const NODE_GPU_HINT =
   'install a Vulkan driver (Debian 12: mesa-vulkan-drivers from bookworm-backports, see README) or run with --backend cpu';
 
+/** A WEBGPU_BACKEND or WEBGPU_MAX_BINDING value that means nothing: worded for the user. */
+export class GpuEnvError extends Error {}
+
 /** The values WEBGPU_BACKEND accepts, each naming one dawn.node backend. */
 export const NODE_BACKENDS = ['vulkan', 'opengl'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];
@@ -24,7 +27,7 @@ export function forcedNodeBackend(value = process.env.WEBGPU_BACKEND): NodeBacke
   const v = value?.trim().toLowerCase();
   if (!v) return undefined;
   if ((NODE_BACKENDS as readonly string[]).includes(v)) return v as NodeBackend;
-  throw new Error(`WEBGPU_BACKEND=${value} is not one of ${NODE_BACKENDS.join(', ')} (unset it to try both)`);
+  throw new GpuEnvError(`WEBGPU_BACKEND=${value} is not one of ${NODE_BACKENDS.join(', ')} (unset it to try both)`);
 }
 
 /** WEBGPU_MAX_BINDING in bytes, checked: undefined when unset or empty. */
@@ -33,7 +36,7 @@ export function forcedBindingLimit(value = process.env.WEBGPU_MAX_BINDING): numb
   if (!v) return undefined;
   const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(v);
   const bytes = m ? Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
-  if (!(bytes >= 256)) throw new Error(`WEBGPU_MAX_BINDING=${value} is not a size in bytes of at least 256 (e.g. 65536, 64K, 16M)`);
+  if (!(bytes >= 256)) throw new GpuEnvError(`WEBGPU_MAX_BINDING=${value} is not a size in bytes of at least 256 (e.g. 65536, 64K, 16M)`);
   return bytes;
 }
 

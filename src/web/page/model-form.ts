@@ -2,7 +2,7 @@
  * The model form: cell, depth, sizes and optimizer. It says, before anything is allocated, what
  * will not fit on the chosen adapter, and whether the form still matches the model built from it.
  */
-import { checkFits, DeviceLimitError, formatBytes, trainingBuffers } from '../../gpu/memory.ts';
+import { bindsInWindows, checkFits, DeviceLimitError, formatBytes, trainingBuffers } from '../../gpu/memory.ts';
 import type { CellType } from '../../model/cells.ts';
 import { parameterCount } from '../../model/layout.ts';
 import { optimizerProblem, type LrSchedule, type OptimizerName } from '../../model/optimizer.ts';
@@ -145,12 +145,17 @@ export function refreshFit(): void {
   } else {
     if (errorText('model').startsWith('Does not fit')) clearError('model');
     const { model, train } = configsFromForm(f, V);
-    const plans = trainingBuffers(model, train);
+    const plans = trainingBuffers(model, train, limits);
     const total = plans.reduce((a, p) => a + p.bytes, 0);
     const largest = plans.reduce((a, p) => (p.bytes > a.bytes ? p : a));
     const params = parameterCount(model);
+    const binding = gpu && formatBytes(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize));
+    // Parameters past one binding are bound in windows (src/gpu/plan.ts: the split plan).
+    const bound = limits && bindsInWindows(model, limits)
+      ? `, bound in windows of at most the ${binding} this adapter allows per binding (slower than one binding)`
+      : ` of the ${binding} this adapter allows`;
     ui.fit.textContent = gpu
-      ? `${fmtParams(params)} parameters · ${formatBytes(total)} of GPU memory; largest buffer (${largest.name}) ${formatBytes(largest.bytes)} of the ${formatBytes(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize))} this adapter allows.`
+      ? `${fmtParams(params)} parameters · ${formatBytes(total)} of GPU memory; largest buffer (${largest.name}) ${formatBytes(largest.bytes)}${bound}.`
       : `${fmtParams(params)} parameters · the CPU reference runs on one thread: fine for small models, slow beyond hidden 256.`;
   }
   refreshDirty();
