@@ -205,7 +205,7 @@ function printSetup(a: TrainArgs, p: Plan, opened: OpenBackend, say: (line: stri
     `model: ${describeModel(model)}, ${int(parameterCount(model))} parameters, ` +
     `${backend.kind === 'gpu' ? 'GPU memory' : 'memory'} ${formatBytes(opened.memoryBytes)}` +
     // The split plan (src/gpu/plan.ts): parameters past the adapter's binding limit.
-    (opened.gpu && bindsInWindows(model, opened.gpu.limits)
+    (opened.gpu && bindsInWindows(model, train, opened.gpu.limits)
       ? ` (parameters bound in windows of up to ${formatBytes(opened.gpu.limits.maxStorageBufferBindingSize)}, the adapter's binding limit)`
       : ''),
   );

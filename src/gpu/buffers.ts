@@ -34,10 +34,10 @@ export interface BindingLimits {
 }
 
 /**
- * How the split plan spreads what exceeds one storage binding (src/gpu/plan.ts). Chosen when the
- * parameters (and so the gradients and moments, each as large) or the transposed W_hh copies do
- * not fit one binding: then every dispatch binds only the window of those buffers it touches,
- * no transposed copy is kept, each step's W_hh h_{t-1} and W_hh^T dgh_{t+1} are matmuls over
+ * How the split plan spreads what exceeds one storage binding (src/gpu/plan.ts). Chosen when any
+ * buffer of the ordinary plan does not fit one binding (the parameters, and so the gradients and
+ * moments, each as large; the transposed W_hh copies; the per-layer activations of a deep model):
+ * then every dispatch binds only the window of the buffers it touches, no transposed copy is kept, each step's W_hh h_{t-1} and W_hh^T dgh_{t+1} are matmuls over
  * ranges of whhChunkRows rows of W_hh (one window each), and the optimizer runs in optChunks
  * dispatches of at most optChunkWords words. Undefined: the ordinary plan.
  */
@@ -56,13 +56,13 @@ export function bindingLimit(limits: BindingLimits): number {
   return Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
 }
 
-export function splitPlan(model: ModelConfig, limits?: BindingLimits): SplitPlan | undefined {
+export function splitPlan(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): SplitPlan | undefined {
   if (!limits) return undefined;
-  const { cell, hiddenSize: H, layers: L } = fullModelConfig(model);
+  const { cell, hiddenSize: H } = fullModelConfig(model);
   const GH = GATES[cell] * H;
   const P = paramLayout(model).length;
   const bindWords = Math.floor(bindingLimit(limits) / 4);
-  if (P <= bindWords && L * GH * H + 16 <= bindWords) return undefined;
+  if (planBuffers(model, train).every((b) => b.usage !== 'storage' || b.size <= 4 * bindWords)) return undefined;
   const alignWords = Math.max(1, Math.ceil((limits.minStorageBufferOffsetAlignment ?? 256) / 4));
   // A window of rows r0 .. r1 of W_hh starts up to alignWords - 1 words before row r0.
   const whhChunkRows = Math.max(1, Math.min(GH, Math.floor((bindWords - alignWords + 1) / H)));
@@ -70,8 +70,18 @@ export function splitPlan(model: ModelConfig, limits?: BindingLimits): SplitPlan
   return { bindWords, alignWords, whhChunkRows, whhChunks: Math.ceil(GH / whhChunkRows), optChunkWords, optChunks: Math.ceil(P / optChunkWords) };
 }
 
-/** The parameters' buffers, which the split plan binds in windows; every other buffer is bound whole. */
+/** The parameters' buffers, which the split plan binds in windows of tensors (splitWindows). */
 export const WINDOWED_BUFFERS: readonly string[] = ['params', 'grads', 'optM', 'optV'];
+
+/**
+ * Buffers [L][...] that the split plan binds a layer (or less) at a time: words per layer. (hState
+ * and cState are only copied, never bound.) Every other buffer is bound whole.
+ */
+export function perLayerWords(model: ModelConfig, train: TrainConfig): Record<string, number> {
+  const { cell, hiddenSize: H } = fullModelConfig(model);
+  const BH = train.batchSize * H, N = train.seqLength * train.batchSize;
+  return { hAll: (train.seqLength + 1) * BH, cAll: (train.seqLength + 1) * BH, saved: N * SAVED[cell] * H, xUp: N * H, dState: 3 * BH, hState: 0, cState: 0 };
+}
 
 /**
  * The largest windows the split plan binds of the parameters' buffers, in words, by what they
@@ -102,21 +112,21 @@ export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig, l
   const { layers: L, dropout } = fullModelConfig(model);
   const d = dropout > 0 ? 1 : 0;
   const T = train.seqLength;
-  const split = splitPlan(model, limits);
+  const split = splitPlan(model, train, limits);
   const extra = split ? L * split.whhChunks * (2 * T - 1 + 1) - L + split.optChunks - 1 : 0;
   return L * (2 * T + 6) + 2 * d * L + 6 + extra;
 }
 
 /** Uniform structs in the arena: every dispatch's but the update's, and the dh0 dispatches of each layer (with their matmuls when split). */
 function arenaSlots(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): number {
-  const split = splitPlan(model, limits);
+  const split = splitPlan(model, train, limits);
   const L = fullModelConfig(model).layers;
   return dispatchesPerIteration(model, train, limits) - (split?.optChunks ?? 1) + L * (1 + (split?.whhChunks ?? 0));
 }
 
 /** Every buffer of training, by what it holds (no dispatches): what the memory estimate sums. */
 export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): PlanBuffer[] {
-  const split = splitPlan(model, limits);
+  const split = splitPlan(model, train, limits);
   const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = fullModelConfig(model);
   const { seqLength: T, batchSize: B } = train;
   const G = GATES[cell], S = SAVED[cell], GH = G * H, lstm = hasCellState(cell);

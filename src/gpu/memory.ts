@@ -3,7 +3,7 @@
  * device's limits so an impossible size fails with a sentence instead of a lost device.
  */
 import type { ModelConfig, TrainConfig } from '../model/config.ts';
-import { bindingLimit, planBuffers, splitPlan, splitWindows, WINDOWED_BUFFERS } from './buffers.ts';
+import { bindingLimit, perLayerWords, planBuffers, splitPlan, splitWindows, WINDOWED_BUFFERS } from './buffers.ts';
 
 export interface BufferPlan {
   name: string;
@@ -21,8 +21,8 @@ export function trainingBuffers(model: ModelConfig, train: TrainConfig, limits?:
 }
 
 /** Whether the parameters are bound in windows on this device (the split plan, src/gpu/plan.ts). */
-export function bindsInWindows(model: ModelConfig, limits: GPUSupportedLimits): boolean {
-  return splitPlan(model, limits) !== undefined;
+export function bindsInWindows(model: ModelConfig, train: TrainConfig, limits: GPUSupportedLimits): boolean {
+  return splitPlan(model, train, limits) !== undefined;
 }
 
 export function formatBytes(n: number): string {
@@ -34,15 +34,21 @@ export function formatBytes(n: number): string {
 /** Throws DeviceLimitError naming the first buffer that cannot exist on this device. */
 export function checkFits(model: ModelConfig, train: TrainConfig, limits: GPUSupportedLimits): { totalBytes: number } {
   const plans = planBuffers(model, train, limits);
-  const split = splitPlan(model, limits);
+  const split = splitPlan(model, train, limits);
+  const perLayer = perLayerWords(model, train);
   const sizes = `(hidden ${model.hiddenSize}, vocabulary ${model.vocabSize}, sequence ${train.seqLength}, batch ${train.batchSize}): lower one of them`;
   for (const p of plans) {
-    // A storage buffer is bound whole, but for the parameters' in the split plan (windows, checked
-    // below); the uniform arena only a slot at a time.
+    // A storage buffer is bound whole, but in the split plan the parameters' (windows of tensors,
+    // checked below) and the per-layer ones (a layer at most); the uniform arena a slot at a time.
     const windowed = split && WINDOWED_BUFFERS.includes(p.name);
     const maxBinding = p.usage === 'storage' && !windowed ? bindingLimit(limits) : limits.maxBufferSize;
-    if (p.size > maxBinding) {
-      throw new DeviceLimitError(`the ${p.holds} buffer needs ${formatBytes(p.size)} but this adapter allows ${formatBytes(maxBinding)} per buffer ${sizes}`);
+    const layerWords = split ? perLayer[p.name] : undefined;
+    if (p.size > limits.maxBufferSize || (layerWords === undefined && p.size > maxBinding)) {
+      throw new DeviceLimitError(`the ${p.holds} buffer needs ${formatBytes(p.size)} but this adapter allows ${formatBytes(Math.min(maxBinding, limits.maxBufferSize))} per buffer ${sizes}`);
+    }
+    // A layer's window starts up to alignWords - 1 words before it.
+    if (layerWords !== undefined && p.size > maxBinding && layerWords + split!.alignWords - 1 > split!.bindWords) {
+      throw new DeviceLimitError(`one layer of the ${p.holds} buffer needs ${formatBytes(4 * layerWords)} but this adapter allows ${formatBytes(maxBinding)} per binding ${sizes}`);
     }
   }
   for (const w of split ? splitWindows(model, split) : []) {

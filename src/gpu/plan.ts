@@ -35,7 +35,7 @@
 import { GATES, hasCellState, SAVED } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
-import { LOSS_RING, planBuffers, splitPlan, UNIFORM_ALIGN, type BindingLimits, type PlanBuffer } from './buffers.ts';
+import { LOSS_RING, perLayerWords, planBuffers, splitPlan, UNIFORM_ALIGN, type BindingLimits, type PlanBuffer } from './buffers.ts';
 import { cellBackwardLaunch, type CellBackwardStep } from './kernels/cell_backward.ts';
 import { cellForwardLaunch } from './kernels/cell_forward.ts';
 import { columnSumLaunch } from './kernels/column_sum.ts';
@@ -145,7 +145,7 @@ export function planIteration(
     maxBufferSize: limits.maxBufferSize ?? limits.maxStorageBufferBindingSize,
     minStorageBufferOffsetAlignment: limits.minStorageBufferOffsetAlignment ?? 256,
   };
-  const split = splitPlan(model, bindingLimits);
+  const split = splitPlan(model, train, bindingLimits);
   const buffers = planBuffers(model, train, bindingLimits);
   const b = Object.fromEntries(buffers.map((x) => [x.name, x])) as Record<string, PlanBuffer>;
 
@@ -207,6 +207,9 @@ export function planIteration(
 
   // hAll (and cAll) [L][T+1][B][H]: step 0 is the carried state, step t+1 the output of step t.
   const hBase = (l: number) => l * (T + 1) * BH;
+  /** Layer l's part of a per-layer buffer (perLayerWords): whole when it fits, else the layer's window. */
+  const perLayer = perLayerWords(model, train);
+  const layerWin = (name: string, l: number) => win(b[name], l * perLayer[name], (l + 1) * perLayer[name]);
   // Layer l's output as seen from above (after dropout): the input of layer l+1 or of the decoder.
   const up = (l: number) => (dropout > 0 ? { buffer: b.xUp, offset: l * N * H } : { buffer: b.hAll, offset: hBase(l) + BH });
   const dUp = dropout > 0 ? b.dAboveRaw : b.dAbove;
@@ -241,16 +244,18 @@ export function planIteration(
           })));
         }
       }
+      const h = layerWin('hAll', l), c = layerWin('cAll', l), sv = layerWin('saved', l);
       forward.push(plan(`forward layer ${l} cell_forward t=${t}`, cellForwardLaunch(cell, {
         B, H, offWhhT: split ? 0 : l * GH * H, offBhh: w.biasHh.offset - biases.base, offGi: t * B * GH,
-        offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offSaved: (l * N + t * B) * S * H,
-        offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
-      }, { params: biases.buf, gi: b.gi, hAll: b.hAll, cAll: b.cAll, saved: b.saved, whhT: b.whhT },
+        offHin: hBase(l) + t * BH - h.base, offHout: hBase(l) + (t + 1) * BH - h.base, offSaved: (l * N + t * B) * S * H - sv.base,
+        offCin: hBase(l) + t * BH - c.base, offCout: hBase(l) + (t + 1) * BH - c.base,
+      }, { params: biases.buf, gi: b.gi, hAll: h.buf, cAll: c.buf, saved: sv.buf, whhT: b.whhT },
       split ? { gh: b.gh, offBih: w.biasIh.offset - biases.base } : undefined)));
     }
     if (mask) {
+      const h = layerWin('hAll', l), x = layerWin('xUp', l);
       forward.push(plan(`forward layer ${l} dropout`, dropoutLaunch({
-        src: b.hAll, dst: b.xUp, n: N * H, offSrc: hBase(l) + BH, offDst: l * N * H, maskBase: l * N * H, mask,
+        src: h.buf, dst: x.buf, n: N * H, offSrc: hBase(l) + BH - h.base, offDst: l * N * H - x.base, maskBase: l * N * H, mask,
       }, maxPerDim)));
     }
   }
@@ -278,11 +283,12 @@ export function planIteration(
     if (mask) {
       bw(`layer ${l} dropout`, dropoutLaunch({ src: b.dAboveRaw, dst: b.dAbove, n: N * H, offSrc: 0, offDst: 0, maskBase: l * N * H, mask }, maxPerDim));
     }
-    const cellBuffers = { params: b.params, dGh: b.dGh, dGi: b.dGi, dAbove: b.dAbove, hAll: b.hAll, cAll: b.cAll, saved: b.saved, dState: b.dState };
+    const h = layerWin('hAll', l), c = layerWin('cAll', l), sv = layerWin('saved', l), ds = layerWin('dState', l);
+    const cellBuffers = { params: b.params, dGh: b.dGh, dGi: b.dGi, dAbove: b.dAbove, hAll: h.buf, cAll: c.buf, saved: sv.buf, dState: ds.buf };
     const step = (t: number): CellBackwardStep => ({
-      B, H, offWhh: w.weightHh.offset, offDG: t * B * GH, offDAbove: t * BH, offSaved: (l * N + t * B) * S * H,
-      offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
-      offDState: l * 3 * BH,
+      B, H, offWhh: w.weightHh.offset, offDG: t * B * GH, offDAbove: t * BH, offSaved: (l * N + t * B) * S * H - sv.base,
+      offHin: hBase(l) + t * BH - h.base, offHout: hBase(l) + (t + 1) * BH - h.base, offCin: hBase(l) + t * BH - c.base, offCout: hBase(l) + (t + 1) * BH - c.base,
+      offDState: l * 3 * BH - ds.base,
     });
     /** The split plan's W_hh^T dgh of step `next` as partial sums over row ranges of W_hh, into dhPart. */
     const dhParts = (label: string, next: number) => {

@@ -151,7 +151,7 @@ export function refreshFit(): void {
     const params = parameterCount(model);
     const binding = gpu && formatBytes(Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize));
     // Parameters past one binding are bound in windows (src/gpu/plan.ts: the split plan).
-    const bound = limits && bindsInWindows(model, limits)
+    const bound = limits && bindsInWindows(model, train, limits)
       ? `, bound in windows of at most the ${binding} this adapter allows per binding (slower than one binding)`
       : ` of the ${binding} this adapter allows`;
     ui.fit.textContent = gpu
