@@ -52,7 +52,11 @@ export async function tuneKernels(ctx: GpuContext, model: ModelConfig, train: Tr
     const adapter = tuningAdapterKey(ctx.adapterKey);
     const cache = o.store ? await o.store.load(o.note) : emptyTuningCache();
     const candidates = matmulCandidatesFor(ctx.limits);
-    const plan = planTuning(matmuls, cache, adapter, mode, candidates);
+    // The timing binds each operand whole: products of the split plan whose strided operands span
+    // more than one binding (src/gpu/plan.ts) keep the default kernel.
+    const maxWords = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize) / 4;
+    const tunable = matmuls.filter((m) => Math.max((m.transA ? m.K : m.M) * m.lda, (m.transB ? m.N : m.K) * m.ldb, m.M * m.ldc) + 4 <= maxWords);
+    const plan = planTuning(tunable, cache, adapter, mode, candidates);
     const choice: Record<string, string> = { ...plan.choice };
     outcome.cached = plan.cached.length;
     if (plan.missing.length > 0) {

@@ -46,8 +46,9 @@ export function checkFits(model: ModelConfig, train: TrainConfig, limits: GPUSup
     if (p.size > limits.maxBufferSize || (layerWords === undefined && p.size > maxBinding)) {
       throw new DeviceLimitError(`the ${p.holds} buffer needs ${formatBytes(p.size)} but this adapter allows ${formatBytes(Math.min(maxBinding, limits.maxBufferSize))} per buffer ${sizes}`);
     }
-    // A layer's window starts up to alignWords - 1 words before it.
-    if (layerWords !== undefined && p.size > maxBinding && layerWords + split!.alignWords - 1 > split!.bindWords) {
+    // A layer's window starts up to alignWords - 1 words before it (none when layers are aligned).
+    const slack = layerWords === undefined || layerWords % split!.alignWords === 0 ? 0 : split!.alignWords - 1;
+    if (layerWords !== undefined && p.size > maxBinding && layerWords + slack > split!.bindWords) {
       throw new DeviceLimitError(`one layer of the ${p.holds} buffer needs ${formatBytes(4 * layerWords)} but this adapter allows ${formatBytes(maxBinding)} per binding ${sizes}`);
     }
   }
