@@ -203,6 +203,8 @@ describe.skipIf(noGpu)('GPU training iteration vs CPU reference', () => {
     { net: { cell: 'lstm', layers: 2, dropout: 0.3 }, shape: { V: 5, H: 8, T: 3, B: 2 }, bytes: 1536 },
     // Only the saved gates exceed the limit: each layer's part is bound as a window.
     { net: { cell: 'gru', layers: 2 }, shape: { V: 3, H: 4, T: 10, B: 4 }, bytes: 3072 },
+    // W_ih above layer 0 split by rows too, dL/dx summed from partial products.
+    { net: { cell: 'lstm', layers: 2, dropout: 0.2 }, shape: { V: 5, H: 16, T: 3, B: 2 }, bytes: 2048 },
   ];
   for (const { net, shape, bytes } of splitCases) {
     const name = `${netName(net)} V=${shape.V} H=${shape.H} T=${shape.T} B=${shape.B}`;

@@ -163,12 +163,12 @@ describe('planIteration: the grid spills into y past the per-dimension limit', (
 // ---------------------------------------------------------------------------------------------
 // The split plan: parameters larger than one storage binding (forced here with limits of a few KB).
 
-const limited = (bindBytes: number, align = 256) => ({
-  maxComputeWorkgroupsPerDimension: 65535, maxStorageBufferBindingSize: bindBytes, maxBufferSize: 2 ** 32, minStorageBufferOffsetAlignment: align,
+const limited = (bindBytes: number, align = 256, maxPerDim = 65535) => ({
+  maxComputeWorkgroupsPerDimension: maxPerDim, maxStorageBufferBindingSize: bindBytes, maxBufferSize: 2 ** 32, minStorageBufferOffsetAlignment: align,
 }) as const;
 const asDevice = (l: ReturnType<typeof limited>) => l as unknown as GPUSupportedLimits;
 
-const SPLIT_CONFIGS: [ModelConfig, TrainConfig, number, number][] = [
+const SPLIT_CONFIGS: [ModelConfig, TrainConfig, number, number, number?][] = [
   [{ cell: 'lstm', vocabSize: 5, hiddenSize: 16 }, train(3, 2), 2048, 256],
   [{ cell: 'rnn', vocabSize: 9, hiddenSize: 24 }, train(4, 3, 'adagrad'), 1536, 64],
   [{ cell: 'gru', vocabSize: 7, hiddenSize: 10, layers: 2, dropout: 0.2 }, train(2, 2), 1280, 32],
@@ -177,10 +177,14 @@ const SPLIT_CONFIGS: [ModelConfig, TrainConfig, number, number][] = [
   [{ cell: 'lstm', vocabSize: 5, hiddenSize: 8, layers: 3, dropout: 0.1 }, train(4, 3), 2048, 64],
   // Only the saved gates are too large; the parameters fit one binding.
   [{ cell: 'gru', vocabSize: 3, hiddenSize: 4, layers: 2 }, train(10, 4), 2800, 32],
+  // Deep with W_ih above layer 0 split as W_hh is; a grid limit of 2 workgroups per dimension makes
+  // dL/dx two ranges of positions.
+  [{ cell: 'lstm', vocabSize: 5, hiddenSize: 16, layers: 2 }, train(5, 2), 3072, 256, 2],
+  [{ cell: 'rnn', vocabSize: 5, hiddenSize: 24, layers: 3, dropout: 0.5 }, train(3, 2), 2048, 64],
 ];
 
-describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, align) => {
-  const limits = limited(bindBytes, align);
+describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, align, maxPerDim) => {
+  const limits = limited(bindBytes, align, maxPerDim);
   const plan = planIteration(model, t, limits);
   const ordinary = planIteration(model, t);
   const split = splitPlan(model, t, limits)!;
@@ -191,16 +195,16 @@ describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, a
   it(`${name([model, t])} in bindings of ${bindBytes} bytes: fits the device check, and the ordinary plan would not`, () => {
     expect(() => checkFits(model, t, asDevice(limits))).not.toThrow();
     expect(Math.max(...ordinary.buffers.filter((b) => b.usage === 'storage').map((b) => b.size))).toBeGreaterThan(bindBytes);
-    // Deeper models split only where each layer's W_ih (as large as W_hh above layer 0) fits: whhChunks 1.
-    expect(split.whhChunks).toBe(L === 1 ? Math.ceil(GH / Math.floor((bindBytes / 4 - align / 4 + 1) / H)) : 1);
-    if (L === 1) expect(split.whhChunks).toBeGreaterThan(1);
+    expect(split.whhChunks).toBe(Math.ceil(GH / Math.floor((bindBytes / 4 - align / 4 + 1) / H)));
   });
 
   it('the formula counts its dispatches: W_hh row-range matmuls per step and optimizer chunks besides', () => {
     const count = plan.forward.length + plan.backward.length + plan.update.length;
     expect(count).toBe(dispatchesPerIteration(model, t, limits));
     const T = t.seqLength;
-    expect(count - dispatchesPerIteration(model, t)).toBe(L * (2 * T * split.whhChunks - 1) + split.optChunks - 1);
+    const c = split.whhChunks, dxRanges = Math.ceil((T * t.batchSize) / split.dxRows);
+    const wih = c > 1 ? (L - 1) * (2 * (c - 1) + dxRanges * (c + 1) - 1) : 0;
+    expect(count - dispatchesPerIteration(model, t)).toBe(L * (2 * T * c - 1) + split.optChunks - 1 + wih);
     expect(plan.update.length).toBe(split.optChunks);
     expect(plan.backwardWithDh0.length).toBe(plan.backward.length + L * (1 + split.whhChunks));
   });
@@ -245,6 +249,14 @@ describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, a
   it('each step\'s W_hh products cover all G*H rows, in windows of W_hh', () => {
     const layout = paramLayout(model);
     for (let l = 0; l < L; l++) {
+      if (l > 0 && split.whhChunks > 1) {
+        // W_ih above layer 0 likewise: gi by its rows, dW_ih by its rows, dL/dx summed over them.
+        expect(plan.matmuls.filter((m) => m.label === `layer ${l} gi rows`).reduce((a, m) => a + m.N, 0)).toBe(GH);
+        expect(plan.matmuls.filter((m) => m.label === `layer ${l} dW_ih rows`).reduce((a, m) => a + m.M, 0)).toBe(GH);
+        const sums = plan.backward.filter((d) => d.label.startsWith(`backward layer ${l} column_sum dL/dx`));
+        expect(sums.length).toBe(Math.ceil((t.seqLength * t.batchSize) / split.dxRows));
+        if (maxPerDim) expect(sums.length).toBeGreaterThan(1);
+      }
       const gh = plan.matmuls.filter((m) => m.label === `layer ${l} gh rows`);
       expect(gh.length).toBe(t.seqLength * split.whhChunks);
       expect(gh.slice(0, split.whhChunks).reduce((a, m) => a + m.N, 0)).toBe(GH);

@@ -7,6 +7,9 @@ import { GATES, hasCellState, SAVED } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
 
+/** column_sum.wgsl's workgroup size (src/gpu/kernels/column_sum.ts): what bounds the columns one dispatch sums. */
+export const COLUMN_SUM_WG = 64;
+
 /** Uniform structs sit at this stride in the arena: WebGPU's largest minUniformBufferOffsetAlignment. */
 export const UNIFORM_ALIGN = 256;
 /** Staging buffers the loss is copied into, so the CPU reads iteration i while the GPU runs i + 1, i + 2. */
@@ -31,6 +34,8 @@ export interface BindingLimits {
   maxBufferSize: number;
   /** Absent: WebGPU's default, 256 bytes (what a device gets unless it asks for less, as ours do not). */
   minStorageBufferOffsetAlignment?: number;
+  /** Absent: WebGPU's default, 65535. */
+  maxComputeWorkgroupsPerDimension?: number;
 }
 
 /**
@@ -47,6 +52,12 @@ export interface SplitPlan {
   alignWords: number;
   whhChunkRows: number;
   whhChunks: number;
+  /**
+   * Above layer 0, W_ih [G*H, H] is split as W_hh is; dL/dx = dgi W_ih is then whhChunks partial
+   * products per range of dxRows positions, summed by column_sum (its grid and one binding bound
+   * dxRows).
+   */
+  dxRows: number;
   optChunkWords: number;
   optChunks: number;
 }
@@ -67,7 +78,10 @@ export function splitPlan(model: ModelConfig, train: TrainConfig, limits?: Bindi
   // A window of rows r0 .. r1 of W_hh starts up to alignWords - 1 words before row r0.
   const whhChunkRows = Math.max(1, Math.min(GH, Math.floor((bindWords - alignWords + 1) / H)));
   const optChunkWords = Math.max(alignWords, Math.floor(bindWords / alignWords) * alignWords);
-  return { bindWords, alignWords, whhChunkRows, whhChunks: Math.ceil(GH / whhChunkRows), optChunkWords, optChunks: Math.ceil(P / optChunkWords) };
+  const whhChunks = Math.ceil(GH / whhChunkRows);
+  const maxPerDim = limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  const dxRows = Math.max(1, Math.min(train.seqLength * train.batchSize, Math.floor((maxPerDim * COLUMN_SUM_WG) / H), Math.floor(bindWords / (whhChunks * H))));
+  return { bindWords, alignWords, whhChunkRows, whhChunks, dxRows, optChunkWords, optChunks: Math.ceil(P / optChunkWords) };
 }
 
 /** The parameters' buffers, which the split plan binds in windows of tensors (splitWindows). */
@@ -89,12 +103,13 @@ export function perLayerWords(model: ModelConfig, train: TrainConfig): Record<st
  * per dispatch, an offset-aligned row range of W_hh, and a chunk of the optimizer.
  */
 export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: string; words: number }[] {
+  // Above layer 0 W_ih is split by rows as W_hh is.
   const layout = paramLayout(model);
   const H = fullModelConfig(model).hiddenSize;
   const span = (lo: number, hi: number) => hi - Math.floor(lo / split.alignWords) * split.alignWords;
   return [
     ...layout.layers.flatMap((w, l) => [
-      { holds: `layer ${l} W_ih`, words: span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) },
+      { holds: l === 0 ? 'layer 0 W_ih' : `a row of layer ${l} W_ih`, words: l === 0 ? span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) : H + split.alignWords - 1 },
       { holds: `layer ${l} b_ih and b_hh`, words: span(w.biasIh.offset, w.biasHh.offset + w.biasHh.size) },
       { holds: `a row of layer ${l} W_hh`, words: H + split.alignWords - 1 },
     ]),
@@ -106,14 +121,20 @@ export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: str
  * Dispatches per training iteration (src/gpu/plan.ts lists them): the formula `perStep.dispatches`
  * reports. The split plan (`limits` smaller than the parameters) adds, per layer, whhChunks
  * matmuls before each forward step and each backward step but the last (t = T-1) and whhChunks - 1
- * more for dW_hh, and optChunks - 1 more optimizer dispatches.
+ * more for dW_hh, and optChunks - 1 more optimizer dispatches; above layer 0, with whhChunks > 1,
+ * whhChunks - 1 more for gi and for dW_ih each, and (whhChunks + 1) per range of dxRows positions
+ * for dL/dx instead of 1.
  */
 export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): number {
   const { layers: L, dropout } = fullModelConfig(model);
   const d = dropout > 0 ? 1 : 0;
   const T = train.seqLength;
   const split = splitPlan(model, train, limits);
-  const extra = split ? L * split.whhChunks * (2 * T - 1 + 1) - L + split.optChunks - 1 : 0;
+  let extra = split ? L * split.whhChunks * (2 * T - 1 + 1) - L + split.optChunks - 1 : 0;
+  if (split && split.whhChunks > 1) {
+    const c = split.whhChunks, ranges = Math.ceil((train.seqLength * train.batchSize) / split.dxRows);
+    extra += (L - 1) * (2 * (c - 1) + ranges * (c + 1) - 1);
+  }
   return L * (2 * T + 6) + 2 * d * L + 6 + extra;
 }
 
@@ -157,6 +178,7 @@ export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: Bin
     words('whhT', unused, 'W_hh transposed (none: split plan, bound, unused)');
     words('gh', B * GH, 'recurrent projection of one step Bx(G*H)');
     words('dhPart', split.whhChunks * BH, `partial sums of W_hh^T dgh ${split.whhChunks}xBxH`);
+    if (L > 1 && split.whhChunks > 1) words('dxPart', split.whhChunks * split.dxRows * H, `partial sums of dgi W_ih ${split.whhChunks}x${split.dxRows}xH`);
   } else {
     // 16 spare floats past the last layer: cell_forward's vec4 loads may read into them.
     words('whhT', L * GH * H + 16, 'W_hh transposed, Lx H x(G*H)');

@@ -144,6 +144,7 @@ export function planIteration(
     maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
     maxBufferSize: limits.maxBufferSize ?? limits.maxStorageBufferBindingSize,
     minStorageBufferOffsetAlignment: limits.minStorageBufferOffsetAlignment ?? 256,
+    maxComputeWorkgroupsPerDimension: maxPerDim,
   };
   const split = splitPlan(model, train, bindingLimits);
   const buffers = planBuffers(model, train, bindingLimits);
@@ -216,6 +217,14 @@ export function planIteration(
   const mask = dropout > 0 ? { buffer: b.dropoutMask } : undefined;
   const dec = { w: layout.decoderWeight.offset, b: layout.decoderBias.offset };
 
+  /** Row ranges [first, count] of a [G*H, H] weight (W_hh; W_ih above layer 0): one, but in the split plan. */
+  const rowRanges = (): [number, number][] => {
+    const R = split?.whhChunkRows ?? GH;
+    return Array.from({ length: Math.ceil(GH / R) }, (_, i) => [i * R, Math.min(R, GH - i * R)]);
+  };
+  // W_ih above layer 0 [G*H, H] is split by rows as W_hh is, where W_hh is.
+  const wihSplit = split !== undefined && split.whhChunks > 1;
+
   const forward: PlannedDispatch[] = [];
   for (let l = 0; l < L; l++) {
     const w = layout.layers[l];
@@ -228,10 +237,12 @@ export function planIteration(
       }, maxPerDim)));
     } else {
       const x = up(l - 1);
-      forward.push(plan(`forward layer ${l} matmul gi`, matmul(`layer ${l} gi`, {
-        M: N, N: GH, K: H, transB: true, A: x.buffer, offA: x.offset, lda: H,
-        B: b.params, offB: w.weightIh.offset, ldb: H, C: b.gi, ldc: GH, bias: bih,
-      })));
+      for (const [r0, rows] of wihSplit ? rowRanges() : [[0, GH]]) {
+        forward.push(plan(`forward layer ${l} matmul gi${wihSplit ? ` rows ${r0}..` : ''}`, matmul(`layer ${l} gi${wihSplit ? ' rows' : ''}`, {
+          M: N, N: rows, K: H, transB: true, A: x.buffer, offA: x.offset, lda: H,
+          B: b.params, offB: w.weightIh.offset + r0 * H, ldb: H, C: b.gi, offC: r0, ldc: GH, bias: bih,
+        })));
+      }
     }
     for (let t = 0; t < T; t++) {
       const biases = win(b.params, split ? w.biasIh.offset : w.biasHh.offset, w.biasHh.offset + GH);
@@ -325,12 +336,27 @@ export function planIteration(
       }, maxPerDim));
     } else {
       const x = up(l - 1);
-      bw(`layer ${l} matmul dW_ih`, matmul(`layer ${l} dW_ih`, {
-        M: GH, N: H, K: N, transA: true, A: b.dGi, lda: GH, B: x.buffer, offB: x.offset, ldb: H, C: b.grads, offC: w.weightIh.offset, ldc: H,
-      }));
+      for (const [r0, rows] of wihSplit ? rowRanges() : [[0, GH]]) {
+        bw(`layer ${l} matmul dW_ih${wihSplit ? ` rows ${r0}..` : ''}`, matmul(`layer ${l} dW_ih${wihSplit ? ' rows' : ''}`, {
+          M: rows, N: H, K: N, transA: true, A: b.dGi, offA: r0, lda: GH, B: x.buffer, offB: x.offset, ldb: H, C: b.grads, offC: w.weightIh.offset + r0 * H, ldc: H,
+        }));
+      }
     }
     bw(`layer ${l} column_sum db_ih`, columnSumLaunch({ X: b.dGi, rows: N, cols: GH, ...gBias(w.biasIh.offset, GH) }));
-    if (l > 0) bw(`layer ${l} matmul dL/dx`, matmul(`layer ${l} dL/dx`, { M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
+    if (l > 0 && !wihSplit) bw(`layer ${l} matmul dL/dx`, matmul(`layer ${l} dL/dx`, { M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
+    if (l > 0 && wihSplit) {
+      // Per range of positions: the partial products over W_ih's row ranges, then their sum.
+      const ranges = rowRanges();
+      for (let n0 = 0; n0 < N; n0 += split!.dxRows) {
+        const rows = Math.min(split!.dxRows, N - n0);
+        ranges.forEach(([r0, k], p) => {
+          bw(`layer ${l} matmul dL/dx rows ${r0}.. positions ${n0}..`, matmul(`layer ${l} dL/dx rows`, {
+            M: rows, N: H, K: k, A: b.dGi, offA: n0 * GH + r0, lda: GH, B: b.params, offB: w.weightIh.offset + r0 * H, ldb: H, C: b.dxPart, offC: p * rows * H, ldc: H,
+          }));
+        });
+        bw(`layer ${l} column_sum dL/dx positions ${n0}..`, columnSumLaunch({ X: b.dxPart, rows: ranges.length, cols: rows * H, out: dUp, offOut: n0 * H }));
+      }
+    }
   }
 
   // The split plan keeps no transposed copies (its steps read W_hh itself).

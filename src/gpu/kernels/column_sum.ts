@@ -1,5 +1,6 @@
 /** shaders/column_sum.wgsl: the bias gradients, out[offOut + j] = sum over rows of X[offX + r * cols + j]. */
 import source from '../../../shaders/column_sum.wgsl?raw';
+import { COLUMN_SUM_WG } from '../buffers.ts';
 import { composeWgsl } from '../wgsl.ts';
 import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch } from './common.ts';
 
@@ -14,7 +15,7 @@ export const COLUMN_SUM = defineKernel({
   entryPoints: ['main'],
 });
 
-const WG = 64;
+const WG = COLUMN_SUM_WG;
 
 export function columnSumLaunch<T>(a: { X: T; out: T; rows: number; cols: number; offX?: number; offOut?: number }): Launch<T> {
   const offX = a.offX ?? 0, offOut = a.offOut ?? 0;
