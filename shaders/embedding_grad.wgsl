@@ -5,7 +5,8 @@
 
 override WG: u32 = 64;
 
-struct Uniforms { H: u32, V: u32, offOut: u32, perRow: u32 }
+// rowStart, rows: main_rows only.
+struct Uniforms { H: u32, V: u32, offOut: u32, perRow: u32, rowStart: u32, rows: u32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<storage, read> dZ: array<f32>;
 @group(0) @binding(1) var<storage, read> start: array<u32>;     // [V + 1]
@@ -18,6 +19,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let idx = gid.y * u.perRow + gid.x;
   if (idx >= u.H * u.V) { return; }
   let i = idx / u.V;
+  let v = idx % u.V;
+  var s = 0.0;
+  for (var q = start[v]; q < start[v + 1u]; q++) { s += dZ[positions[q] * u.H + i]; }
+  out[u.offOut + idx] = s;
+}
+
+// The split plan's (src/gpu/plan.ts, W_ih larger than one binding): rows rowStart .. rowStart +
+// rows - 1 of dWxh only, into `out` bound from the first of them (out[offOut + (i - rowStart) * V + v]).
+@compute @workgroup_size(WG)
+fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let idx = gid.y * u.perRow + gid.x;
+  if (idx >= u.rows * u.V) { return; }
+  let i = u.rowStart + idx / u.V;
   let v = idx % u.V;
   var s = 0.0;
   for (var q = start[v]; q < start[v + 1u]; q++) { s += dZ[positions[q] * u.H + i]; }

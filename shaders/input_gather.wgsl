@@ -5,7 +5,8 @@
 
 override WG: u32 = 64;
 
-struct Uniforms { N: u32, GH: u32, V: u32, offWih: u32, offBih: u32, perRow: u32, pad0: u32, pad1: u32 }
+// rowStart, rows: main_rows only.
+struct Uniforms { N: u32, GH: u32, V: u32, offWih: u32, offBih: u32, perRow: u32, rowStart: u32, rows: u32 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
@@ -21,11 +22,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   gi[idx] = params[u.offWih + j * u.V + tokens[p]] + params[u.offBih + j];
 }
 
-// The split plan's (src/gpu/plan.ts, a binding limit smaller than the parameters): W_ih x alone,
-// as W_ih and b_ih are bound apart there; cell_forward's main_gh adds b_ih.
+// The split plan's (src/gpu/plan.ts, a binding limit smaller than the parameters): rows rowStart ..
+// rowStart + rows - 1 of W_ih x alone (params bound from row rowStart on, at offWih), into their
+// columns of gi; W_ih and b_ih are bound apart there, and cell_forward's main_gh adds b_ih.
 @compute @workgroup_size(WG)
-fn main_nobias(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
   let idx = gid.y * u.perRow + gid.x;
-  if (idx >= u.N * u.GH) { return; }
-  gi[idx] = params[u.offWih + (idx % u.GH) * u.V + tokens[idx / u.GH]];
+  if (idx >= u.N * u.rows) { return; }
+  let p = idx / u.rows;
+  let j = idx % u.rows;
+  gi[p * u.GH + u.rowStart + j] = params[u.offWih + j * u.V + tokens[p]];
 }

@@ -181,6 +181,8 @@ const SPLIT_CONFIGS: [ModelConfig, TrainConfig, number, number, number?][] = [
   // dL/dx two ranges of positions.
   [{ cell: 'lstm', vocabSize: 5, hiddenSize: 16, layers: 2 }, train(5, 2), 3072, 256, 2],
   [{ cell: 'rnn', vocabSize: 5, hiddenSize: 24, layers: 3, dropout: 0.5 }, train(3, 2), 2048, 64],
+  // Layer 0's W_ih [G*H, V] past one binding (a large vocabulary): input_gather and embedding_grad by its rows.
+  [{ cell: 'gru', vocabSize: 30, hiddenSize: 6 }, train(3, 2), 1024, 64],
 ];
 
 describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, align, maxPerDim) => {
@@ -195,7 +197,8 @@ describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, a
   it(`${name([model, t])} in bindings of ${bindBytes} bytes: fits the device check, and the ordinary plan would not`, () => {
     expect(() => checkFits(model, t, asDevice(limits))).not.toThrow();
     expect(Math.max(...ordinary.buffers.filter((b) => b.usage === 'storage').map((b) => b.size))).toBeGreaterThan(bindBytes);
-    expect(split.whhChunks).toBe(Math.ceil(GH / Math.floor((bindBytes / 4 - align / 4 + 1) / H)));
+    expect(split.whhChunks).toBe(Math.ceil(GH / Math.min(GH, Math.floor((bindBytes / 4 - align / 4 + 1) / H))));
+    expect(split.whhChunks > 1 || split.wih0Chunks > 1 || L > 1).toBe(true);
   });
 
   it('the formula counts its dispatches: W_hh row-range matmuls per step and optimizer chunks besides', () => {
@@ -204,7 +207,7 @@ describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, a
     const T = t.seqLength;
     const c = split.whhChunks, dxRanges = Math.ceil((T * t.batchSize) / split.dxRows);
     const wih = c > 1 ? (L - 1) * (2 * (c - 1) + dxRanges * (c + 1) - 1) : 0;
-    expect(count - dispatchesPerIteration(model, t)).toBe(L * (2 * T * c - 1) + split.optChunks - 1 + wih);
+    expect(count - dispatchesPerIteration(model, t)).toBe(L * (2 * T * c - 1) + split.optChunks - 1 + wih + 2 * (split.wih0Chunks - 1));
     expect(plan.update.length).toBe(split.optChunks);
     expect(plan.backwardWithDh0.length).toBe(plan.backward.length + L * (1 + split.whhChunks));
   });
@@ -248,6 +251,11 @@ describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, a
 
   it('each step\'s W_hh products cover all G*H rows, in windows of W_hh', () => {
     const layout = paramLayout(model);
+    const gathers = plan.forward.filter((d) => d.kernel === 'input_gather');
+    expect(gathers.length).toBe(split.wih0Chunks);
+    expect(gathers.reduce((a, d) => a + (fields(d).rows as number), 0)).toBe(GH);
+    const embeds = plan.backward.filter((d) => d.kernel === 'embedding_grad').flatMap((d) => d.bindings[KERNELS.embedding_grad.bindings.indexOf('out')].touches);
+    expect(embeds.reduce((a, r) => a + r.count, 0)).toBe(GH * model.vocabSize);
     for (let l = 0; l < L; l++) {
       if (l > 0 && split.whhChunks > 1) {
         // W_ih above layer 0 likewise: gi by its rows, dW_ih by its rows, dL/dx summed over them.

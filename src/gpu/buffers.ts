@@ -58,6 +58,9 @@ export interface SplitPlan {
    * dxRows).
    */
   dxRows: number;
+  /** Layer 0's W_ih [G*H, V] in ranges of wih0Rows rows (input_gather and embedding_grad main_rows); one range where it fits. */
+  wih0Rows: number;
+  wih0Chunks: number;
   optChunkWords: number;
   optChunks: number;
 }
@@ -81,7 +84,9 @@ export function splitPlan(model: ModelConfig, train: TrainConfig, limits?: Bindi
   const whhChunks = Math.ceil(GH / whhChunkRows);
   const maxPerDim = limits.maxComputeWorkgroupsPerDimension ?? 65535;
   const dxRows = Math.max(1, Math.min(train.seqLength * train.batchSize, Math.floor((maxPerDim * COLUMN_SUM_WG) / H), Math.floor(bindWords / (whhChunks * H))));
-  return { bindWords, alignWords, whhChunkRows, whhChunks, dxRows, optChunkWords, optChunks: Math.ceil(P / optChunkWords) };
+  const V = model.vocabSize;
+  const wih0Rows = GH * V <= bindWords ? GH : Math.max(1, Math.min(GH, Math.floor((bindWords - alignWords + 1) / V)));
+  return { bindWords, alignWords, whhChunkRows, whhChunks, dxRows, wih0Rows, wih0Chunks: Math.ceil(GH / wih0Rows), optChunkWords, optChunks: Math.ceil(P / optChunkWords) };
 }
 
 /** The parameters' buffers, which the split plan binds in windows of tensors (splitWindows). */
@@ -109,7 +114,9 @@ export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: str
   const span = (lo: number, hi: number) => hi - Math.floor(lo / split.alignWords) * split.alignWords;
   return [
     ...layout.layers.flatMap((w, l) => [
-      { holds: l === 0 ? 'layer 0 W_ih' : `a row of layer ${l} W_ih`, words: l === 0 ? span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) : H + split.alignWords - 1 },
+      l > 0 ? { holds: `a row of layer ${l} W_ih`, words: H + split.alignWords - 1 }
+        : split.wih0Chunks > 1 ? { holds: 'a row of layer 0 W_ih', words: model.vocabSize + split.alignWords - 1 }
+        : { holds: 'layer 0 W_ih', words: span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) },
       { holds: `layer ${l} b_ih and b_hh`, words: span(w.biasIh.offset, w.biasHh.offset + w.biasHh.size) },
       { holds: `a row of layer ${l} W_hh`, words: H + split.alignWords - 1 },
     ]),
@@ -123,14 +130,14 @@ export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: str
  * matmuls before each forward step and each backward step but the last (t = T-1) and whhChunks - 1
  * more for dW_hh, and optChunks - 1 more optimizer dispatches; above layer 0, with whhChunks > 1,
  * whhChunks - 1 more for gi and for dW_ih each, and (whhChunks + 1) per range of dxRows positions
- * for dL/dx instead of 1.
+ * for dL/dx instead of 1; and wih0Chunks - 1 more for layer 0's input_gather and embedding_grad each.
  */
 export function dispatchesPerIteration(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): number {
   const { layers: L, dropout } = fullModelConfig(model);
   const d = dropout > 0 ? 1 : 0;
   const T = train.seqLength;
   const split = splitPlan(model, train, limits);
-  let extra = split ? L * split.whhChunks * (2 * T - 1 + 1) - L + split.optChunks - 1 : 0;
+  let extra = split ? L * split.whhChunks * (2 * T - 1 + 1) - L + split.optChunks - 1 + 2 * (split.wih0Chunks - 1) : 0;
   if (split && split.whhChunks > 1) {
     const c = split.whhChunks, ranges = Math.ceil((train.seqLength * train.batchSize) / split.dxRows);
     extra += (L - 1) * (2 * (c - 1) + ranges * (c + 1) - 1);

@@ -217,11 +217,12 @@ export function planIteration(
   const mask = dropout > 0 ? { buffer: b.dropoutMask } : undefined;
   const dec = { w: layout.decoderWeight.offset, b: layout.decoderBias.offset };
 
-  /** Row ranges [first, count] of a [G*H, H] weight (W_hh; W_ih above layer 0): one, but in the split plan. */
-  const rowRanges = (): [number, number][] => {
-    const R = split?.whhChunkRows ?? GH;
-    return Array.from({ length: Math.ceil(GH / R) }, (_, i) => [i * R, Math.min(R, GH - i * R)]);
-  };
+  /** Row ranges [first, count] of G*H rows, R at a time. */
+  const ranges = (R: number): [number, number][] => Array.from({ length: Math.ceil(GH / R) }, (_, i) => [i * R, Math.min(R, GH - i * R)]);
+  /** Of a [G*H, H] weight (W_hh; W_ih above layer 0): one, but in the split plan. */
+  const rowRanges = () => ranges(split?.whhChunkRows ?? GH);
+  /** Of layer 0's W_ih [G*H, V]: one, but where it exceeds a binding. */
+  const wih0Ranges = () => ranges(split?.wih0Rows ?? GH);
   // W_ih above layer 0 [G*H, H] is split by rows as W_hh is, where W_hh is.
   const wihSplit = split !== undefined && split.whhChunks > 1;
 
@@ -230,11 +231,17 @@ export function planIteration(
     const w = layout.layers[l];
     // The split plan adds b_ih in the cell (W_ih and b_ih lie apart, W_hh between them).
     const bih = split ? undefined : w.biasIh.offset;
-    if (l === 0) {
-      const p = win(b.params, w.weightIh.offset, bih === undefined ? w.weightIh.offset + GH * V : bih + GH);
+    if (l === 0 && !split) {
       forward.push(plan('forward layer 0 input_gather', inputGatherLaunch({
-        params: p.buf, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset - p.base, offBih: bih,
+        params: b.params, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset, offBih: bih,
       }, maxPerDim)));
+    } else if (l === 0) {
+      for (const [r0, rows] of wih0Ranges()) {
+        const p = win(b.params, w.weightIh.offset + r0 * V, w.weightIh.offset + (r0 + rows) * V);
+        forward.push(plan(`forward layer 0 input_gather${rows < GH ? ` rows ${r0}..` : ''}`, inputGatherLaunch({
+          params: p.buf, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset + r0 * V - p.base, rows: { start: r0, count: rows },
+        }, maxPerDim)));
+      }
     } else {
       const x = up(l - 1);
       for (const [r0, rows] of wihSplit ? rowRanges() : [[0, GH]]) {
@@ -247,8 +254,7 @@ export function planIteration(
     for (let t = 0; t < T; t++) {
       const biases = win(b.params, split ? w.biasIh.offset : w.biasHh.offset, w.biasHh.offset + GH);
       if (split) {
-        for (let r0 = 0; r0 < GH; r0 += split.whhChunkRows) {
-          const rows = Math.min(split.whhChunkRows, GH - r0);
+        for (const [r0, rows] of rowRanges()) {
           forward.push(plan(`forward layer ${l} matmul gh rows ${r0}.. t=${t}`, matmul(`layer ${l} gh rows`, {
             M: B, N: rows, K: H, transB: true, A: b.hAll, offA: hBase(l) + t * BH, lda: H,
             B: b.params, offB: w.weightHh.offset + r0 * H, ldb: H, C: b.gh, offC: r0, ldc: GH,
@@ -304,15 +310,14 @@ export function planIteration(
     /** The split plan's W_hh^T dgh of step `next` as partial sums over row ranges of W_hh, into dhPart. */
     const dhParts = (label: string, next: number) => {
       if (!split) return undefined;
-      let c = 0;
-      for (let r0 = 0; r0 < GH; r0 += split.whhChunkRows, c++) {
-        const rows = Math.min(split.whhChunkRows, GH - r0);
+      const ranges = rowRanges();
+      ranges.forEach(([r0, rows], c) => {
         bw(`layer ${l} matmul dh rows ${r0}.. ${label}`, matmul(`layer ${l} dh rows`, {
           M: B, N: H, K: rows, A: b.dGh, offA: next * B * GH + r0, lda: GH, B: b.params, offB: w.weightHh.offset + r0 * H, ldb: H,
           C: b.dhPart, offC: c * BH, ldc: H,
         }));
-      }
-      return { dh: b.dhPart, parts: c };
+      });
+      return { dh: b.dhPart, parts: ranges.length };
     };
     for (let t = T - 1; t >= 0; t--) {
       const next = t === T - 1 ? undefined : (t + 1) * B * GH;
@@ -323,17 +328,19 @@ export function planIteration(
     const pre0 = dhParts('dh0', 0);
     bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers, pre0));
     for (const d of backwardWithDh0.slice(beforeDh0)) dh0Only.add(d);
-    for (let r0 = 0; r0 < GH; r0 += split?.whhChunkRows ?? GH) {
-      const rows = Math.min(split?.whhChunkRows ?? GH, GH - r0);
+    for (const [r0, rows] of rowRanges()) {
       bw(`layer ${l} matmul dW_hh${split ? ` rows ${r0}..` : ''}`, matmul(`layer ${l} dW_hh${split ? ' rows' : ''}`, {
         M: rows, N: H, K: N, transA: true, A: b.dGh, offA: r0, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset + r0 * H, ldc: H,
       }));
     }
     bw(`layer ${l} column_sum db_hh`, columnSumLaunch({ X: b.dGh, rows: N, cols: GH, ...gBias(w.biasHh.offset, GH) }));
     if (l === 0) {
-      bw('layer 0 embedding_grad dW_ih', embeddingGradLaunch({
-        dZ: b.dGi, start: b.embStart, positions: b.embPos, H: GH, V, N, ...gBias(w.weightIh.offset, GH * V),
-      }, maxPerDim));
+      for (const [r0, rows] of wih0Ranges()) {
+        bw(`layer 0 embedding_grad dW_ih${rows < GH ? ` rows ${r0}..` : ''}`, embeddingGradLaunch({
+          dZ: b.dGi, start: b.embStart, positions: b.embPos, H: GH, V, N, ...gBias(w.weightIh.offset + r0 * V, rows * V),
+          rows: rows < GH ? { start: r0, count: rows } : undefined,
+        }, maxPerDim));
+      }
     } else {
       const x = up(l - 1);
       for (const [r0, rows] of wihSplit ? rowRanges() : [[0, GH]]) {

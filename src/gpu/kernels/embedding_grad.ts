@@ -3,7 +3,7 @@ import source from '../../../shaders/embedding_grad.wgsl?raw';
 import { composeWgsl } from '../wgsl.ts';
 import { bindAll, defineKernel, grid1D, reads, UniformLayout, writes, type Launch } from './common.ts';
 
-const UNIFORMS = new UniformLayout({ H: 'u32', V: 'u32', offOut: 'u32', perRow: 'u32' });
+const UNIFORMS = new UniformLayout({ H: 'u32', V: 'u32', offOut: 'u32', perRow: 'u32', rowStart: 'u32', rows: 'u32', pad0: 'u32', pad1: 'u32' });
 
 export const EMBEDDING_GRAD = defineKernel({
   name: 'embedding_grad',
@@ -11,7 +11,7 @@ export const EMBEDDING_GRAD = defineKernel({
   cpuTwin: "src/cpu/cells.ts: gatePreactivationsBackward (dW_ih's `tokens` branch)",
   bindings: ['dZ', 'start', 'positions', 'out', 'u'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main'],
+  entryPoints: ['main', 'main_rows'],
 });
 
 const WG = 64;
@@ -30,22 +30,27 @@ export function positionsByToken(tokens: ArrayLike<number>, V: number): { start:
   return { start, positions };
 }
 
-/** out[offOut + i * V + v] = sum of dZ[p * H + i] over the N positions p of token v. */
+/**
+ * out[offOut + i * V + v] = sum of dZ[p * H + i] over the N positions p of token v; with `rows`
+ * (the split plan's main_rows), only rows i of that range, the first at offOut.
+ */
 export function embeddingGradLaunch<T>(
-  a: { dZ: T; start: T; positions: T; out: T; H: number; V: number; N: number; offOut?: number }, maxPerDim: number,
+  a: { dZ: T; start: T; positions: T; out: T; H: number; V: number; N: number; offOut?: number; rows?: { start: number; count: number } },
+  maxPerDim: number,
 ): Launch<T> {
-  const g = grid1D(a.H * a.V, WG, maxPerDim);
+  const count = a.rows?.count ?? a.H;
+  const g = grid1D(count * a.V, WG, maxPerDim);
   const offOut = a.offOut ?? 0;
   return {
     kernel: EMBEDDING_GRAD,
-    entryPoint: 'main',
+    entryPoint: a.rows ? 'main_rows' : 'main',
     constants: { WG },
     bindings: bindAll(EMBEDDING_GRAD, {
       dZ: { buffer: a.dZ, touches: [reads(0, a.N * a.H)] },
       start: { buffer: a.start, touches: [reads(0, a.V + 1)] },
       positions: { buffer: a.positions, touches: [reads(0, a.N)] },
-      out: { buffer: a.out, touches: [writes(offOut, a.H * a.V)] },
-      u: { uniforms: UNIFORMS.pack({ H: a.H, V: a.V, offOut, perRow: g.perRow }) },
+      out: { buffer: a.out, touches: [writes(offOut, count * a.V)] },
+      u: { uniforms: UNIFORMS.pack({ H: a.H, V: a.V, offOut, perRow: g.perRow, rowStart: a.rows?.start ?? 0, rows: count }) },
     }),
     x: g.x,
     y: g.y,

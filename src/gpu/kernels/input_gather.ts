@@ -4,7 +4,7 @@ import { composeWgsl } from '../wgsl.ts';
 import { bindAll, defineKernel, grid1D, reads, UniformLayout, writes, type Launch } from './common.ts';
 
 const UNIFORMS = new UniformLayout({
-  N: 'u32', GH: 'u32', V: 'u32', offWih: 'u32', offBih: 'u32', perRow: 'u32', pad0: 'u32', pad1: 'u32',
+  N: 'u32', GH: 'u32', V: 'u32', offWih: 'u32', offBih: 'u32', perRow: 'u32', rowStart: 'u32', rows: 'u32',
 });
 
 export const INPUT_GATHER = defineKernel({
@@ -13,28 +13,36 @@ export const INPUT_GATHER = defineKernel({
   cpuTwin: "src/cpu/cells.ts: gatePreactivations (gi for token inputs)",
   bindings: ['params', 'tokens', 'gi', 'u'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main', 'main_nobias'],
+  entryPoints: ['main', 'main_rows'],
 });
 
 const WG = 64;
 
 /**
  * gi[p, j] = W_ih[j, tokens[p]] + b_ih[j] for the N positions and GH = G*H rows of W_ih [GH, V];
- * without offBih (the split plan's main_nobias), W_ih[j, tokens[p]] alone.
+ * without offBih (the split plan's main_rows), W_ih[j, tokens[p]] alone for the rows j of `rows`
+ * (all by default), W_ih's first of them at offWih.
  */
 export function inputGatherLaunch<T>(
-  a: { params: T; tokens: T; gi: T; N: number; GH: number; V: number; offWih: number; offBih?: number }, maxPerDim: number,
+  a: { params: T; tokens: T; gi: T; N: number; GH: number; V: number; offWih: number; offBih?: number; rows?: { start: number; count: number } },
+  maxPerDim: number,
 ): Launch<T> {
-  const g = grid1D(a.N * a.GH, WG, maxPerDim);
+  const rows = a.offBih === undefined ? a.rows ?? { start: 0, count: a.GH } : { start: 0, count: a.GH };
+  const g = grid1D(a.N * rows.count, WG, maxPerDim);
   return {
     kernel: INPUT_GATHER,
-    entryPoint: a.offBih === undefined ? 'main_nobias' : 'main',
+    entryPoint: a.offBih === undefined ? 'main_rows' : 'main',
     constants: { WG },
     bindings: bindAll(INPUT_GATHER, {
-      params: { buffer: a.params, touches: [reads(a.offWih, a.GH * a.V), ...(a.offBih === undefined ? [] : [reads(a.offBih, a.GH)])] },
+      params: { buffer: a.params, touches: [reads(a.offWih, rows.count * a.V), ...(a.offBih === undefined ? [] : [reads(a.offBih, a.GH)])] },
       tokens: { buffer: a.tokens, touches: [reads(0, a.N)] },
-      gi: { buffer: a.gi, touches: [writes(0, a.N * a.GH)] },
-      u: { uniforms: UNIFORMS.pack({ N: a.N, GH: a.GH, V: a.V, offWih: a.offWih, offBih: a.offBih ?? 0, perRow: g.perRow }) },
+      // main_rows: columns start .. start + count - 1 of each position's row.
+      gi: { buffer: a.gi, touches: [writes(rows.start, (a.N - 1) * a.GH + rows.count)] },
+      u: {
+        uniforms: UNIFORMS.pack({
+          N: a.N, GH: a.GH, V: a.V, offWih: a.offWih, offBih: a.offBih ?? 0, perRow: g.perRow, rowStart: rows.start, rows: rows.count,
+        }),
+      },
     }),
     x: g.x,
     y: g.y,
