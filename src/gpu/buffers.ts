@@ -104,7 +104,7 @@ export function perLayerWords(model: ModelConfig, train: TrainConfig): Record<st
 
 /**
  * The largest windows the split plan binds of the parameters' buffers, in words, by what they
- * hold: each must fit one binding (src/gpu/memory.ts: checkFits). One tensor or adjacent pair
+ * hold (a phrase that starts a sentence): each must fit one binding (src/gpu/memory.ts: checkFits). One tensor or adjacent pair
  * per dispatch, an offset-aligned row range of W_hh, and a chunk of the optimizer.
  */
 export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: string; words: number }[] {
@@ -116,11 +116,11 @@ export function splitWindows(model: ModelConfig, split: SplitPlan): { holds: str
     ...layout.layers.flatMap((w, l) => [
       l > 0 ? { holds: `a row of layer ${l} W_ih`, words: H + split.alignWords - 1 }
         : split.wih0Chunks > 1 ? { holds: 'a row of layer 0 W_ih', words: model.vocabSize + split.alignWords - 1 }
-        : { holds: 'layer 0 W_ih', words: span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) },
-      { holds: `layer ${l} b_ih and b_hh`, words: span(w.biasIh.offset, w.biasHh.offset + w.biasHh.size) },
+        : { holds: 'the layer 0 W_ih', words: span(w.weightIh.offset, w.weightIh.offset + w.weightIh.size) },
+      { holds: `the layer ${l} b_ih and b_hh`, words: span(w.biasIh.offset, w.biasHh.offset + w.biasHh.size) },
       { holds: `a row of layer ${l} W_hh`, words: H + split.alignWords - 1 },
     ]),
-    { holds: 'decoder weight and bias', words: span(layout.decoderWeight.offset, layout.decoderBias.offset + layout.decoderBias.size) },
+    { holds: 'the decoder weight and bias', words: span(layout.decoderWeight.offset, layout.decoderBias.offset + layout.decoderBias.size) },
   ];
 }
 

@@ -54,7 +54,7 @@ export function checkFits(model: ModelConfig, train: TrainConfig, limits: GPUSup
   }
   for (const w of split ? splitWindows(model, split) : []) {
     if (w.words > split!.bindWords) {
-      throw new DeviceLimitError(`the ${w.holds} needs ${formatBytes(4 * w.words)} in one binding but this adapter allows ${formatBytes(4 * split!.bindWords)} ${sizes}`);
+      throw new DeviceLimitError(`${w.holds} needs ${formatBytes(4 * w.words)} but this adapter allows ${formatBytes(4 * split!.bindWords)} per binding ${sizes}`);
     }
   }
   if (train.batchSize > limits.maxComputeWorkgroupsPerDimension) {

@@ -311,7 +311,7 @@ describe.skipIf(Boolean(missing) && !gpuRequired)('web page in Chromium', () => 
     await waitPhase(page, ['paused', 'ready']);
     await setValue(page, '#hidden', '4096');
     await setValue(page, '#batch', '2048');
-    expect(await text(page, '#model-error')).toMatch(/^Does not fit: the .+ buffer needs .+ but this adapter allows .+ per buffer/);
+    expect(await text(page, '#model-error')).toMatch(/^Does not fit: .+ needs .+ but this adapter allows .+ per (buffer|binding)/);
     expect(await page.isDisabled('#reset')).toBe(true);
     await setValue(page, '#batch', '16');
     await setValue(page, '#hidden', '128');
