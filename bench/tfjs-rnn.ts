@@ -65,6 +65,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
+import { PIPELINE_DEPTH, type Timing } from './timing.ts';
 
 export interface TfjsRunOptions {
   backend: 'webgpu' | 'cpu';
@@ -75,10 +76,6 @@ export interface TfjsRunOptions {
   batchSize: number;
   seed?: number;
 }
-
-/** How a round waits for the GPU: 'pipelined' enqueues 3 iterations and reads the last loss, as training does; 'sync' reads every loss. */
-export type Timing = 'pipelined' | 'sync';
-export const PIPELINE_DEPTH = 3;
 
 export interface TfjsSession {
   /** Milliseconds per iteration, one round (PIPELINE_DEPTH iterations when pipelined). */
@@ -307,11 +304,4 @@ export async function startTfjs(opts: TfjsRunOptions): Promise<TfjsSession> {
       trainer.dispose();
     },
   };
-}
-
-/** Median of a list of timings. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

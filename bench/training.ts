@@ -14,8 +14,8 @@ import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import type { CellType } from '../src/model/cells.ts';
 import { Rng } from '../src/util/random.ts';
 import { tuneKernels, type TuneOptions } from '../src/engine/tuning.ts';
-import { median, PIPELINE_DEPTH, startTfjs, type Timing } from './tfjs-rnn.ts';
-import { startBrain, startTorch, torchUnavailable, type PeerSession } from './peers.ts';
+import { median, PIPELINE_DEPTH, type Timing } from './timing.ts';
+import type { PeerSession } from './peers.ts';
 
 export type { Timing };
 
@@ -136,6 +136,8 @@ async function startRunner(ctx: GpuContext | undefined, j: Job, backend: BenchBa
     case 'tfjs-cpu': {
       if (cell !== 'rnn') return 'bench/tfjs-rnn.ts is a vanilla RNN';
       if (backend === 'tfjs-webgpu' && !ctx) return 'no GPU adapter';
+      // Peers load on demand, so that bench/real-gpu's bundle runs our rows without them.
+      const { startTfjs } = await import('./tfjs-rnn.ts');
       const s = await startTfjs({
         backend: backend === 'tfjs-webgpu' ? 'webgpu' : 'cpu', device: ctx?.device,
         vocabSize: j.V, hiddenSize: j.H, seqLength: j.T, batchSize: j.B,
@@ -146,11 +148,12 @@ async function startRunner(ctx: GpuContext | undefined, j: Job, backend: BenchBa
       };
     }
     case 'pytorch-cpu': {
+      const { startTorch, torchUnavailable } = await import('./peers.ts');
       const why = torchUnavailable();
       return why || peerRunner(backend, await startTorch(j));
     }
     case 'brainjs':
-      return peerRunner(backend, startBrain(j));
+      return peerRunner(backend, (await import('./peers.ts')).startBrain(j));
   }
 }
 
