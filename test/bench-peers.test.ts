@@ -1,0 +1,45 @@
+/**
+ * The training bench's peers and rounds (bench/training.ts, bench/peers.ts) on a tiny job, CPU
+ * only: every runner gives finite rows with its rounds counted, a slow runner sits out once its
+ * budget is spent, and PyTorch either runs (where /usr/bin/python3 imports torch) or is left out
+ * with one line saying why, never silently.
+ */
+import { describe, expect, it } from 'vitest';
+import { benchTraining, jobLabel, type Job } from '../bench/training.ts';
+import { torchUnavailable } from '../bench/peers.ts';
+
+const job: Job = { V: 20, H: 8, T: 4, B: 2 };
+
+describe('training bench rounds', () => {
+  it('times every runner the same number of rounds, with finite rates', async () => {
+    const notes: string[] = [];
+    const rows = await benchTraining(undefined, job, {
+      backends: ['ours-cpu', 'brainjs', 'pytorch-cpu'], budgetMs: 0, minReps: 3, maxReps: 3, peerBudgetMs: Infinity, note: (l) => notes.push(l),
+    });
+    const why = torchUnavailable();
+    const expected = why ? ['ours-cpu', 'brainjs'] : ['ours-cpu', 'brainjs', 'pytorch-cpu'];
+    expect(rows.map((r) => r.backend)).toEqual(expected);
+    for (const r of rows) {
+      expect(r.reps).toBe(3);
+      expect(r.timing).toBe('sync');
+      expect(r.tokensPerSecond).toBeGreaterThan(0);
+      expect(Number.isFinite(r.tokensPerSecond)).toBe(true);
+    }
+    if (why) expect(notes).toEqual([`${jobLabel(job)}: pytorch-cpu left out: ${why}`]);
+    else {
+      expect(notes).toEqual([]);
+      expect(rows[2].about).toMatch(/^torch \S+, \d+ threads/);
+    }
+    expect(rows[1].about).toMatch(/^brain\.js 2\./);
+  }, 120_000);
+
+  it('a runner that has spent its budget sits out the later rounds; the row ends when none is left', async () => {
+    const rows = await benchTraining(undefined, job, { backends: ['ours-cpu', 'brainjs'], budgetMs: 0, minReps: 4, maxReps: 4, peerBudgetMs: 0 });
+    expect(rows.map((r) => r.reps)).toEqual([1, 1]);
+  });
+
+  it('word-level rows name their vocabulary', () => {
+    expect(jobLabel({ V: 10_000, H: 256, T: 64, B: 32 })).toBe('word V=10,000 H=256 T=64 B=32');
+    expect(jobLabel({ V: 87, H: 512, T: 64, B: 32, cell: 'lstm' })).toBe('lstm H=512 T=64 B=32');
+  });
+});
