@@ -18,12 +18,17 @@ import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
 import { markdownTable, svgChart, table } from './report.ts';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' } },
+  options: {
+    quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' },
+    // Also paste the tables into README.md, between its bench markers (README_MARKERS).
+    readme: { type: 'boolean' },
+  },
 });
 if (!(TUNE_MODES as readonly string[]).includes(args.tune!)) throw new Error(`--tune ${args.tune}: one of ${TUNE_MODES.join(', ')}`);
 // Our GPU rows tune their kernels as training does, with the user's cache (src/node/tuning-store.ts).
 const tune = { mode: args.tune as TuneMode, store: fileTuningStore(tuningCachePath()), note: (line: string) => console.log(`note: ${line}`) };
 const mode = args.quick ? 'quick' : args.full ? 'full' : 'default';
+if (args.readme && mode === 'quick') throw new Error('--readme pastes a full measurement: not with --quick');
 const V = 87; // the seed project's Reuters vocabulary
 const CHAR_PEERS: BenchBackend[] = ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'pytorch-cpu', 'brainjs'];
 const OURS: BenchBackend[] = ['ours-gpu', 'ours-cpu'];
@@ -176,6 +181,7 @@ async function main() {
     ...(kernelRows.length ? ['', `Kernels against their CPU twins; ${peakNote}.`, '', markdownTable(kernelHeaders, kernelRows)] : []),
   ].join('\n');
   writeFileSync(`${args.out}/${base}.md`, md + '\n');
+  if (args.readme) pasteIntoReadme(md);
   const colors: Record<BenchBackend, string> = { 'ours-gpu': '#d62728', 'ours-cpu': '#1f77b4', 'tfjs-webgpu': '#ff7f0e', 'tfjs-cpu': '#7f7f7f', 'pytorch-cpu': '#9467bd', brainjs: '#2ca02c' };
   const sweep = training.filter((r) => r.V === V && r.T === 64 && r.B === 32 && (r.cell ?? 'rnn') === 'rnn' && (r.timing === 'pipelined' || !GPU_BACKENDS.includes(r.backend)));
   const svg = svgChart(
@@ -187,6 +193,19 @@ async function main() {
   if (svg) writeFileSync(`${args.out}/${base}.svg`, svg);
   console.log(`\nwrote ${args.out}/${base}.json, ${base}.md${svg ? `, ${base}.svg` : ''}`);
   if (ctx) releaseNodeGpu(ctx);
+}
+
+/** The README's measured tables live between these lines; `--readme` replaces what is between them. */
+const README_MARKERS = ['<!-- bench:start (npm run bench -- --readme writes this part) -->', '<!-- bench:end -->'] as const;
+
+function pasteIntoReadme(md: string): void {
+  const path = new URL('../README.md', import.meta.url);
+  const text = readFileSync(path, 'utf8');
+  const [open, close] = README_MARKERS;
+  const a = text.indexOf(open), b = text.indexOf(close);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${open} ... ${close} block to paste the tables into`);
+  writeFileSync(path, `${text.slice(0, a + open.length)}\n${md}\n${text.slice(b)}`);
+  console.log('pasted the tables into README.md');
 }
 
 await main();
