@@ -22,13 +22,16 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' },
     // Also paste the tables into README.md, between its bench markers (README_MARKERS).
     readme: { type: 'boolean' },
+    // Only the training rows whose label contains one of these ("lstm H=512", "word"): no sampling or kernels; results in only.*.
+    only: { type: 'string', multiple: true },
   },
 });
 if (!(TUNE_MODES as readonly string[]).includes(args.tune!)) throw new Error(`--tune ${args.tune}: one of ${TUNE_MODES.join(', ')}`);
 // Our GPU rows tune their kernels as training does, with the user's cache (src/node/tuning-store.ts).
 const tune = { mode: args.tune as TuneMode, store: fileTuningStore(tuningCachePath()), note: (line: string) => console.log(`note: ${line}`) };
 const mode = args.quick ? 'quick' : args.full ? 'full' : 'default';
-if (args.readme && mode === 'quick') throw new Error('--readme pastes a full measurement: not with --quick');
+if (args.readme && (mode === 'quick' || args.only)) throw new Error('--readme pastes a whole measurement: not with --quick or --only');
+const only = args.only ?? [];
 const V = 87; // the seed project's Reuters vocabulary
 const CHAR_PEERS: BenchBackend[] = ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'pytorch-cpu', 'brainjs'];
 const OURS: BenchBackend[] = ['ours-gpu', 'ours-cpu'];
@@ -113,7 +116,7 @@ async function main() {
     : { budgetMs: 4000, minReps: 3, maxReps: 10, peerBudgetMs: 6000 };
   const about = new Map<BenchBackend, string>();
   const training: TrainRow[] = [];
-  for (const p of plan()) {
+  for (const p of plan().filter((x) => only.length === 0 || only.some((o) => jobLabel(x.job).includes(o)))) {
     const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget, tune, note: (line) => console.log(`  note: ${line}`) });
     training.push(...rows);
     for (const r of rows) {
@@ -124,11 +127,11 @@ async function main() {
   }
 
   const sampling: SampleRow[] = [];
-  for (const H of mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
+  for (const H of only.length ? [] : mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
     sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400)));
   }
 
-  const kernels = ctx ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
+  const kernels = ctx && !only.length ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
 
   // Side-by-side ratios for each job, ours and tfjs-webgpu pipelined (as training runs).
   const jobs = [...new Map(training.map((r) => [jobLabel(r), r])).values()];
@@ -161,7 +164,7 @@ async function main() {
 
   console.log(`\nTraining throughput (tokens/s, median; ratios from this run)\n${table(trainHeaders, trainRows)}`);
   if (peerLines.length) console.log(`\nPeers as they ran:\n  ${peerLines.join('\n  ')}`);
-  console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
+  if (sampleRows.length) console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
   const peakNote = `CPU peak (theoretical, ${cpus().length} cores x 256-bit FMA): ~${info.cpuPeakGflops} GFLOP/s`;
   if (kernelRows.length) console.log(`\nKernels vs their CPU twins; ${peakNote}\n${table(kernelHeaders, kernelRows)}`);
   const g0 = training.find((r) => r.backend === 'ours-gpu');
@@ -170,13 +173,13 @@ async function main() {
   if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (L(2T + 6) + 2dL + 6 for L layers, d = 1 with dropout; T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
 
   mkdirSync(args.out!, { recursive: true });
-  const base = mode === 'default' ? 'latest' : mode;
+  const base = only.length ? 'only' : mode === 'default' ? 'latest' : mode;
   writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, kernels }, null, 2));
   const md = [
     `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
     '', markdownTable(trainHeaders, trainRows),
     ...(peerLines.length ? ['', 'Peers as they ran:', '', ...peerLines.map((l) => `- ${l}`)] : []),
-    '', markdownTable(sampleHeaders, sampleRows),
+    ...(sampleRows.length ? ['', markdownTable(sampleHeaders, sampleRows)] : []),
     ...(picks.length ? ['', `Kernel choice of our GPU rows (--tune ${args.tune}):`, '', ...picks.map((p) => `- ${p}`)] : []),
     ...(kernelRows.length ? ['', `Kernels against their CPU twins; ${peakNote}.`, '', markdownTable(kernelHeaders, kernelRows)] : []),
   ].join('\n');

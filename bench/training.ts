@@ -112,7 +112,11 @@ export interface TrainBenchOptions {
   budgetMs: number;
   minReps: number;
   maxReps: number;
-  /** A runner that has spent this long in its rounds of a row sits out the rest (it keeps its rounds so far). */
+  /**
+   * A CPU runner (ours or a peer) that has spent this long in its rounds of a row sits out the rest
+   * (it keeps its rounds so far). The GPU runners, ours and tfjs-webgpu, the comparison the bench
+   * is for, always get minReps rounds.
+   */
   peerBudgetMs: number;
   /** Kernel tuning for ours-gpu, as at a training start (absent: the default kernels). */
   tune?: TuneOptions;
@@ -170,7 +174,7 @@ export async function benchTraining(ctx: GpuContext | undefined, j: Job, o: Trai
     const start = performance.now();
     for (let round = 0; round < o.maxReps; round++) {
       if (round >= o.minReps && performance.now() - start >= o.budgetMs) break;
-      const active = runners.filter((_, i) => round === 0 || spent[i] < o.peerBudgetMs);
+      const active = runners.filter((r, i) => round === 0 || spent[i] < o.peerBudgetMs || (GPU_BACKENDS.includes(r.backend) && round < o.minReps));
       if (active.length === 0) break;
       for (const r of active) {
         const i = runners.indexOf(r);

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { benchTraining, jobLabel, type Job } from '../bench/training.ts';
 import { torchUnavailable } from '../bench/peers.ts';
+import { gpu, noGpu } from './gpu.ts';
 
 const job: Job = { V: 20, H: 8, T: 4, B: 2 };
 
@@ -33,10 +34,18 @@ describe('training bench rounds', () => {
     expect(rows[1].about).toMatch(/^brain\.js 2\./);
   }, 120_000);
 
-  it('a runner that has spent its budget sits out the later rounds; the row ends when none is left', async () => {
+  it('a CPU runner that has spent its budget sits out the later rounds; the row ends when none is left', async () => {
     const rows = await benchTraining(undefined, job, { backends: ['ours-cpu', 'brainjs'], budgetMs: 0, minReps: 4, maxReps: 4, peerBudgetMs: 0 });
     expect(rows.map((r) => r.reps)).toEqual([1, 1]);
   });
+
+  it.skipIf(noGpu)('the GPU runners are timed both ways and always get their minimum rounds', async () => {
+    const rows = await benchTraining(gpu, job, { backends: ['ours-gpu', 'tfjs-webgpu', 'ours-cpu'], budgetMs: 0, minReps: 2, maxReps: 2, peerBudgetMs: 0 });
+    expect(rows.map((r) => `${r.backend} ${r.timing} ${r.reps}`)).toEqual([
+      'ours-gpu pipelined 2', 'ours-gpu sync 2', 'tfjs-webgpu pipelined 2', 'tfjs-webgpu sync 2', 'ours-cpu sync 1',
+    ]);
+    for (const r of rows) expect(r.tokensPerSecond).toBeGreaterThan(0);
+  }, 120_000);
 
   it('word-level rows name their vocabulary', () => {
     expect(jobLabel({ V: 10_000, H: 256, T: 64, B: 32 })).toBe('word V=10,000 H=256 T=64 B=32');
