@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick | --full]
+ * npm run bench [-- --quick | --full] [--readme] [--only 'lstm H=512' ...] [--tune auto|off|full]
  * Training throughput of the same job on our GPU and CPU backends and on the peers: TensorFlow.js
  * (WebGPU on the same Dawn device, and CPU), PyTorch on the CPU where python3 imports torch, and
  * brain.js; sampling throughput, and the kernels against their
@@ -114,13 +114,13 @@ async function main() {
   const budget = mode === 'quick'
     ? { budgetMs: 0, minReps: 2, maxReps: 2, peerBudgetMs: Infinity }
     : { budgetMs: 4000, minReps: 3, maxReps: 10, peerBudgetMs: 6000 };
-  const about = new Map<BenchBackend, string>();
+  const about = new Set<string>();
   const training: TrainRow[] = [];
   for (const p of plan().filter((x) => only.length === 0 || only.some((o) => jobLabel(x.job).includes(o)))) {
     const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget, tune, note: (line) => console.log(`  note: ${line}`) });
     training.push(...rows);
     for (const r of rows) {
-      if (r.about) about.set(r.backend, r.about);
+      if (r.about) about.add(`${r.backend}: ${r.about}`);
       const who = `${r.backend}${GPU_BACKENDS.includes(r.backend) ? ` ${r.timing}` : ''}`;
       console.log(`  ${jobLabel(r)} ${who.padEnd(21)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s${r.kernels ? `; ${r.kernels}` : ''}`);
     }
@@ -152,7 +152,7 @@ async function main() {
       x(ratio(g, get(j, 'ours-cpu'))), x(ratio(g, pt)), x(ratio(g, tw)), g?.dispatches ?? '-',
     ];
   });
-  const peerLines = [...about].map(([b, a]) => `${b}: ${a}`);
+  const peerLines = [...about];
   const sampleHeaders = ['sampling', 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
   const sampleRows = [...new Set(sampling.map((s) => s.H))].map((H) => {
     const g = sampling.find((s) => s.H === H && s.backend === 'ours-gpu');
