@@ -4,7 +4,7 @@
  *   npx tsx bench/real-gpu/pack.ts [--out bench/real-gpu/packed]
  * The folder (ignored by git) holds this Node binary, stripped and `xz -9`ed; the bench bundled
  * into one module (src/ and bench/ with the WGSL sources inlined); dawn.node from the `webgpu`
- * package; the Vulkan loader as a fallback for a machine without one; and run.sh.
+ * package; the Vulkan loader and libGLdispatch as fallbacks for a machine without them; and run.sh.
  */
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -44,10 +44,14 @@ writeFileSync(join(out, 'app', 'package.json'), '{ "type": "module" }\n');
 const webgpu = join(root, 'node_modules', 'webgpu');
 for (const f of ['package.json', 'index.js', 'LICENSE.md', 'dist/linux-x64/dawn.node']) copyFileSync(join(webgpu, f), join(out, 'app', 'node_modules', 'webgpu', f));
 
-// The Vulkan loader, used only where the machine has none (run.sh asks ldconfig).
-const loader = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1'].find((p) => { try { return statSync(p).isFile(); } catch { return false; } });
-if (loader) copyFileSync(realpathSync(loader), join(out, 'lib', 'libvulkan.so.1'));
-else console.log('note: no libvulkan.so.1 here to pack; the GPU machine must have its own Vulkan loader');
+// Libraries a bare machine may lack, each used only where the machine has none (run.sh asks
+// ldconfig): the Vulkan loader, and glvnd's libGLdispatch, which NVIDIA's Vulkan driver
+// (libGLX_nvidia.so.0) links against.
+for (const name of ['libvulkan.so.1', 'libGLdispatch.so.0']) {
+  const found = [`/usr/lib/x86_64-linux-gnu/${name}`, `/usr/lib64/${name}`].find((p) => { try { return statSync(p).isFile(); } catch { return false; } });
+  if (found) copyFileSync(realpathSync(found), join(out, 'lib', name));
+  else console.log(`note: no ${name} here to pack; the GPU machine must have its own`);
+}
 
 // Node: stripped of its debug info, then xz -9 (run.sh unpacks it with xz, or Python's lzma).
 const node = join(out, 'node');
@@ -58,7 +62,7 @@ try {
 } catch {
   console.log('note: strip failed; the node binary is packed as it is');
 }
-execFileSync('xz', ['-9', '-e', '-T0', node]);
+execFileSync('xz', ['-9', '-T0', node]);
 
 copyFileSync(join(here, 'run.sh'), join(out, 'run.sh'));
 chmodSync(join(out, 'run.sh'), 0o755);

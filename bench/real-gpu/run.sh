@@ -17,12 +17,18 @@ if [ ! -x node ]; then
   chmod +x node.tmp && mv node.tmp node
 fi
 
-# The Vulkan loader: the machine's own, else the packed one. (grep reads all of ldconfig's output:
-# with -q it would stop early, and pipefail would count ldconfig's SIGPIPE as "none".)
-if ! { ldconfig -p 2>/dev/null || true; } | grep 'libvulkan\.so\.1 ' >/dev/null; then
-  echo "run.sh: no Vulkan loader on this machine; using the packed one (lib/libvulkan.so.1)"
-  export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+# The packed libraries (lib/: the Vulkan loader, libGLdispatch) only where the machine lacks them:
+# links to the missing ones go in a folder of their own, so the machine's own are never shadowed.
+rm -rf lib-missing && mkdir lib-missing
+known="$( { ldconfig -p 2>/dev/null || true; } )"
+for lib in lib/*; do
+  name="$(basename "$lib")"
+  if ! printf '%s\n' "$known" | grep -F "$name " >/dev/null; then
+    echo "run.sh: no $name on this machine; using the packed one"
+    ln -s "../lib/$name" "lib-missing/$name"
+  fi
+done
+export LD_LIBRARY_PATH="$here/lib-missing${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # NVIDIA's ICD file where the standard places lack one (containers mount the driver elsewhere).
 if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
   for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/vulkan/icd.d/nvidia_icd.json; do
