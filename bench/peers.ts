@@ -27,6 +27,8 @@ export interface PeerSession {
 
 /** The interpreter: BENCH_PYTHON, else Debian's /usr/bin/python3 (where `python3-torch` installs). */
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+/** PyTorch's threads (and OpenBLAS's): BENCH_TORCH_THREADS, else every core. */
+const TORCH_THREADS = Number(process.env.BENCH_TORCH_THREADS) || cpus().length;
 let torchCheck: string | undefined;
 
 /**
@@ -34,7 +36,7 @@ let torchCheck: string | undefined;
  * OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for other tools; they stay out of PyTorch's process only.
  */
 function torchEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: `${TORCH_THREADS}` };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   return env;
@@ -52,7 +54,7 @@ export function torchUnavailable(): string {
 
 export async function startTorch(j: PeerJob): Promise<PeerSession> {
   const script = fileURLToPath(new URL('./peers/torch_rnn.py', import.meta.url));
-  const args = [script, '--cell', j.cell ?? 'rnn', '--V', `${j.V}`, '--H', `${j.H}`, '--T', `${j.T}`, '--B', `${j.B}`];
+  const args = [script, '--cell', j.cell ?? 'rnn', '--V', `${j.V}`, '--H', `${j.H}`, '--T', `${j.T}`, '--B', `${j.B}`, '--threads', `${TORCH_THREADS}`];
   const child = spawn(PYTHON, args, { env: torchEnv(), stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => {

@@ -7,7 +7,7 @@
  * are shared and noisy, so only same-run ratios mean much. Results go to bench/results/.
  */
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import { fileTuningStore, tuningCachePath } from '../src/node/tuning-store.ts';
@@ -108,6 +108,10 @@ async function main() {
     console.log(`${(e as Error).message}: GPU rows are left out`);
   }
   const info = stamp(ctx);
+  // Other work on the machine slows every runner, but multi-threaded ones most (PyTorch's threads
+  // wait for each other: bench/peers/torch_rnn.py); say so where the ratios will be skewed.
+  const busy = () => (loadavg()[0] > cpus().length ? `the load average was ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: other work competes, multi-threaded peers (PyTorch) lose most; ratios are unreliable` : '');
+  if (busy()) console.log(`note: ${busy()}`);
   console.log(`bench (${mode}) on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu ${info.versions.webgpu}, tfjs ${info.versions.tfjs}\n`);
   // Rounds until the row has spent budgetMs; a runner that has spent peerBudgetMs in a row's
   // rounds sits out the rest (tfjs on the CPU at H=512, brain.js: seconds per iteration).
@@ -175,7 +179,10 @@ async function main() {
   mkdirSync(args.out!, { recursive: true });
   const base = only.length ? 'only' : mode === 'default' ? 'latest' : mode;
   writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, kernels }, null, 2));
+  const busyAtEnd = busy();
+  if (busyAtEnd) console.log(`\nnote: at the end ${busyAtEnd}`);
   const md = [
+    ...(busyAtEnd ? [`**Measured on a busy machine: at the end ${busyAtEnd}.**`, ''] : []),
     `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
     '', markdownTable(trainHeaders, trainRows),
     ...(peerLines.length ? ['', 'Peers as they ran:', '', ...peerLines.map((l) => `- ${l}`)] : []),

@@ -10,7 +10,10 @@ is nn.Embedding(V, H) into nn.RNN(H, H), as a PyTorch user would write it: one g
 
 Protocol, JSON lines: after one warm-up iteration it prints {"ready": true, ...}; then each line
 "N" on stdin runs N iterations and prints {"ms": <ms per iteration>, "loss": ...}; EOF ends it.
-    python3 bench/peers/torch_rnn.py --cell rnn --V 87 --H 512 --T 64 --B 32
+    python3 bench/peers/torch_rnn.py --cell rnn --V 87 --H 512 --T 64 --B 32 [--threads N]
+Threads default to every core (bench/peers.ts sets OPENBLAS_NUM_THREADS to match). On a busy
+machine that hurts it most: with the load average at 12 on 2 cores, min-char-rnn's shape took
+50-170 ms per iteration on 2 threads and 3.5 ms on 1 (BENCH_TORCH_THREADS=1 in the bench).
 """
 import argparse
 import json
@@ -39,8 +42,9 @@ def main():
     p.add_argument('--cell', choices=['rnn', 'lstm', 'gru'], default='rnn')
     for name in ('V', 'H', 'T', 'B'):
         p.add_argument(f'--{name}', type=int, required=True)
+    p.add_argument('--threads', type=int, default=os.cpu_count() or 1)
     a = p.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     V, H, T, B = a.V, a.H, a.T, a.B
     onehot = V <= 1024
