@@ -4,15 +4,14 @@
  * that bench/training.ts times in rounds interleaved with the others.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import brain from 'brain.js';
 import { Rng } from '../src/util/random.ts';
-import type { CellType } from '../src/model/cells.ts';
-
-export interface PeerJob { V: number; H: number; T: number; B: number; cell?: CellType }
+import type { Job } from './training.ts';
 
 /** One peer on one job, warmed up; `round()` times one training iteration of T*B tokens. */
 export interface PeerSession {
@@ -52,14 +51,18 @@ export function torchUnavailable(): string {
   return torchCheck;
 }
 
-export async function startTorch(j: PeerJob): Promise<PeerSession> {
+export async function startTorch(j: Job): Promise<PeerSession> {
   const script = fileURLToPath(new URL('./peers/torch_rnn.py', import.meta.url));
   const args = [script, '--cell', j.cell ?? 'rnn', '--V', `${j.V}`, '--H', `${j.H}`, '--T', `${j.T}`, '--B', `${j.B}`, '--threads', `${TORCH_THREADS}`];
   const child = spawn(PYTHON, args, { env: torchEnv(), stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin.on('error', () => {}); // a child that has died: its exit is reported by next()
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, unknown>> => {
     const { value, done } = await lines.next();
-    if (done) throw new Error(`PyTorch peer exited (${child.exitCode ?? child.signalCode})`);
+    if (done) {
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+      throw new Error(`the PyTorch peer exited (${child.exitCode ?? child.signalCode}) in the middle of its run`);
+    }
     return JSON.parse(value);
   };
   const ready = await next();
@@ -87,7 +90,7 @@ const BRAIN_VERSION: string = createRequire(import.meta.url)('brain.js/package.j
  * iteration of B sequences costs B times one sequence: a round times one sequence of T tokens and
  * counts B of them. Its vanilla RNN is a ReLU RNN; its input is an embedding of size V.
  */
-export function startBrain(j: PeerJob): PeerSession {
+export function startBrain(j: Job): PeerSession {
   const classes = { rnn: brain.recurrent.RNN, lstm: brain.recurrent.LSTM, gru: brain.recurrent.GRU };
   const net = new classes[j.cell ?? 'rnn']({ inputSize: j.V, inputRange: j.V, outputSize: j.V, hiddenLayers: [j.H] });
   net.initialize();

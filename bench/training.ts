@@ -161,29 +161,52 @@ async function startRunner(ctx: GpuContext | undefined, j: Job, backend: BenchBa
   }
 }
 
+/** Our own runners fail the bench when they break; a peer that breaks is left out with a note. */
+const isOurs = (b: BenchBackend) => b === 'ours-gpu' || b === 'ours-cpu';
+
 export async function benchTraining(ctx: GpuContext | undefined, j: Job, o: TrainBenchOptions): Promise<TrainRow[]> {
   const runners: Runner[] = [];
+  const leaveOut = (backend: BenchBackend, why: unknown) => {
+    if (isOurs(backend)) throw why;
+    o.note?.(`${jobLabel(j)}: ${backend} left out: ${why instanceof Error ? why.message.split('\n')[0] : why}`);
+  };
   try {
     for (const backend of o.backends) {
-      const r = await startRunner(ctx, j, backend, o);
-      if (typeof r === 'string') o.note?.(`${jobLabel(j)}: ${backend} left out: ${r}`);
+      let r: Runner | string;
+      try {
+        r = await startRunner(ctx, j, backend, o);
+      } catch (e) {
+        r = e instanceof Error ? e.message.split('\n')[0] : String(e);
+        if (isOurs(backend)) throw e;
+      }
+      if (typeof r === 'string') leaveOut(backend, r);
       else runners.push(r);
     }
     const times = runners.map((r) => r.timings.map(() => [] as number[]));
     const spent = runners.map(() => 0);
+    const broken = new Set<Runner>();
     const start = performance.now();
     for (let round = 0; round < o.maxReps; round++) {
       if (round >= o.minReps && performance.now() - start >= o.budgetMs) break;
-      const active = runners.filter((r, i) => round === 0 || spent[i] < o.peerBudgetMs || (GPU_BACKENDS.includes(r.backend) && round < o.minReps));
+      const active = runners.filter((r, i) => !broken.has(r) &&
+        (round === 0 || spent[i] < o.peerBudgetMs || (GPU_BACKENDS.includes(r.backend) && round < o.minReps)));
       if (active.length === 0) break;
       for (const r of active) {
         const i = runners.indexOf(r);
         const t0 = performance.now();
-        for (const [k, timing] of r.timings.entries()) times[i][k].push(await r.round(timing));
+        try {
+          // A round of each timing, all or none, so that both columns have the same rounds.
+          const ms = [];
+          for (const timing of r.timings) ms.push(await r.round(timing));
+          ms.forEach((m, k) => times[i][k].push(m));
+        } catch (e) {
+          leaveOut(r.backend, e);
+          broken.add(r);
+        }
         spent[i] += performance.now() - t0;
       }
     }
-    return runners.flatMap((r, i) => r.timings.map((timing, k) => row(j, r.backend, timing, times[i][k], r.extra)));
+    return runners.flatMap((r, i) => (times[i][0].length === 0 ? [] : r.timings.map((timing, k) => row(j, r.backend, timing, times[i][k], r.extra))));
   } finally {
     for (const r of runners) await r.dispose();
   }

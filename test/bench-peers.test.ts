@@ -4,7 +4,10 @@
  * budget is spent, and PyTorch either runs (where /usr/bin/python3 imports torch) or is left out
  * with one line saying why, never silently.
  */
-import { describe, expect, it } from 'vitest';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { benchTraining, jobLabel, type Job } from '../bench/training.ts';
 import { torchUnavailable } from '../bench/peers.ts';
 import { gpu, noGpu } from './gpu.ts';
@@ -46,6 +49,24 @@ describe('training bench rounds', () => {
     ]);
     for (const r of rows) expect(r.tokensPerSecond).toBeGreaterThan(0);
   }, 120_000);
+
+  it('a peer that dies in the middle is left out with a note; the other runners keep their rows', async () => {
+    // A stand-in for python3: "imports torch", says it is ready, then dies at the first round.
+    const fake = join(mkdtempSync(join(tmpdir(), 'bench-peers-')), 'python3');
+    writeFileSync(fake, `#!/bin/sh\n[ "$1" = -c ] && exit 0\necho '{"ready": true, "torch": "0", "threads": 1, "blas": "none", "input": "one-hot"}'\nread line\nexit 3\n`);
+    chmodSync(fake, 0o755);
+    vi.stubEnv('BENCH_PYTHON', fake);
+    vi.resetModules();
+    try {
+      const fresh = await import('../bench/training.ts');
+      const notes: string[] = [];
+      const rows = await fresh.benchTraining(undefined, job, { backends: ['ours-cpu', 'pytorch-cpu'], budgetMs: 0, minReps: 2, maxReps: 2, peerBudgetMs: Infinity, note: (l) => notes.push(l) });
+      expect(rows.map((r) => `${r.backend} ${r.reps}`)).toEqual(['ours-cpu 2']);
+      expect(notes).toEqual([`${jobLabel(job)}: pytorch-cpu left out: the PyTorch peer exited (3) in the middle of its run`]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
 
   it('word-level rows name their vocabulary', () => {
     expect(jobLabel({ V: 10_000, H: 256, T: 64, B: 32 })).toBe('word V=10,000 H=256 T=64 B=32');
