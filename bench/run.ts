@@ -113,8 +113,8 @@ async function main() {
   const busy = () => (loadavg()[0] > cpus().length ? `the load average was ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: other work competes, multi-threaded peers (PyTorch) lose most; ratios are unreliable` : '');
   if (busy()) console.log(`note: ${busy()}`);
   console.log(`bench (${mode}) on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu ${info.versions.webgpu}, tfjs ${info.versions.tfjs}\n`);
-  // Rounds until the row has spent budgetMs; a runner that has spent peerBudgetMs in a row's
-  // rounds sits out the rest (tfjs on the CPU at H=512, brain.js: seconds per iteration).
+  // Rounds until the row has spent budgetMs; a CPU runner that has spent peerBudgetMs in a row's
+  // rounds sits out the rest (tfjs and ours on the CPU at H=512: seconds per iteration).
   const budget = mode === 'quick'
     ? { budgetMs: 0, minReps: 2, maxReps: 2, peerBudgetMs: Infinity }
     : { budgetMs: 4000, minReps: 3, maxReps: 10, peerBudgetMs: 6000 };
