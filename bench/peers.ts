@@ -67,7 +67,7 @@ export async function startTorch(j: Job): Promise<PeerSession> {
   };
   const ready = await next();
   return {
-    about: `torch ${ready.torch}, ${ready.threads} threads of ${cpus().length}, ${ready.blas}, ${ready.input} input`,
+    about: `torch ${ready.torch}, ${ready.threads} of ${cpus().length} cores, ${ready.blas}, ${ready.input} input`,
     async round() {
       child.stdin.write('1\n');
       return (await next()).ms as number;

@@ -15,12 +15,12 @@ import { TUNE_MODES, type TuneMode } from '../src/gpu/tuner.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { benchSampling, benchTraining, GPU_BACKENDS, jobLabel, type BenchBackend, type Job, type SampleRow, type Timing, type TrainRow } from './training.ts';
 import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
-import { markdownTable, svgChart, table } from './report.ts';
+import { markdownTable, pasteBetweenMarkers, svgChart, table } from './report.ts';
 
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' },
-    // Also paste the tables into README.md, between its bench markers (README_MARKERS).
+    // Also paste the tables into README.md, between its bench markers (README_MARKERS in report.ts).
     readme: { type: 'boolean' },
     // Only the training rows whose label contains one of these ("lstm H=512", "word"): no sampling or kernels; results in only.*.
     only: { type: 'string', multiple: true },
@@ -205,16 +205,9 @@ async function main() {
   if (ctx) releaseNodeGpu(ctx);
 }
 
-/** The README's measured tables live between these lines; `--readme` replaces what is between them. */
-const README_MARKERS = ['<!-- bench:start (npm run bench -- --readme writes this part) -->', '<!-- bench:end -->'] as const;
-
 function pasteIntoReadme(md: string): void {
   const path = new URL('../README.md', import.meta.url);
-  const text = readFileSync(path, 'utf8');
-  const [open, close] = README_MARKERS;
-  const a = text.indexOf(open), b = text.indexOf(close);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${open} ... ${close} block to paste the tables into`);
-  writeFileSync(path, `${text.slice(0, a + open.length)}\n${md}\n${text.slice(b)}`);
+  writeFileSync(path, pasteBetweenMarkers(readFileSync(path, 'utf8'), md));
   console.log('pasted the tables into README.md');
 }
 

@@ -4,12 +4,13 @@
  * budget is spent, and PyTorch either runs (where /usr/bin/python3 imports torch) or is left out
  * with one line saying why, never silently.
  */
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { benchTraining, jobLabel, type Job } from '../bench/training.ts';
 import { torchUnavailable } from '../bench/peers.ts';
+import { pasteBetweenMarkers, README_MARKERS } from '../bench/report.ts';
 import { gpu, noGpu } from './gpu.ts';
 
 const job: Job = { V: 20, H: 8, T: 4, B: 2 };
@@ -71,5 +72,15 @@ describe('training bench rounds', () => {
   it('word-level rows name their vocabulary', () => {
     expect(jobLabel({ V: 10_000, H: 256, T: 64, B: 32 })).toBe('word V=10,000 H=256 T=64 B=32');
     expect(jobLabel({ V: 87, H: 512, T: 64, B: 32, cell: 'lstm' })).toBe('lstm H=512 T=64 B=32');
+  });
+  it('--readme replaces only what lies between the markers, and the README has them', () => {
+    const [open, close] = README_MARKERS;
+    const text = `before\n${open}\nold table\n${close}\nafter\n`;
+    const once = pasteBetweenMarkers(text, '| new |\n');
+    expect(once).toBe(`before\n${open}\n| new |\n${close}\nafter\n`);
+    expect(pasteBetweenMarkers(once, '| new |\n')).toBe(once);
+    expect(() => pasteBetweenMarkers('no markers', 'x')).toThrow(/no <!-- bench:start/);
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(() => pasteBetweenMarkers(readme, 'x')).not.toThrow();
   });
 });
