@@ -33,7 +33,7 @@ describe('training bench rounds', () => {
     if (why) expect(notes).toEqual([`${jobLabel(job)}: pytorch-cpu left out: ${why}`]);
     else {
       expect(notes).toEqual([]);
-      expect(rows[2].about).toMatch(/^torch \S+, \d+ threads/);
+      expect(rows[2].about).toMatch(/^torch \S+, \d+ of \d+ cores, /);
     }
     expect(rows[1].about).toMatch(/^brain\.js 2\./);
   }, 120_000);
