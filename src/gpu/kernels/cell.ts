@@ -60,9 +60,21 @@ export function cellBlocking(kernel: CellKernel, cell: CellType, B: number, cand
   return { rows: Math.min(c.rows ?? d.rows, cellRows(B)), units: c.units ?? d.units };
 }
 
-/** The candidates a step can run: its invocations within the device's workgroups per dimension. */
+/**
+ * The candidates worth timing for a step: its invocations within the device's workgroups per
+ * dimension, and none that blocks it as the default or an earlier candidate does (small batches
+ * clamp the rows).
+ */
 export function cellCandidatesFor(kernel: CellKernel, cell: CellType, B: number, H: number, maxPerDim: number): string[] {
-  return Object.keys(CELL_CANDIDATES).filter((c) => cellGrid(kernel, cell, B, H, cellBlocking(kernel, cell, B, c)).x <= maxPerDim);
+  const seen = new Set<string>();
+  return Object.keys(CELL_CANDIDATES).filter((c) => {
+    const tuned = cellBlocking(kernel, cell, B, c);
+    const b = cellBlock(kernel, cell, B, tuned);
+    const key = `${b.rows}x${b.units}`;
+    if (seen.has(key) || cellGrid(kernel, cell, B, H, tuned).x > maxPerDim) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** What a tuned choice for a cell step is filed under (src/gpu/plan.ts: KernelChoice). */

@@ -41,7 +41,8 @@ export function cellBackwardLaunch<T extends Sized>(
 ): Launch<T> {
   const { B, H } = s;
   const GH = GATES[cell] * H, BH = B * H;
-  const v4 = cellEntryPoint(b.params, H, s.offWhh, cell, tuned) === 'main_v4';
+  const entryPoint = cellEntryPoint(b.params, H, s.offWhh, cell, tuned);
+  const v4 = entryPoint === 'main_v4';
   const g = cellGrid('cell_backward', cell, B, H, tuned);
   const hasNext = s.offDGhNext !== undefined;
   const step = !s.tail;
@@ -54,7 +55,7 @@ export function cellBackwardLaunch<T extends Sized>(
   const hReads = !step || lstm ? [] : [reads(cell === 'rnn' ? s.offHout : s.offHin, BH)];
   return {
     kernel: CELL_BACKWARD,
-    entryPoint: v4 ? 'main_v4' : 'main',
+    entryPoint,
     constants: cellConstants(cell, B, 'cell_backward', tuned),
     bindings: bindAll(CELL_BACKWARD, {
       // main_v4 reads up to 16 floats past W_hh (never stored).

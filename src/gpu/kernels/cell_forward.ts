@@ -34,12 +34,13 @@ export function cellForwardLaunch<T extends Sized>(
 ): Launch<T> {
   const { B, H } = s;
   const GH = GATES[cell] * H, BH = B * H;
-  const v4 = cellEntryPoint(b.whhT, H, s.offWhhT, cell, tuned) === 'main_v4';
+  const entryPoint = cellEntryPoint(b.whhT, H, s.offWhhT, cell, tuned);
+  const v4 = entryPoint === 'main_v4';
   const g = cellGrid('cell_forward', cell, B, H, tuned);
   const state = (offIn: number, offOut: number): Region[] => [reads(offIn, BH), writes(offOut, BH)];
   return {
     kernel: CELL_FORWARD,
-    entryPoint: v4 ? 'main_v4' : 'main',
+    entryPoint,
     constants: cellConstants(cell, B, 'cell_forward', tuned),
     bindings: bindAll(CELL_FORWARD, {
       params: { buffer: b.params, touches: [reads(s.offBhh, GH)] },
