@@ -47,7 +47,8 @@ export async function tuneKernels(ctx: GpuContext, model: ModelConfig, train: Tr
   if (o.fixed && o.mode === 'auto') {
     // Each key keeps a name of its own kind that this device can run.
     const runnable = new Map<string, string[]>([
-      ...matmuls.map((m) => [m.key, matmulCandidatesFor(ctx.limits)] as const), ...cells.map((c) => [c.key, cellCandidates] as const),
+      ...matmuls.map((m) => [m.key, matmulCandidatesFor(ctx.limits)] as const),
+      ...cells.map((c) => [c.key, cellCandidatesFor(c.kernel, c.cell, c.B, c.H, maxPerDim, false)] as const),
     ]);
     const kept = Object.entries(o.fixed).filter(([key, name]) => runnable.get(key)?.includes(name));
     outcome.mode = 'auto';

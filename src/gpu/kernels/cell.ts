@@ -61,17 +61,17 @@ export function cellBlocking(kernel: CellKernel, cell: CellType, B: number, cand
 }
 
 /**
- * The candidates worth timing for a step: its invocations within the device's workgroups per
- * dimension, and none that blocks it as the default or an earlier candidate does (small batches
- * clamp the rows).
+ * The candidates a step can run: its invocations within the device's workgroups per dimension;
+ * `distinct` (what is worth timing): none that blocks it as the default or an earlier candidate
+ * does (small batches clamp the rows).
  */
-export function cellCandidatesFor(kernel: CellKernel, cell: CellType, B: number, H: number, maxPerDim: number): string[] {
+export function cellCandidatesFor(kernel: CellKernel, cell: CellType, B: number, H: number, maxPerDim: number, distinct = true): string[] {
   const seen = new Set<string>();
   return Object.keys(CELL_CANDIDATES).filter((c) => {
     const tuned = cellBlocking(kernel, cell, B, c);
     const b = cellBlock(kernel, cell, B, tuned);
     const key = `${b.rows}x${b.units}`;
-    if (seen.has(key) || cellGrid(kernel, cell, B, H, tuned).x > maxPerDim) return false;
+    if ((distinct && seen.has(key)) || cellGrid(kernel, cell, B, H, tuned).x > maxPerDim) return false;
     seen.add(key);
     return true;
   });
