@@ -54,7 +54,7 @@ export interface KernelRow {
 export interface KernelBenchOptions {
   /** A smoke run: two shapes at 512, two tilings. */
   quick?: boolean;
-  /** Every workgroup shape, not just what training uses and `main`. */
+  /** Every workgroup shape, not just what training uses and `main`, and every blocking the tuner may pick for the recurrent steps. */
   allTilings?: boolean;
   /** Called with each row as it is measured (the direct run prints progress). */
   onRow?: (row: KernelRow) => void;
@@ -231,7 +231,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
           kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant, gpuMs, cpuMs: kernel === 'cell_forward' ? cpuMs : undefined,
           gflops: flops / gpuMs / 1e6, gflopsMedian: flops / medianMs / 1e6,
         });
-        for (const c of quick ? [] : cellCandidatesFor(kernel, cell, B, Hc, r.maxPerDim).filter((x) => x !== DEFAULT_CELL_CANDIDATE)) {
+        for (const c of opts.allTilings ? cellCandidatesFor(kernel, cell, B, Hc, r.maxPerDim).filter((x) => x !== DEFAULT_CELL_CANDIDATE) : []) {
           const l = tunedLaunch(kernel, c);
           const t = await timeGpu(r, [r.launch(l)], target);
           push({
