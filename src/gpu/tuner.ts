@@ -300,7 +300,7 @@ export interface TuningOutcome {
 }
 
 /**
- * "kernels: matmul registers-8x8 for 3 shapes, shared-16x16 for 1; cell_forward rows8, cell_backward
+ * "kernels: matmul registers-8x8 for 3 shapes, shared-16x16 for 1; cell_forward rows8; cell_backward
  * rows4 (4 cached, 2 timed in 420 ms)": the matmul picks counted, the recurrent steps' picks by kernel.
  */
 export function describeTuning(matmuls: readonly PlannedMatmul[], o: TuningOutcome, cells: readonly PlannedCell[] = []): string {
