@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { KernelRunner, type KernelDispatch } from '../src/gpu/kernels/common.ts';
 import { DEFAULT_MATMUL_TILING, MATMUL_CANDIDATES, matmulCandidatesFor, matmulLaunch, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
-import { cellBlock } from '../src/gpu/kernels/cell.ts';
+import { cellBlock, cellBlocking, cellCandidatesFor, DEFAULT_CELL_CANDIDATE } from '../src/gpu/kernels/cell.ts';
 import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
 import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
 import { softmaxVariantFor, softmaxXentLaunch, type SoftmaxVariant } from '../src/gpu/kernels/softmax_xent.ts';
@@ -54,7 +54,7 @@ export interface KernelRow {
 export interface KernelBenchOptions {
   /** A smoke run: two shapes at 512, two tilings. */
   quick?: boolean;
-  /** Every workgroup shape, not just what training uses and `main`. */
+  /** Every workgroup shape, not just what training uses and `main`, and every blocking the tuner may pick for the recurrent steps. */
   allTilings?: boolean;
   /** Called with each row as it is measured (the direct run prints progress). */
   onRow?: (row: KernelRow) => void;
@@ -203,6 +203,13 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const bwdLaunch = cellBackwardLaunch(cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 },
         { params, dGh, dGi, dAbove, hAll: hBuf, cAll: cBuf, saved, dState });
       const fwd = r.launch(fwdLaunch), bwd = r.launch(bwdLaunch);
+      // The tuner's other blockings of the same step (src/gpu/kernels/cell.ts: CELL_CANDIDATES), beside the default.
+      const tunedLaunch = (kernel: 'cell_forward' | 'cell_backward', c: string) => {
+        const t = cellBlocking(kernel, cell, B, c);
+        return kernel === 'cell_forward'
+          ? cellForwardLaunch(cell, { ...offs, offWhhT: 0, offBhh: GH * Hc, offGi: 0 }, { params, gi, hAll: hBuf, cAll: cBuf, saved, whhT }, t)
+          : cellBackwardLaunch(cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 }, { params, dGh, dGi, dAbove, hAll: hBuf, cAll: cBuf, saved, dState }, t);
+      };
       const w: LayerTensors = {
         wIh: new Float64Array(GH), wHh: Float64Array.from(p.subarray(0, GH * Hc)),
         bIh: new Float64Array(GH), bHh: Float64Array.from(p.subarray(GH * Hc, GH * Hc + GH)), inputSize: 1,
@@ -224,6 +231,14 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
           kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant, gpuMs, cpuMs: kernel === 'cell_forward' ? cpuMs : undefined,
           gflops: flops / gpuMs / 1e6, gflopsMedian: flops / medianMs / 1e6,
         });
+        for (const c of opts.allTilings ? cellCandidatesFor(kernel, cell, B, Hc, r.maxPerDim).filter((x) => x !== DEFAULT_CELL_CANDIDATE) : []) {
+          const l = tunedLaunch(kernel, c);
+          const t = await timeGpu(r, [r.launch(l)], target);
+          push({
+            kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant: `${l.entryPoint}, tuner candidate ${c}`, gpuMs: t.ms,
+            gflops: flops / t.ms / 1e6, gflopsMedian: flops / t.medianMs / 1e6,
+          });
+        }
       }
     }
 

@@ -43,8 +43,15 @@ struct Uniforms {
 // offWhhT multiples of 4, with 16 floats to spare past the end (read past H, never stored).
 @group(0) @binding(6) var<storage, read> whhT4: array<vec4<f32>>;
 
+// Units per invocation as the tuner chose them (src/gpu/kernels/cell.ts: CELL_CANDIDATES), at
+// most SLOTS / gates(); 0: the default below. main_v4 needs a multiple of 4.
+override UNITS: u32 = 0u;
+
 // A multiple of 4, so that main_v4's vec4s of units start aligned.
-fn units() -> u32 { return (SLOTS / gates()) / 4u * 4u; }
+fn units() -> u32 {
+  if (UNITS != 0u) { return UNITS; }
+  return (SLOTS / gates()) / 4u * 4u;
+}
 
 alias Acc = array<array<f32, SLOTS>, MAX_ROWS>;
 

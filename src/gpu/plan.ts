@@ -23,10 +23,11 @@
  * = L(2T + 6) + 2dL + 6 dispatches (src/gpu/buffers.ts: dispatchesPerIteration). backwardWithDh0
  * adds, after each layer's step 0, a cell_backward that forms that layer's dh0 (gradients() only).
  */
-import { GATES, hasCellState, SAVED } from '../model/cells.ts';
+import { GATES, hasCellState, SAVED, type CellType } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
 import { LOSS_RING, planBuffers, UNIFORM_ALIGN, type PlanBuffer } from './buffers.ts';
+import { cellBlocking, cellEntryPoint, cellShapeKey, DEFAULT_CELL_CANDIDATE, type CellBlocking, type CellKernel } from './kernels/cell.ts';
 import { cellBackwardLaunch, type CellBackwardStep } from './kernels/cell_backward.ts';
 import { cellForwardLaunch } from './kernels/cell_forward.ts';
 import { columnSumLaunch } from './kernels/column_sum.ts';
@@ -87,6 +88,20 @@ export interface IterationPlan {
   lossRing: string[];
   /** Every matrix product, in dispatch order: its tuning key and the candidate it runs. */
   matmuls: PlannedMatmul[];
+  /** Each recurrent step shape once (cell_forward, cell_backward per layer size): its tuning key and the candidate it runs. */
+  cells: PlannedCell[];
+}
+
+/** One recurrent step shape of the plan as the tuner sees it (src/gpu/tuner.ts). */
+export interface PlannedCell {
+  key: string;
+  kernel: CellKernel;
+  cell: CellType;
+  B: number; H: number;
+  /** Whether the plan reads W_hh as vec4s there (what the tuner's own buffers must reproduce). */
+  vec4: boolean;
+  /** The CELL_CANDIDATES name it runs. */
+  candidate: string;
 }
 
 /** One product of the plan as the tuner sees it (src/gpu/tuner.ts). */
@@ -103,8 +118,9 @@ export interface PlannedMatmul {
 }
 
 /**
- * Which matmul candidate (MATMUL_CANDIDATES) each product shape runs, by matmulShapeKey: the
- * tuner's choice. Shapes it does not name run the default, so {} is the untuned plan.
+ * Which matmul candidate (MATMUL_CANDIDATES) each product shape runs, by matmulShapeKey, and which
+ * blocking (CELL_CANDIDATES) each recurrent step runs, by cellShapeKey: the tuner's choice. Shapes
+ * it does not name run the default, so {} is the untuned plan.
  */
 export type KernelChoice = Readonly<Record<string, string>>;
 
@@ -148,6 +164,15 @@ export function planIteration(
     return matmulLaunch(a, tiling);
   };
 
+  const cells = new Map<string, PlannedCell>();
+  /** A recurrent step's blocking under the choice (undefined: the default); vec4: whether the default reads W_hh as vec4s there. */
+  const cellTuning = (kernel: CellKernel, vec4: boolean): CellBlocking | undefined => {
+    const key = cellShapeKey(kernel, cell, B, H, vec4);
+    const candidate = choice[key] ?? DEFAULT_CELL_CANDIDATE;
+    if (!cells.has(key)) cells.set(key, { key, kernel, cell, B, H, vec4, candidate });
+    return cellBlocking(kernel, cell, B, candidate);
+  };
+
   // hAll (and cAll) [L][T+1][B][H]: step 0 is the carried state, step t+1 the output of step t.
   const hBase = (l: number) => l * (T + 1) * BH;
   // Layer l's output as seen from above (after dropout): the input of layer l+1 or of the decoder.
@@ -170,12 +195,13 @@ export function planIteration(
         B: b.params, offB: w.weightIh.offset, ldb: H, C: b.gi, ldc: GH, bias: w.biasIh.offset,
       })));
     }
+    const fwdTuned = cellTuning('cell_forward', cellEntryPoint(b.whhT, H, l * GH * H, cell) === 'main_v4');
     for (let t = 0; t < T; t++) {
       forward.push(plan(`forward layer ${l} cell_forward t=${t}`, cellForwardLaunch(cell, {
         B, H, offWhhT: l * GH * H, offBhh: w.biasHh.offset, offGi: t * B * GH,
         offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offSaved: (l * N + t * B) * S * H,
         offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
-      }, { params: b.params, gi: b.gi, hAll: b.hAll, cAll: b.cAll, saved: b.saved, whhT: b.whhT })));
+      }, { params: b.params, gi: b.gi, hAll: b.hAll, cAll: b.cAll, saved: b.saved, whhT: b.whhT }, fwdTuned)));
     }
     if (mask) {
       forward.push(plan(`forward layer ${l} dropout`, dropoutLaunch({
@@ -209,10 +235,11 @@ export function planIteration(
       offHin: hBase(l) + t * BH, offHout: hBase(l) + (t + 1) * BH, offCin: hBase(l) + t * BH, offCout: hBase(l) + (t + 1) * BH,
       offDState: l * 3 * BH,
     });
+    const bwdTuned = cellTuning('cell_backward', cellEntryPoint(b.params, H, w.weightHh.offset, cell) === 'main_v4');
     for (let t = T - 1; t >= 0; t--) {
-      bw(`layer ${l} cell_backward t=${t}`, cellBackwardLaunch(cell, { ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }, cellBuffers));
+      bw(`layer ${l} cell_backward t=${t}`, cellBackwardLaunch(cell, { ...step(t), offDGhNext: t === T - 1 ? undefined : (t + 1) * B * GH }, cellBuffers, bwdTuned));
     }
-    bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers));
+    bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers, bwdTuned));
     dh0Only.add(backwardWithDh0[backwardWithDh0.length - 1]);
     bw(`layer ${l} matmul dW_hh`, matmul(`layer ${l} dW_hh`, {
       M: GH, N: H, K: N, transA: true, A: b.dGh, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset, ldc: H,
@@ -268,5 +295,6 @@ export function planIteration(
     optimizer: { n: layout.length, whh },
     lossRing: Array.from({ length: LOSS_RING }, (_, i) => `lossRing${i}`),
     matmuls,
+    cells: [...cells.values()],
   };
 }
