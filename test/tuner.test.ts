@@ -213,6 +213,25 @@ describe('TuningSession: order, validation, budget, pruning', () => {
     expect(s.worthRepeating(two[1].key, 2.9)).toBe(true);
     expect(s.worthRepeating(two[1].key, 3.1)).toBe(false);
   });
+  it(`with pruning, a shape whose best run is over budget / (2 x ${PRUNE_RATIO}) keeps the default, timed and cached; full tries the rest`, () => {
+    const run = (prune: boolean, defaultMs: number) => {
+      const s = new TuningSession(two.slice(0, 1), CANDS, 600, prune);
+      const seen: string[] = [];
+      for (let step = s.next(0); step; step = s.next(0)) {
+        seen.push(step.candidate);
+        s.record(step.shape.key, step.candidate, step.candidate === 'registers-8x8' ? defaultMs : defaultMs / 2);
+      }
+      return { seen, result: s.results()[two[0].key] };
+    };
+    // 2 x 3 x 101 ms > 600 ms: a candidate 3x slower could spend more than the budget.
+    expect(run(true, 101)).toEqual({ seen: ['registers-8x8'], result: { pick: 'registers-8x8', ms: { 'registers-8x8': 101 } } });
+    expect(run(true, 99).seen).toEqual(CANDS);
+    expect(run(false, 101).seen).toEqual(CANDS);
+    // A default refused for a wrong output leaves nothing to weigh against: the others are timed.
+    const s = new TuningSession(two.slice(0, 1), CANDS, 600, true);
+    s.refuse(two[0].key, s.next(0)!.candidate);
+    expect(s.next(0)?.candidate).toBe('registers-16x4');
+  });
   it('stops at the budget; an unfinished shape keeps its timings but no pick', () => {
     const s = new TuningSession(two, CANDS, 10, false);
     let step = s.next(0)!;

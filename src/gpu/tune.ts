@@ -108,8 +108,10 @@ async function drive<S extends { key: string }, O>(
         const t0 = now();
         await r.run([d], h.perSubmit);
         times.push((now() - t0) / h.perSubmit);
-        // One run already far slower than the best cannot win: no more repeats.
+        // One run already far slower than the best cannot win: no more repeats. Nor when another
+        // run would end past the budget: the median of fewer runs is a pick all the same.
         if (i === 0 && !session.worthRepeating(shape.key, times[0])) break;
+        if (now() - start + times[i] * h.perSubmit > session.budgetMs) break;
       }
       session.record(shape.key, candidate, median(times));
     }

@@ -229,7 +229,7 @@ export class TuningSession<S extends { key: string } = PlannedMatmul> {
       const done = this.done.get(shape.key)!;
       for (const candidate of this.candidates) {
         if (done.has(candidate)) continue;
-        if (this.pruned.has(candidate) || this.invalid.has(candidate)) {
+        if (this.pruned.has(candidate) || this.invalid.has(candidate) || this.cannotAfford(shape.key, candidate)) {
           done.add(candidate);
           continue;
         }
@@ -241,6 +241,19 @@ export class TuningSession<S extends { key: string } = PlannedMatmul> {
 
   private best(key: string): number {
     return Math.min(Infinity, ...Object.values(this.ms.get(key)!));
+  }
+
+  /**
+   * With pruning (auto), whether the shape is too slow here to try the other candidates within the
+   * budget: one of them PRUNE_RATIO times slower than the best so far would spend more than the
+   * whole budget on its validation run and one timed run, and no GPU work can be cut short. On a
+   * CPU driver that is a vocabulary-sized product (a 10 GFLOP logits product takes about a second
+   * with the default tiling and ten with workgroup tiles); the shape then keeps the first candidate,
+   * timed, and is cached so that later starts do not try again.
+   */
+  private cannotAfford(key: string, candidate: string): boolean {
+    const best = this.best(key);
+    return this.prune && candidate !== this.candidates[0] && Number.isFinite(best) && 2 * PRUNE_RATIO * best > this.budgetMs;
   }
 
   /** Whether a candidate whose first (validated) run took `firstMs` could still win: not when it is PRUNE_RATIO times the best so far. */
