@@ -18,29 +18,36 @@
 //#include "lib/hash.wgsl"
 //#include "lib/reduce.wgsl"
 
-override WG: u32 = 256;
+override WG: u32 = 64;
+override FUSED_DECODE: bool = false; // compute the logits here (small V x H): no sample_decode.wgsl dispatch
+override ROWS: u32 = 1u;            // lib/sample_step.wgsl's streams per invocation: this kernel's one
+override DECODE_ROWS: u32 = 1u;     // with FUSED_DECODE: ceil(V / WG), logits per invocation (at most SLOTS)
 override RECORD_PROBS: bool = false; // write every step's distribution (parity tests)
 override FILTER: bool = false;      // top-k or top-p in use
 override PENALTY: bool = false;     // repetition penalty in use
 override SEEN_WORDS: u32 = 1u;      // ceil(V / 32) with PENALTY: the bitmap of penalised tokens
 override DIRECT: bool = false;      // FILTER by ranks (V <= DIRECT_MAX_V), else by binary search
 override WEIGHTS: u32 = 1u;         // V with DIRECT: every token's weight in workgroup memory
-const DIRECT_CHUNK: u32 = 4u;       // tokens per invocation with DIRECT: DIRECT_MAX_V / WG
+const DIRECT_CHUNK: u32 = 16u;      // tokens per invocation with DIRECT: DIRECT_MAX_V / WG
 const SUB: u32 = 16u;               // groupSum: WG / SUB partial sums of SUB
 
 struct Uniforms {
   V: u32, streams: u32, seqLen: u32, primeLen: u32,
   seed: u32, temperature: f32, topK: u32, topP: f32,
-  penalty: f32, window: u32, pad0: u32, pad1: u32,
+  penalty: f32, window: u32, H: u32, layers: u32,
+  offDecW: u32, offDecB: u32, blocks: u32, pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> seq: array<u32>;     // [streams * seqLen] tokens, then [streams] steps
-@group(0) @binding(1) var<storage, read_write> logits: array<f32>;  // [streams * V]; the penalty rewrites its tokens'
-@group(0) @binding(2) var<storage, read_write> probs: array<f32>;   // [streams * seqLen * V] when RECORD_PROBS
-@group(0) @binding(3) var<uniform> u: Uniforms;
+@group(0) @binding(0) var<storage, read> params: array<f32>;        // the decoder, with FUSED_DECODE
+@group(0) @binding(1) var<storage, read_write> seq: array<u32>;     // [streams * seqLen] tokens, then [streams] steps
+@group(0) @binding(2) var<storage, read> hState: array<f32>;        // the top layer's h, with FUSED_DECODE
+@group(0) @binding(3) var<storage, read_write> logits: array<f32>;  // [streams * V]; the penalty rewrites its tokens'
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;   // [streams * seqLen * V] when RECORD_PROBS
+@group(0) @binding(5) var<uniform> u: Uniforms;
 
-// Beside lib/reduce.wgsl's scratch: the argmax's indices.
-var<workgroup> scratchIdx: array<u32, WG>;
+//#include "lib/sample_step.wgsl"
+
+// Beside lib/reduce.wgsl's scratch:
 var<workgroup> token: u32;
 var<workgroup> step: u32;
 var<workgroup> chosenChunk: u32;
@@ -106,6 +113,23 @@ fn draw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       workgroupBarrier();
     }
 
+    if (FUSED_DECODE) {
+      // The step's logits, as sample_decode.wgsl computes them: rows lid + s * WG, DECODE_ROWS of them.
+      var rows: array<u32, SLOTS>;
+      var acc: Acc;
+      for (var s = 0u; s < DECODE_ROWS; s++) {
+        rows[s] = min(lid + s * WG, V - 1u);
+        acc[0][s] = params[u.offDecB + rows[s]];
+      }
+      var top: array<u32, MAX_ROWS>;
+      top[0] = hAt(1u - (k & 1u), u.layers - 1u, stream);
+      rowsTimes(&acc, u.offDecW, u.H, rows, DECODE_ROWS, top);
+      for (var s = 0u; s < DECODE_ROWS; s++) {
+        if (lid + s * WG < V) { logits[lBase + lid + s * WG] = acc[0][s]; }
+      }
+      storageBarrier();
+    }
+
     var localMax = -3.4e38;
     var localArg = vBegin;
     for (var v = vBegin; v < vEnd; v++) {
@@ -120,24 +144,12 @@ fn draw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     // The penalised logits, written above, are read by every invocation below.
     storageBarrier();
-    scratch[lid] = localMax;
-    scratchIdx[lid] = select(0xffffffffu, localArg, vBegin < vEnd);
-    workgroupBarrier();
-    // Max (and the lowest index holding it, for argmax) over the workgroup.
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-      if (lid < s) {
-        let a = scratch[lid];
-        let b = scratch[lid + s];
-        if (b > a || (b == a && scratchIdx[lid + s] < scratchIdx[lid])) {
-          scratch[lid] = b;
-          scratchIdx[lid] = scratchIdx[lid + s];
-        }
-      }
-      workgroupBarrier();
+    // The largest logit and, for the argmax, the lowest index holding it (two barriers each).
+    let maxLogit = groupReduce(lid, localMax, true);
+    var argMax = 0u;
+    if (u.temperature <= 0.0) {
+      argMax = u32(-groupReduce(lid, select(-3.4e38, -f32(localArg), vBegin < vEnd && localMax == maxLogit), true));
     }
-    let maxLogit = scratch[0];
-    let argMax = scratchIdx[0];
-    workgroupBarrier();
 
     let temp = max(u.temperature, 1e-6);
     // Kept: the tokens whose logit's key is at least `cut` (0: all of them).
@@ -206,7 +218,7 @@ fn draw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     var localSum = 0.0;
     for (var v = vBegin; v < vEnd; v++) { localSum += weightOf(logits[lBase + v], maxLogit, temp, cut); }
-    let total = reduceSum(lid, localSum);
+    let total = groupSum(lid, localSum);
     if (RECORD_PROBS) {
       let at = (seqBase + k) * V;
       for (var v = vBegin; v < vEnd; v++) { probs[at + v] = weightOf(logits[lBase + v], maxLogit, temp, cut) / total; }

@@ -403,7 +403,7 @@ export class GpuBackend implements Backend {
     for (let k0 = 0; k0 < seqLen - 1; k0 += STEPS_PER_SUBMIT) {
       const list: Dispatch[] = [];
       for (let k = k0; k < Math.min(seqLen - 1, k0 + STEPS_PER_SUBMIT); k++) {
-        for (const i of sampleStepLaunches(L, o.prime.length, k)) list.push(dispatches[i]);
+        for (const i of sampleStepLaunches(dispatches.length, L, o.prime.length, k)) list.push(dispatches[i]);
       }
       this.encode(enc, list);
       this.device.queue.submit([enc.finish()]);

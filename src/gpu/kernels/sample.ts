@@ -28,7 +28,8 @@ const DECODE_UNIFORMS = new UniformLayout({
 const DRAW_UNIFORMS = new UniformLayout({
   V: 'u32', streams: 'u32', seqLen: 'u32', primeLen: 'u32',
   seed: 'u32', temperature: 'f32', topK: 'u32', topP: 'f32',
-  penalty: 'f32', window: 'u32', pad0: 'u32', pad1: 'u32',
+  penalty: 'f32', window: 'u32', H: 'u32', layers: 'u32',
+  offDecW: 'u32', offDecB: 'u32', blocks: 'u32', pad: 'u32',
 });
 
 export const SAMPLE = defineKernel({
@@ -53,20 +54,29 @@ export const SAMPLE_DRAW = defineKernel({
   name: 'sample_draw',
   wgsl: composeWgsl(drawSource),
   cpuTwin: 'src/cpu/sample.ts: sampleTokens (filteredWeights, penalizeRepeats, drawIndex)',
-  bindings: ['seq', 'logits', 'probs', 'u'],
+  bindings: ['params', 'seq', 'hState', 'logits', 'probs', 'u'],
   uniforms: { u: DRAW_UNIFORMS },
   entryPoints: ['draw'],
 });
 
 /** The draw's workgroup (one per stream). */
-export const SAMPLE_WG = 256;
+export const SAMPLE_WG = 64;
 /** The cell's and the decoder's workgroups. */
 const STEP_WG = 64;
 /** Rows one invocation of the cell or the decoder computes per stream (lib/sample_step.wgsl's SLOTS). */
 const SLOTS = 16;
 
+/**
+ * Whether the draw computes the logits itself (one workgroup per stream, sample_draw.wgsl's
+ * FUSED_DECODE), saving the decoder's dispatch: for products up to 2^17 multiply-adds (V=87 at
+ * H=1024), which one workgroup does in less time than a dispatch costs.
+ */
+function fusedDecode(model: FullModelConfig): boolean {
+  return model.vocabSize <= SLOTS * SAMPLE_WG && model.vocabSize * model.hiddenSize <= 1 << 17;
+}
+
 /** Vocabularies up to this size filter by ranks (sample_draw.wgsl's DIRECT), larger ones by binary search. */
-export const SAMPLE_DIRECT_MAX_V = 4 * SAMPLE_WG;
+export const SAMPLE_DIRECT_MAX_V = 16 * SAMPLE_WG;
 
 /** Whether the controls change anything: the filters, and the penalty. */
 function controlsInUse(c: SamplingControls | undefined, V: number): { filter: boolean; penalty: boolean } {
@@ -82,7 +92,7 @@ function drawShape(model: FullModelConfig, controls?: SamplingControls): { seenW
   const seenWords = use.penalty ? Math.ceil(model.vocabSize / 32) : 1;
   const direct = use.filter && model.vocabSize <= SAMPLE_DIRECT_MAX_V;
   const weights = direct ? model.vocabSize : 1;
-  return { seenWords, direct, weights, workgroupBytes: 4 * (2 * SAMPLE_WG + 5 + 16 + seenWords + weights) };
+  return { seenWords, direct, weights, workgroupBytes: 4 * (SAMPLE_WG + 5 + 16 + seenWords + weights) };
 }
 
 /**
@@ -132,9 +142,10 @@ export function sampleSeqLength(seqLen: number, streams: number): number {
 
 /**
  * The dispatches of one step for `streams` samples side by side: `launches[0 .. layers - 1]` the
- * cells, then the decoder and the draw. Step k of 0 .. seqLen - 2 runs the cells, then, once the
- * priming text is consumed (k + 1 >= primeLength), the decoder, then always the draw (which moves
- * every stream's step counter on): sampleStepLaunches says which. `seq`
+ * cells, then the decoder (unless the draw computes the logits itself) and the draw. Step k of
+ * 0 .. seqLen - 2 runs the cells, then, once the priming text is consumed (k + 1 >= primeLength),
+ * the decoder, then always the draw (which moves every stream's step counter on):
+ * sampleStepLaunches says which. `seq`
  * [sampleSeqLength] holds each one's priming tokens and receives the rest, `hState`
  * [sampleStateLength] their start states; with `recordProbs` every step's distribution goes to
  * `probs` [streams * seqLen * V].
@@ -146,6 +157,7 @@ export function sampleLaunches<T>(
 ): Launch<T>[] {
   const { hiddenSize: H, vocabSize: V, layers: L } = model;
   const { seenWords, direct, weights } = drawShape(model, o.controls);
+  const fused = fusedDecode(model);
   const use = controlsInUse(o.controls, V);
   const N = o.streams;
   const rows = streamsPerInvocation(N);
@@ -198,29 +210,34 @@ export function sampleLaunches<T>(
     kernel: SAMPLE_DRAW,
     entryPoint: 'draw',
     constants: {
-      WG: SAMPLE_WG, RECORD_PROBS: o.recordProbs ? 1 : 0,
+      WG: SAMPLE_WG, FUSED_DECODE: fused ? 1 : 0, DECODE_ROWS: fused ? Math.ceil(V / SAMPLE_WG) : 1, RECORD_PROBS: o.recordProbs ? 1 : 0,
       FILTER: use.filter ? 1 : 0, PENALTY: use.penalty ? 1 : 0, SEEN_WORDS: seenWords, DIRECT: direct ? 1 : 0, WEIGHTS: weights,
     },
     bindings: bindAll(SAMPLE_DRAW, {
+      params: { buffer: b.params, touches: fused ? params.touches : [] },
       seq: { buffer: b.seq, touches: [reads(0, seqWords), writes(0, seqWords)] },
+      hState: { buffer: b.hState, touches: fused ? [reads(0, stateLen)] : [] },
       logits: { buffer: b.logits, touches: [reads(0, N * V), writes(0, N * V)] },
       probs: { buffer: b.probs, touches: o.recordProbs ? [writes(0, N * o.seqLen * V)] : [] },
       u: {
         uniforms: DRAW_UNIFORMS.pack({
           V, streams: N, seqLen: o.seqLen, primeLen: o.primeLength, seed: o.seed >>> 0, temperature: o.temperature,
           topK: o.controls?.topK ?? 0, topP: o.controls?.topP ?? 1, penalty: o.controls?.repetitionPenalty ?? 1,
-          window: o.controls?.repetitionWindow ?? 0,
+          window: o.controls?.repetitionWindow ?? 0, H, layers: L, offDecW: layout.decoderWeight.offset, offDecB: layout.decoderBias.offset, blocks: 1,
         }),
       },
     }),
     x: N,
     y: 1,
   };
-  return [...cells, decode, draw];
+  return fused ? [...cells, draw] : [...cells, decode, draw];
 }
 
-/** Which of sampleLaunches' dispatches step k runs, in order: every layer's cell, the decoder once the prime is consumed, the draw. */
-export function sampleStepLaunches(layers: number, primeLength: number, k: number): number[] {
+/**
+ * Which of sampleLaunches' `count` dispatches step k runs, in order: every layer's cell, the
+ * decoder (where it has its own dispatch) once the prime is consumed, the draw.
+ */
+export function sampleStepLaunches(count: number, layers: number, primeLength: number, k: number): number[] {
   const cells = Array.from({ length: layers }, (_, l) => l);
-  return k + 1 >= primeLength ? [...cells, layers, layers + 1] : [...cells, layers + 1];
+  return count > layers + 1 && k + 1 >= primeLength ? [...cells, layers, layers + 1] : [...cells, count - 1];
 }
