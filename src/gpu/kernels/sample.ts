@@ -118,10 +118,18 @@ function stepGroups(model: FullModelConfig, streams: number): number {
   return Math.ceil((rowBlocks * blocks) / STEP_WG);
 }
 
-/** Whether the kernels can sample `streams` streams of this model here: a penalty's bitmap in workgroup memory, every dispatch within the adapter's workgroup count. */
-export function sampleFits(model: FullModelConfig, limits: { maxComputeWorkgroupStorageSize: number; maxComputeWorkgroupsPerDimension: number }, controls: SamplingControls | undefined, streams: number): boolean {
+/**
+ * Whether the kernels can sample `streams` streams of this model here: a penalty's bitmap in
+ * workgroup memory, every dispatch within the adapter's workgroup count, the streams' state within
+ * one binding.
+ */
+export function sampleFits(
+  model: FullModelConfig, limits: { maxComputeWorkgroupStorageSize: number; maxComputeWorkgroupsPerDimension: number; maxStorageBufferBindingSize: number },
+  controls: SamplingControls | undefined, streams: number,
+): boolean {
   return drawShape(model, controls).workgroupBytes <= limits.maxComputeWorkgroupStorageSize &&
-    streams <= limits.maxComputeWorkgroupsPerDimension && stepGroups(model, streams) <= limits.maxComputeWorkgroupsPerDimension;
+    streams <= limits.maxComputeWorkgroupsPerDimension && stepGroups(model, streams) <= limits.maxComputeWorkgroupsPerDimension &&
+    4 * sampleStateLength(model, streams) <= limits.maxStorageBufferBindingSize;
 }
 
 /** Floats of the state buffer for `streams` streams: h twice, then the lstm's c (lib/sample_step.wgsl). */
