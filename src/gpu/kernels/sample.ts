@@ -75,6 +75,11 @@ function fusedDecode(model: FullModelConfig): boolean {
   return model.vocabSize <= SLOTS * SAMPLE_WG && model.vocabSize * model.hiddenSize <= 1 << 17;
 }
 
+/** Dispatches per generated token: one per layer, the decoder's unless the draw computes the logits, the draw's. */
+export function sampleDispatchesPerToken(model: FullModelConfig): number {
+  return model.layers + (fusedDecode(model) ? 1 : 2);
+}
+
 /** Vocabularies up to this size filter by ranks (sample_draw.wgsl's DIRECT), larger ones by binary search. */
 export const SAMPLE_DIRECT_MAX_V = 16 * SAMPLE_WG;
 
