@@ -32,8 +32,8 @@ struct Uniforms {
 
 // One layer's step for every stream: unit blocks of UNITS units x all their gates.
 @compute @workgroup_size(WG)
-fn cell(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let blk = blockOf(gid.x, UNITS);
+fn cell(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let blk = blockOf(gid.x, wid.y, UNITS);
   if (!blk.ok) { return; }
   let H = u.H;
   let l = u.layer;

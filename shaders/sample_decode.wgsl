@@ -20,8 +20,8 @@ struct Uniforms {
 
 // The decoder for every stream, once the step's top layer is done: blocks of SLOTS vocabulary rows.
 @compute @workgroup_size(WG)
-fn decode(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let blk = blockOf(gid.x, SLOTS);
+fn decode(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let blk = blockOf(gid.x, wid.y, SLOTS);
   if (!blk.ok) { return; }
   let V = u.V;
   let k = stepOf(blk.n0);

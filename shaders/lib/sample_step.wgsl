@@ -37,18 +37,18 @@ fn rowsTimes(acc: ptr<function, Acc>, w: u32, len: u32, rows: array<u32, SLOTS>,
   }
 }
 
-// Invocation i's block: streams n0 .. n0 + ROWS - 1 and items i0 .. i0 + per - 1 of `count`, in
-// u.blocks blocks of items; ok is false past the last block. Streams past the last are clamped to
-// it (computed, never stored).
+// The block of the invocation at x = i of workgroup row y (the dispatch's y is the block of
+// streams): streams n0 .. n0 + ROWS - 1 and items i0 .. i0 + per - 1, u.blocks blocks of items;
+// ok is false past the last block. Streams past the last are clamped to it (computed, never
+// stored). The streams depend on the workgroup alone, so every lane of a SIMD group reads the same
+// h: one load, not one per lane, on CPU drivers.
 struct Block { n0: u32, i0: u32, ok: bool, n: array<u32, MAX_ROWS> }
 
-fn blockOf(i: u32, per: u32) -> Block {
-  let rowBlocks = (u.streams + ROWS - 1u) / ROWS;
+fn blockOf(i: u32, y: u32, per: u32) -> Block {
   var b: Block;
-  b.n0 = (i / u.blocks) * ROWS;
-  b.i0 = (i % u.blocks) * per;
-  b.ok = i < u.blocks * rowBlocks;
+  b.n0 = y * ROWS;
+  b.i0 = i * per;
+  b.ok = i < u.blocks;
   for (var r = 0u; r < ROWS; r++) { b.n[r] = min(b.n0 + r, u.streams - 1u); }
   return b;
 }
-

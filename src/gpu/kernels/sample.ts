@@ -116,11 +116,10 @@ function unitsPerInvocation(_model: FullModelConfig): number {
   return 4;
 }
 
-/** Workgroups of the widest step dispatch (the cell's or the decoder's). */
-function stepGroups(model: FullModelConfig, streams: number): number {
-  const rowBlocks = Math.ceil(streams / streamsPerInvocation(streams));
+/** The step dispatches' grid: x workgroups over the widest one's blocks of units or vocabulary rows, y blocks of streams. */
+function stepGrid(model: FullModelConfig, streams: number): { x: number; y: number } {
   const blocks = Math.max(Math.ceil(model.hiddenSize / unitsPerInvocation(model)), Math.ceil(model.vocabSize / SLOTS));
-  return Math.ceil((rowBlocks * blocks) / STEP_WG);
+  return { x: Math.ceil(blocks / STEP_WG), y: Math.ceil(streams / streamsPerInvocation(streams)) };
 }
 
 /**
@@ -133,7 +132,7 @@ export function sampleFits(
   controls: SamplingControls | undefined, streams: number,
 ): boolean {
   return drawShape(model, controls).workgroupBytes <= limits.maxComputeWorkgroupStorageSize &&
-    streams <= limits.maxComputeWorkgroupsPerDimension && stepGroups(model, streams) <= limits.maxComputeWorkgroupsPerDimension &&
+    streams <= limits.maxComputeWorkgroupsPerDimension && Math.max(stepGrid(model, streams).x, stepGrid(model, streams).y) <= limits.maxComputeWorkgroupsPerDimension &&
     4 * sampleStateLength(model, streams) <= limits.maxStorageBufferBindingSize;
 }
 
@@ -196,8 +195,8 @@ export function sampleLaunches<T>(
           }),
         },
       }),
-      x: Math.ceil((rowBlocks * blocks) / STEP_WG),
-      y: 1,
+      x: Math.ceil(blocks / STEP_WG),
+      y: rowBlocks,
     };
   });
   const vBlocks = Math.ceil(V / SLOTS);
@@ -216,8 +215,8 @@ export function sampleLaunches<T>(
         }),
       },
     }),
-    x: Math.ceil((rowBlocks * vBlocks) / STEP_WG),
-    y: 1,
+    x: Math.ceil(vBlocks / STEP_WG),
+    y: rowBlocks,
   };
   const draw: Launch<T> = {
     kernel: SAMPLE_DRAW,
