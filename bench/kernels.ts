@@ -26,6 +26,7 @@ import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
 import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
 import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
+import { sampleDispatchesPerToken } from '../src/gpu/kernels/sample.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { cellPointwise, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
 import { type CellType, GATES } from '../src/model/cells.ts';
@@ -34,7 +35,7 @@ import { OPTIMIZERS } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { initParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
-import type { ModelConfig } from '../src/model/config.ts';
+import { fullModelConfig, type ModelConfig } from '../src/model/config.ts';
 import { Rng } from '../src/util/random.ts';
 
 export interface KernelRow {
@@ -322,7 +323,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       }
     }
 
-    // --- sample (one workgroup runs the whole recurrence; ms per generated token) ----------------
+    // --- sample (per token: a dispatch per layer, the logits and the draw; ms per generated token) --
     {
       const Hs = quick ? 128 : 512, length = quick ? 64 : 256;
       const model: ModelConfig = { cell: 'rnn', vocabSize: V, hiddenSize: Hs };
@@ -335,7 +336,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         const gpuMs = (performance.now() - t) / length;
         const params = initParams(model, 1);
         const cpuMs = timeCpu(() => sampleTokens(model, params, o), target) / length;
-        push({ kernel: 'sample', shape: `H=${Hs} V=${V}, ${length} tokens`, variant: 'ms/token, WG 256', gpuMs, cpuMs });
+        push({ kernel: 'sample', shape: `H=${Hs} V=${V}, ${length} tokens`, variant: `ms/token, ${sampleDispatchesPerToken(fullModelConfig(model))} dispatches/token`, gpuMs, cpuMs });
       } finally {
         backend.destroy();
       }

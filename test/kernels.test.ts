@@ -599,6 +599,8 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     // Past SAMPLE_DIRECT_MAX_V: the filters by binary search over the logits' keys.
     { H: 16, V: SAMPLE_DIRECT_MAX_V + 77, primeLen: 2, length: 40, temperature: 1, seed: 28, net: { cell: 'rnn' }, streams: 2, controls: { topK: 30 } },
     { H: 16, V: SAMPLE_DIRECT_MAX_V + 77, primeLen: 2, length: 40, temperature: 1.3, seed: 29, net: { cell: 'gru' }, streams: 2, controls: { topK: 50, topP: 0.6, repetitionPenalty: 1.3, repetitionWindow: 10 } },
+    // The decoder's own dispatch (V past what the draw computes itself), two layers, 11 streams: blocks of 8, the last one clamped.
+    { H: 20, V: SAMPLE_DIRECT_MAX_V + 9, primeLen: 3, length: 30, temperature: 1, seed: 30, net: { cell: 'lstm', layers: 2 }, streams: 11, controls: { topP: 0.9 } },
   ];
   for (const c of controlled) {
     it(`${c.net.cell} L=${c.net.layers ?? 1} H=${c.H} V=${c.V}, ${c.streams} streams, ${JSON.stringify(c.controls)}`, async () => {
