@@ -13,7 +13,7 @@ import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import { fileTuningStore, tuningCachePath } from '../src/node/tuning-store.ts';
 import { TUNE_MODES, type TuneMode } from '../src/gpu/tuner.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
-import { benchSampling, benchTraining, GPU_BACKENDS, jobLabel, type BenchBackend, type Job, type SampleRow, type Timing, type TrainRow } from './training.ts';
+import { benchSampling, benchTraining, GPU_BACKENDS, SAMPLE_ROUNDS, jobLabel, type BenchBackend, type Job, type SampleRow, type Timing, type TrainRow } from './training.ts';
 import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
 import { markdownTable, pasteBetweenMarkers, svgChart, table } from './report.ts';
 
@@ -132,7 +132,7 @@ async function main() {
 
   const sampling: SampleRow[] = [];
   for (const H of only.length ? [] : mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
-    sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400)));
+    sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400, H > 512 ? 1 : 8)));
   }
 
   const kernels = ctx && !only.length ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
@@ -157,11 +157,14 @@ async function main() {
     ];
   });
   const peerLines = [...about];
-  const sampleHeaders = ['sampling', 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
-  const sampleRows = [...new Set(sampling.map((s) => s.H))].map((H) => {
-    const g = sampling.find((s) => s.H === H && s.backend === 'ours-gpu');
-    const c = sampling.find((s) => s.H === H && s.backend === 'ours-cpu');
-    return [`H=${H}`, g ? fmt(g.tokensPerSecond) : '-', c ? fmt(c.tokensPerSecond) : '-', g && c ? `${(g.tokensPerSecond / c.tokensPerSecond).toFixed(2)}x` : '-'];
+  const sampleHeaders = [`sampling (V=${V}, fastest of ${SAMPLE_ROUNDS} alternating rounds)`, 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
+  const sampleRows = [...new Map(sampling.map((s) => [`${s.H} ${s.streams}`, s])).values()].map(({ H, streams }) => {
+    const g = sampling.find((s) => s.H === H && s.streams === streams && s.backend === 'ours-gpu');
+    const c = sampling.find((s) => s.H === H && s.streams === streams && s.backend === 'ours-cpu');
+    return [
+      `H=${H}${streams > 1 ? `, ${streams} samples side by side` : ''}`, g ? fmt(g.tokensPerSecond) : '-', c ? fmt(c.tokensPerSecond) : '-',
+      g && c ? `${(g.tokensPerSecond / c.tokensPerSecond).toFixed(2)}x` : '-',
+    ];
   });
   const kernelHeaders = ['kernel', 'shape', 'variant', `GPU ms (fastest of ${BATCHES} batches)`, 'CPU ms', 'GFLOP/s fastest (median)', 'GB/s'];
   const kernelRows = kernels.map((k) => [k.kernel, k.shape, k.variant, fmt(k.gpuMs, 3), k.cpuMs === undefined ? '-' : fmt(k.cpuMs, 3), gflopsText(k), k.gbps === undefined ? '-' : fmt(k.gbps, 2)]);
