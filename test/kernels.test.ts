@@ -15,7 +15,7 @@ import { softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
 import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
 import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
-import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
+import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedDecoder, transposedWhh, type DecoderCopy } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
@@ -443,29 +443,40 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
   });
 });
 
-describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward reads', () => {
+describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh and decoder copies cell_forward and the logits product read', () => {
   // Exact: each copy is the updated parameter itself, moved. Two layers' W_hh [rows, cols] at odd
-  // offsets; everything past the copies (the spare floats) must stay as it was.
-  it.each(OPTIMIZERS)('%s: match transposedWhh of the updated parameters after each of 3 steps, and nothing else is written', async (kind) => {
+  // offsets, and a decoder [9, 7] with its bias, copied with a padded row stride (12); everything
+  // else in whhT (the spare floats, the padding columns) must stay as it was.
+  it.each(OPTIMIZERS)('%s: match transposedWhh and transposedDecoder of the updated parameters after each of 3 steps, and nothing else is written', async (kind) => {
     const n = 301, rows = 12, cols = 7, offsets = [5, 140];
+    const decoder: DecoderCopy = { at: 201, biasAt: 283, rows: 9, cols: 7, off: offsets.length * rows * cols + 20, ld: 12 };
     const train: TrainConfig = { optimizer: kind, seqLength: 1, batchSize: 1, learningRate: 0.01, clip: 5 };
     const rng = new Rng(9);
     await withRunner(async (r) => {
       const P = r.storage(randomArray(rng, n)), G = r.storage(n), Mb = r.storage(n), Vb = r.storage(n);
-      const sentinel = new Float32Array(offsets.length * rows * cols + 16).fill(7);
-      const whhT = r.storage(sentinel), whhAt = r.storage(Uint32Array.from(offsets));
+      const size = decoder.off + (decoder.cols + 1) * decoder.ld + 4;
+      const whhT = r.storage(new Float32Array(size).fill(7)), whhAt = r.storage(Uint32Array.from(offsets));
       for (let step = 1; step <= 3; step++) {
         r.write(G, randomArray(rng, n));
         const before = await r.read(P, 0, n);
-        const whh = { layers: offsets.length, rows, cols };
+        const whh = { layers: offsets.length, rows, cols, decoder };
         const uniforms = optimizerUniforms(optimizerSettings(train, n, whh, step), r.maxPerDim);
         await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT, whhAt, n, kind, whh, uniforms }, r.maxPerDim))]);
-        const want = transposedWhh(await r.read(P, 0, n), offsets, rows, cols);
-        want.fill(7, offsets.length * rows * cols);
+        const updated = await r.read(P, 0, n);
+        const want = new Float32Array(size).fill(7);
+        want.set(transposedWhh(updated, offsets, rows, cols).subarray(0, offsets.length * rows * cols));
+        const dec = transposedDecoder(updated, decoder);
+        for (let k = 0; k <= decoder.cols; k++) want.set(dec.subarray(k * decoder.ld, k * decoder.ld + decoder.rows), decoder.off + k * decoder.ld);
         expect(Array.from(await r.read(whhT)), `step ${step}`).toEqual(Array.from(want));
-        expect(Array.from(await r.read(P, 0, n)), `step ${step}: the parameters moved`).not.toEqual(Array.from(before));
+        expect(Array.from(updated), `step ${step}: the parameters moved`).not.toEqual(Array.from(before));
       }
     });
+  });
+  it('transposedDecoder: W^T with the bias as the last row', () => {
+    const params = Float32Array.from({ length: 20 }, (_, i) => i);
+    // W [2, 3] at 1: rows (1 2 3), (4 5 6); bias [2] at 10.
+    const out = transposedDecoder(params, { at: 1, biasAt: 10, rows: 2, cols: 3, off: 0, ld: 4 });
+    expect(Array.from(out)).toEqual([1, 4, 0, 0, 2, 5, 0, 0, 3, 6, 0, 0, 10, 11, 0, 0]);
   });
 });
 
