@@ -14,7 +14,7 @@ import { MATMUL_CANDIDATES, matmulLaunch, matmulVariantFor, resolveMatmulVariant
 import { softmaxXentLaunch, type SoftmaxVariant } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
 import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
-import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
+import { EMBEDDING_GRAD_VARIANTS, embeddingGradLaunch, positionsByToken, type EmbeddingGradVariant } from '../src/gpu/kernels/embedding_grad.ts';
 import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedDecoder, transposedWhh, type DecoderCopy } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
@@ -370,16 +370,23 @@ describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
 describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
   // dWxh[i, v] = sum over positions p with input token v of dZ[p, i]. Tokens that never occur
   // must get exactly 0 (the kernel writes every entry). Tolerance: 1e-6 of max |ref|: each entry
-  // is a float32 sum of the few positions holding that token (at most 40 here).
+  // is a float32 sum of the few positions holding that token (at most 40 here). Every variant the
+  // shape allows runs, and all give main's bits (they add a token's positions in the same order).
   const cases = [
-    { H: 7, V: 13, N: 23, used: 5 },
-    { H: 1, V: 1, N: 1, used: 1 },
-    { H: 37, V: 87, N: 200, used: 40 },
+    { H: 7, V: 13, N: 23, used: 5, offOut: 3 },
+    { H: 1, V: 1, N: 1, used: 1, offOut: 3 },
+    { H: 37, V: 87, N: 200, used: 40, offOut: 3 },
+    { H: 12, V: 87, N: 61, used: 9, offOut: 3 }, // main_r4: H a multiple of 4, V not
+    { H: 8, V: 44, N: 100, used: 30, offOut: 4 }, // main_4x4
+    { H: 20, V: 16, N: 37, used: 7, offOut: 8 },
     // H * V > 65535 * 64: the grid spills into y (grid1D), as for large word-level vocabularies.
-    { H: 64, V: 65537, N: 50, used: 30 },
+    { H: 64, V: 65537, N: 50, used: 30, offOut: 3 },
+    { H: 64, V: 65536, N: 50, used: 30, offOut: 0 },
   ];
-  for (const { H, V, N, used } of cases) {
-    it(`H=${H} V=${V} positions=${N}, ${used} distinct tokens`, async () => {
+  for (const { H, V, N, used, offOut } of cases) {
+    const variants = (Object.keys(EMBEDDING_GRAD_VARIANTS) as EmbeddingGradVariant[]).filter((v) =>
+      v === 'main' || (H % 4 === 0 && (v === 'main_r4' || (V % 4 === 0 && offOut % 4 === 0))));
+    it(`H=${H} V=${V} positions=${N}, ${used} distinct tokens, offOut=${offOut}: ${variants.join(', ')}`, async () => {
       const rng = new Rng(H + V + N);
       const vocab = Array.from({ length: used }, () => Math.floor(rng.next() * V));
       const tokens = new Uint32Array(N);
@@ -388,22 +395,39 @@ describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
       const ref = new Float64Array(H * V);
       for (let p = 0; p < N; p++) for (let i = 0; i < H; i++) ref[i * V + tokens[p]] += dZ[p * H + i];
       const { start, positions } = positionsByToken(tokens, V);
-      const offOut = 3;
-      const got = await withRunner(async (r) => {
+      const size = Math.ceil((offOut + H * V + 2) / 4) * 4;
+      const results = await withRunner(async (r) => {
         const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions);
-        const O = r.storage(new Float32Array(offOut + H * V + 2).fill(5));
-        await r.run([r.launch(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V, N, offOut }, r.maxPerDim))]);
-        return r.read(O);
+        const out: Float32Array[] = [];
+        for (const variant of variants) {
+          const O = r.storage(new Float32Array(size).fill(5));
+          const l = embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V, N, offOut, variant }, r.maxPerDim);
+          expect(l.entryPoint).toBe(variant);
+          await r.run([r.launch(l)]);
+          out.push(await r.read(O));
+        }
+        expect(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: r.storage(size), H, V, N, offOut }, r.maxPerDim).entryPoint).toBe(variants[variants.length - 1]);
+        return out;
       });
-      const g = got.subarray(offOut, offOut + H * V);
-      expect(relError(g, ref)).toBeLessThan(1e-6);
-      const seen = new Set(tokens);
-      for (let v = 0; v < Math.min(V, 500); v++) {
-        if (!seen.has(v)) for (let i = 0; i < H; i++) expect(g[i * V + v]).toBe(0);
-      }
-      expect([got[0], got[1], got[2], got[offOut + H * V], got[offOut + H * V + 1]]).toEqual([5, 5, 5, 5, 5]);
+      results.forEach((got, k) => {
+        const g = got.subarray(offOut, offOut + H * V);
+        expect(relError(g, ref), variants[k]).toBeLessThan(1e-6);
+        // Loops, not toEqual: these arrays reach 4M entries.
+        expect(got.findIndex((x, i) => !Object.is(x, results[0][i])), `${variants[k]}: first entry that differs from main's`).toBe(-1);
+        const seen = new Set(tokens);
+        const unseen = (v: number) => !seen.has(v) && Array.from({ length: H }, (_, i) => g[i * V + v]).some((x) => x !== 0);
+        expect(Array.from({ length: Math.min(V, 500) }, (_, v) => v).filter(unseen), `${variants[k]}: tokens never seen, not zero`).toEqual([]);
+        expect([...got.subarray(0, offOut), ...got.subarray(offOut + H * V)].every((x) => x === 5), `${variants[k]}: nothing else written`).toBe(true);
+      });
     });
   }
+  it('refuses a variant the layout does not allow', () => {
+    const b = (n: number) => ({ size: 4 * n });
+    expect(() => embeddingGradLaunch({ dZ: b(40), start: b(14), positions: b(4), out: b(200), H: 10, V: 13, N: 4, variant: 'main_r4' }, 65535)).toThrow(/cannot run/);
+    expect(embeddingGradLaunch({ dZ: b(48), start: b(14), positions: b(4), out: b(160), H: 12, V: 13, N: 4 }, 65535).entryPoint).toBe('main_r4');
+    expect(embeddingGradLaunch({ dZ: b(48), start: b(17), positions: b(4), out: b(192), H: 12, V: 16, N: 4 }, 65535).entryPoint).toBe('main_4x4');
+    expect(embeddingGradLaunch({ dZ: b(48), start: b(17), positions: b(4), out: b(193), H: 12, V: 16, N: 4, offOut: 1 }, 65535).entryPoint).toBe('main_r4');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
