@@ -81,7 +81,7 @@ export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[
   // 16 spare floats past the last layer: cell_forward's vec4 loads may read into them.
   words('whhT', decoderCopyPlace(model).words, 'W_hh transposed, Lx H x(G*H), and the decoder transposed, H x V, and its bias');
   words('whhAt', L, "each layer's W_hh offset");
-  // Whole vec4s: softmax_xent's main_rows4 reads them through a vec4 view.
+  // Whole vec4s: softmax_xent reads them through a vec4 view (kernels/softmax_xent.ts: softmaxLogitsWords).
   words('logits', Math.ceil((N * V) / 4) * 4, 'logits TxBxV');
   words('rowLoss', N, 'loss per position TxB');
   words('lossOut', 1, 'mean loss');

@@ -11,45 +11,24 @@ export const SOFTMAX_XENT = defineKernel({
   cpuTwin: 'src/cpu/stacked.ts: forward and backward (the loss and dL/dlogits, with softmaxNorm from src/cpu/rnn.ts)',
   bindings: ['logits', 'targets', 'rowLoss', 'u'],
   uniforms: { u: UNIFORMS },
-  entryPoints: ['main_rows', 'main_rows4', 'main'],
+  entryPoints: ['main'],
 });
 
 export const SOFTMAX_WG = 64;
 
-/**
- * 'rows': a row per invocation (main_rows); 'rows4': the same reading vec4s (main_rows4);
- * 'workgroup': a row per workgroup (main).
- */
-export type SoftmaxVariant = 'rows' | 'rows4' | 'workgroup';
+/** The words a logits buffer needs: whole vec4s, as the kernel reads them through a vec4 view. */
+export const softmaxLogitsWords = (rows: number, cols: number) => Math.ceil((rows * cols) / 4) * 4;
 
-const ENTRY: Record<SoftmaxVariant, string> = { rows: 'main_rows', rows4: 'main_rows4', workgroup: 'main' };
-
-/** Whether main_rows4's vec4 view reaches every logit: the buffer holds whole vec4s up to their end. */
-export function softmaxVec4Fits(logits: Sized, rows: number, cols: number): boolean {
-  return logits.size >= 16 * Math.ceil((rows * cols) / 4);
-}
-
-/**
- * A row per invocation: 8-16x faster than a workgroup tree reduction on lavapipe at 2048 x 64-87,
- * where each barrier costs tens of microseconds, and still faster at 2048 x 10,000; read as vec4s
- * where the buffer allows (0.6x main_rows' time at 2048 x 87 and 2048 x 10,000, side by side).
- * Without vec4s, rows wider than 1024 columns get a workgroup each, which keeps a real GPU busy
- * when rows are few.
- */
-export function softmaxVariantFor(cols: number, vec4 = false): SoftmaxVariant {
-  if (vec4) return 'rows4';
-  return cols <= 1024 ? 'rows' : 'workgroup';
-}
-
+/** A row per invocation, read as vec4s (shaders/softmax_xent.wgsl says why). */
 export function softmaxXentLaunch<T extends Sized>(
-  a: { logits: T; targets: T; rowLoss: T; rows: number; cols: number; scale: number; variant?: SoftmaxVariant }, maxPerDim: number,
+  a: { logits: T; targets: T; rowLoss: T; rows: number; cols: number; scale: number }, maxPerDim: number,
 ): Launch<T> {
-  const variant = a.variant ?? softmaxVariantFor(a.cols, softmaxVec4Fits(a.logits, a.rows, a.cols));
-  if (variant === 'rows4' && !softmaxVec4Fits(a.logits, a.rows, a.cols)) throw new Error(`softmax_xent rows4 needs the logits buffer to hold whole vec4s (${a.rows}x${a.cols} in ${a.logits.size} bytes)`);
-  const g = grid1D(a.rows, variant === 'workgroup' ? 1 : SOFTMAX_WG, maxPerDim);
+  const words = softmaxLogitsWords(a.rows, a.cols);
+  if (a.logits.size < 4 * words) throw new Error(`softmax_xent needs the logits buffer to hold whole vec4s (${a.rows}x${a.cols} in ${a.logits.size} bytes)`);
+  const g = grid1D(a.rows, SOFTMAX_WG, maxPerDim);
   return {
     kernel: SOFTMAX_XENT,
-    entryPoint: ENTRY[variant],
+    entryPoint: 'main',
     constants: { WG: SOFTMAX_WG },
     bindings: bindAll(SOFTMAX_XENT, {
       logits: { buffer: a.logits, touches: [reads(0, a.rows * a.cols), writes(0, a.rows * a.cols)] },
