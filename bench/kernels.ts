@@ -22,7 +22,7 @@ import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
 import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
 import { softmaxLogitsWords, softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
-import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
+import { columnSumLaunch, columnSumVariantFor } from '../src/gpu/kernels/column_sum.ts';
 import { EMBEDDING_GRAD_VARIANTS, embeddingGradLaunch, embeddingGradVariantFor, positionsByToken, type EmbeddingGradVariant } from '../src/gpu/kernels/embedding_grad.ts';
 import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
@@ -278,16 +278,20 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const cpuMs = timeCpu(() => { let s = 0; for (let i = 0; i < N; i++) s += x[i]; x[0] += s * 0; }, target);
       push({ kernel: 'loss_sum', shape: `${N}`, variant: 'WG 256', gpuMs, cpuMs, gbps: N * 4 / gpuMs / 1e6 });
     }
-    for (const cols of quick ? [H] : [V, H]) {
+    // Word level: db_dec = the column sums of dlogits, 2048 x 10,000 (main_v4; main for comparison).
+    for (const cols of quick ? [H] : [V, H, 10_000]) {
       const x = randomArray(rng, N * cols);
       const X = r.storage(x), O = r.storage(cols);
-      const gpuMs = (await timeGpu(r, [r.launch(columnSumLaunch({ X, out: O, rows: N, cols }))], target)).ms;
       const out = new Float32Array(cols);
       const cpuMs = timeCpu(() => {
         out.fill(0);
         for (let p = 0; p < N; p++) for (let j = 0; j < cols; j++) out[j] += x[p * cols + j];
       }, target);
-      push({ kernel: 'column_sum', shape: `${N} x ${cols}`, variant: 'WG 64', gpuMs, cpuMs, gbps: (N * cols + cols) * 4 / gpuMs / 1e6 });
+      const auto = columnSumVariantFor({ X, rows: N, cols });
+      for (const variant of auto === 'main' ? ['main'] as const : ['main_v4', 'main'] as const) {
+        const gpuMs = (await timeGpu(r, [r.launch(columnSumLaunch({ X, out: O, rows: N, cols, variant }))], target)).ms;
+        push({ kernel: 'column_sum', shape: `${N} x ${cols}`, variant: `${variant}, WG 64${variant === auto ? ' (auto)' : ''}`, gpuMs, cpuMs, gbps: (N * cols + cols) * 4 / gpuMs / 1e6 });
+      }
     }
 
     // --- embedding_grad ---------------------------------------------------------------------------

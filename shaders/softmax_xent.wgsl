@@ -10,8 +10,9 @@
 // time: 0.6x the time of scalar loads at 2048 x 87 and at 2048 x 10,000, side by side. Rows need
 // not start on a vec4 boundary: columns before the first boundary and after the last are handled
 // one at a time. exp(l - max) is computed once, kept in place of the logit, then divided by the
-// sum: one exp per column instead of two. `logits` is bound as vec4s; the host (src/gpu/kernels/softmax_xent.ts) checks that
-// the buffer holds whole vec4s up to the logits' end (the plan rounds it up).
+// sum: one exp per column instead of two. `logits` is bound as vec4s; the host
+// (src/gpu/kernels/softmax_xent.ts) checks that the buffer holds whole vec4s up to the logits'
+// end (the plan rounds it up).
 
 override WG: u32 = 64;
 

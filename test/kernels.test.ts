@@ -340,24 +340,44 @@ describe.skipIf(noGpu)('loss_sum.wgsl vs a float64 sum', () => {
 describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
   // Tolerance: 1e-5 of max |ref|. A float32 running sum over `rows` values in [-1, 1]: the error
   // is at most rows * 6e-8 * max|x| = 2e-5 absolute at rows = 300 in the worst case, against
-  // column sums of order sqrt(rows) ~ 17 in size, so ~1e-6 relative.
-  for (const { rows, cols } of [{ rows: 1, cols: 1 }, { rows: 1, cols: 70 }, { rows: 70, cols: 1 }, { rows: 129, cols: 65 }, { rows: 300, cols: 3 }]) {
-    it(`rows=${rows} cols=${cols}`, async () => {
+  // column sums of order sqrt(rows) ~ 17 in size, so ~1e-6 relative. main_v4 (where cols and offX
+  // are multiples of 4) must give main's bits: it sums each column in the same order.
+  const cases = [
+    { rows: 1, cols: 1, offX: 3 }, { rows: 1, cols: 70, offX: 3 }, { rows: 70, cols: 1, offX: 3 }, { rows: 129, cols: 65, offX: 3 }, { rows: 300, cols: 3, offX: 3 },
+    { rows: 7, cols: 8, offX: 4 }, { rows: 33, cols: 1028, offX: 0 }, { rows: 2, cols: 300, offX: 12 },
+  ];
+  for (const { rows, cols, offX } of cases) {
+    const variants = cols % 4 === 0 && offX % 4 === 0 ? ['main', 'main_v4'] as const : ['main'] as const;
+    it(`rows=${rows} cols=${cols} offX=${offX}: ${variants.join(', ')}`, async () => {
       const rng = new Rng(rows * 13 + cols);
-      const offX = 3, offOut = 5;
+      const offOut = 5;
       const x = randomArray(rng, offX + rows * cols + 2);
       const outInit = new Float32Array(offOut + cols + 4).fill(-9);
       const ref = new Float64Array(cols);
       for (let rr = 0; rr < rows; rr++) for (let c = 0; c < cols; c++) ref[c] += x[offX + rr * cols + c];
-      const got = await withRunner(async (r) => {
-        const X = r.storage(x), O = r.storage(outInit);
-        await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut }))]);
-        return r.read(O);
+      const results = await withRunner(async (r) => {
+        const X = r.storage(x);
+        const out: Float32Array[] = [];
+        for (const variant of variants) {
+          const O = r.storage(outInit);
+          await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut, variant }))]);
+          out.push(await r.read(O));
+        }
+        return out;
       });
-      expect(relError(got.subarray(offOut, offOut + cols), ref)).toBeLessThan(1e-5);
-      expect([...got.subarray(0, offOut), ...got.subarray(offOut + cols)].every((v) => v === -9)).toBe(true);
+      results.forEach((got, k) => {
+        expect(relError(got.subarray(offOut, offOut + cols), ref), variants[k]).toBeLessThan(1e-5);
+        expect([...got.subarray(0, offOut), ...got.subarray(offOut + cols)].every((v) => v === -9), variants[k]).toBe(true);
+        expect(Array.from(got), `${variants[k]}: main's bits`).toEqual(Array.from(results[0]));
+      });
     });
   }
+  it('main_v4 from 1024 columns where the layout allows it', () => {
+    const pick = (rows: number, cols: number, offX: number, words = offX + rows * cols) =>
+      columnSumLaunch({ X: { size: 4 * words }, out: { size: 4 * cols }, rows, cols, offX }).entryPoint;
+    expect([pick(2048, 10_000, 0), pick(2048, 256, 0), pick(3, 1025, 0), pick(3, 1024, 2), pick(3, 1024, 0, 3 * 1024 - 1)]).toEqual(['main_v4', 'main', 'main', 'main', 'main']);
+    expect(() => columnSumLaunch({ X: { size: 4 * 30 }, out: { size: 4 * 10 }, rows: 3, cols: 10, variant: 'main_v4' })).toThrow(/cannot read/);
+  });
 });
 
 describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
