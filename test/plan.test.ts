@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { dispatchesPerIteration, planBuffers, UNIFORM_ALIGN } from '../src/gpu/buffers.ts';
 import { KERNELS } from '../src/gpu/kernels/index.ts';
+import { OPTIMIZER_UNIFORM_BYTES } from '../src/gpu/kernels/optimizer.ts';
 import { trainingBuffers } from '../src/gpu/memory.ts';
 import { planIteration, type IterationPlan, type PlannedDispatch } from '../src/gpu/plan.ts';
 import { GATES, SAVED } from '../src/model/cells.ts';
@@ -132,6 +133,19 @@ describe.each(CONFIGS)('planIteration: %s', (...config) => {
       }
       for (const slot of slots) expect(grads.subarray(slot.offset, slot.offset + slot.size).every((v) => v === 1), `gradient of ${slot.name}`).toBe(true);
     }
+  });
+
+  it('the logits product reads the decoder copy the optimizer keeps, through vec4 loads', () => {
+    const logits = plan.forward.find((d) => d.label.endsWith('matmul logits'))!;
+    expect(logits.entryPoint).toBe('main_vb');
+    expect(logits.bindings[1].buffer).toBe('whhT');
+    const u = fields(logits) as Record<string, number>;
+    const dec = plan.optimizer.whh.decoder!;
+    expect([u.offB, u.ldb, u.offBias, u.hasBias]).toEqual([dec.off, dec.ld, dec.off + H * dec.ld, 1]);
+    const update = plan.update[0].bindings[5];
+    expect(update.buffer).toBe('whhT');
+    for (let k = 0; k <= H; k++) expect(update.touches).toContainEqual({ offset: dec.off + k * dec.ld, count: full.vocabSize, write: true });
+    expect(OPTIMIZER_UNIFORM_BYTES).toBeLessThanOrEqual(buffers.get('optimizerUniforms')!.size);
   });
 
   it('buffers as the memory estimate counts them, and the same plan every time', () => {

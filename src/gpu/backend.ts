@@ -24,7 +24,7 @@ import { kernelsFor, type Kernels, type Launch } from './kernels/common.ts';
 import { dropoutMaskUniform } from './kernels/dropout.ts';
 import { positionsByToken } from './kernels/embedding_grad.ts';
 import { KERNELS } from './kernels/index.ts';
-import { optimizerSettings, optimizerUniforms, transposedWhh } from './kernels/optimizer.ts';
+import { optimizerSettings, optimizerUniforms, transposedDecoder, transposedWhh } from './kernels/optimizer.ts';
 import { sampleFits, sampleLaunches, sampleSeqLength, sampleStateLength, sampleStateOffsets, sampleStepLaunches } from './kernels/sample.ts';
 import { checkFits } from './memory.ts';
 import { planIteration, type IterationPlan, type KernelChoice, type PlannedDispatch } from './plan.ts';
@@ -172,12 +172,16 @@ export class GpuBackend implements Backend {
     this.device.queue.writeBuffer(this.buf.optimizerUniforms, 0, optimizerUniforms(settings, this.ctx.limits.maxComputeWorkgroupsPerDimension));
   }
 
-  /** The parameters, and the transposed W_hh copies cell_forward reads (the optimizer keeps them after). */
+  /**
+   * The parameters, and the transposed copies cell_forward (W_hh) and the logits product (the
+   * decoder) read; the optimizer keeps them after.
+   */
   private writeParams(params: Float32Array): void {
-    const { rows, cols } = this.plan.optimizer.whh;
+    const { rows, cols, decoder } = this.plan.optimizer.whh;
     const q = this.device.queue;
     q.writeBuffer(this.buf.params, 0, params);
     q.writeBuffer(this.buf.whhT, 0, transposedWhh(params, this.layout.layers.map((w) => w.weightHh.offset), rows, cols));
+    if (decoder) q.writeBuffer(this.buf.whhT, 4 * decoder.off, transposedDecoder(params, decoder));
   }
 
   private encode(enc: GPUCommandEncoder, list: Dispatch[]): void {

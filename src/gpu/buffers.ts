@@ -37,6 +37,19 @@ function arenaSlots(model: ModelConfig, train: TrainConfig): number {
   return dispatchesPerIteration(model, train) - 1 + fullModelConfig(model).layers;
 }
 
+/**
+ * Where whhT holds the decoder's transposed copy, which the logits product reads as a row-major B
+ * (the vectorised matmul path): W_dec^T [H, ld] from word `off`, then the decoder bias as row H.
+ * It follows the W_hh copies and their 16 spare floats; `off` and `ld` (V rounded up) are
+ * multiples of 4, as vec4 loads need, and `words` covers whole vec4s.
+ */
+export function decoderCopyPlace(model: ModelConfig): { off: number; ld: number; words: number } {
+  const { cell, hiddenSize: H, vocabSize: V, layers: L } = fullModelConfig(model);
+  const off = Math.ceil((L * GATES[cell] * H * H + 16) / 4) * 4;
+  const ld = Math.ceil(V / 4) * 4;
+  return { off, ld, words: off + (H + 1) * ld };
+}
+
 /** Every buffer of training, by what it holds (no dispatches): what the memory estimate sums. */
 export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[] {
   const { cell, hiddenSize: H, vocabSize: V, layers: L, dropout } = fullModelConfig(model);
@@ -66,9 +79,10 @@ export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[
   if (dropout > 0) words('dAboveRaw', N * H, 'gradient before dropout TxBxH');
   words('dState', L * 3 * BH, 'backward state Lx3xBxH');
   // 16 spare floats past the last layer: cell_forward's vec4 loads may read into them.
-  words('whhT', L * GH * H + 16, 'W_hh transposed, Lx H x(G*H)');
+  words('whhT', decoderCopyPlace(model).words, 'W_hh transposed, Lx H x(G*H), and the decoder transposed, H x V, and its bias');
   words('whhAt', L, "each layer's W_hh offset");
-  words('logits', N * V, 'logits TxBxV');
+  // Whole vec4s: softmax_xent reads them through a vec4 view (kernels/softmax_xent.ts: softmaxLogitsWords).
+  words('logits', Math.ceil((N * V) / 4) * 4, 'logits TxBxV');
   words('rowLoss', N, 'loss per position TxB');
   words('lossOut', 1, 'mean loss');
   words('inputs', N, 'input tokens TxB');
@@ -76,7 +90,7 @@ export function planBuffers(model: ModelConfig, train: TrainConfig): PlanBuffer[
   words('embStart', V + 1, "each token's first position");
   words('embPos', N, 'positions by token TxB');
   out.push({ name: 'uniforms', size: arenaSlots(model, train) * UNIFORM_ALIGN, holds: 'uniform structs, one slot per dispatch', usage: 'uniform' });
-  out.push({ name: 'optimizerUniforms', size: 64, holds: 'optimizer step', usage: 'uniform' });
+  out.push({ name: 'optimizerUniforms', size: 96, holds: 'optimizer step', usage: 'uniform' });
   if (dropout > 0) out.push({ name: 'dropoutMask', size: 16, holds: 'dropout mask (seed, iteration)', usage: 'uniform' });
   for (let i = 0; i < LOSS_RING; i++) out.push({ name: `lossRing${i}`, size: 4, holds: 'loss read back', usage: 'readback' });
   return out;

@@ -26,7 +26,7 @@
 import { GATES, hasCellState, SAVED, type CellType } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
-import { LOSS_RING, planBuffers, UNIFORM_ALIGN, type PlanBuffer } from './buffers.ts';
+import { decoderCopyPlace, LOSS_RING, planBuffers, UNIFORM_ALIGN, type PlanBuffer } from './buffers.ts';
 import { cellBlocking, cellEntryPoint, cellShapeKey, DEFAULT_CELL_CANDIDATE, type CellBlocking, type CellKernel } from './kernels/cell.ts';
 import { cellBackwardLaunch, type CellBackwardStep } from './kernels/cell_backward.ts';
 import { cellForwardLaunch } from './kernels/cell_forward.ts';
@@ -180,6 +180,9 @@ export function planIteration(
   const dUp = dropout > 0 ? b.dAboveRaw : b.dAbove;
   const mask = dropout > 0 ? { buffer: b.dropoutMask } : undefined;
   const dec = { w: layout.decoderWeight.offset, b: layout.decoderBias.offset };
+  // W_dec^T and the bias as the optimizer keeps them in whhT: logits = h W_dec^T as a row-major
+  // product (matmul's vec4 path; the transposed-B one reads scalars, at half the speed).
+  const decT = decoderCopyPlace(model);
 
   const forward: PlannedDispatch[] = [];
   for (let l = 0; l < L; l++) {
@@ -211,7 +214,7 @@ export function planIteration(
   }
   const top = up(L - 1);
   forward.push(plan('forward decoder matmul logits', matmul('logits', {
-    M: N, N: V, K: H, transB: true, A: top.buffer, offA: top.offset, lda: H, B: b.params, offB: dec.w, ldb: H, C: b.logits, ldc: V, bias: dec.b,
+    M: N, N: V, K: H, A: top.buffer, offA: top.offset, lda: H, B: b.whhT, offB: decT.off, ldb: decT.ld, C: b.logits, ldc: V, bias: decT.off + H * decT.ld,
   })));
   forward.push(plan('forward decoder softmax_xent', softmaxXentLaunch({ logits: b.logits, targets: b.targets, rowLoss: b.rowLoss, rows: N, cols: V, scale: 1 / N }, maxPerDim)));
   forward.push(plan('forward decoder loss_sum', lossSumLaunch({ rowLoss: b.rowLoss, out: b.lossOut, n: N, scale: 1 / N })));
@@ -259,7 +262,10 @@ export function planIteration(
     if (l > 0) bw(`layer ${l} matmul dL/dx`, matmul(`layer ${l} dL/dx`, { M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
   }
 
-  const whh: WhhCopies = { layers: L, rows: GH, cols: H };
+  const whh: WhhCopies = {
+    layers: L, rows: GH, cols: H,
+    decoder: { at: dec.w, biasAt: dec.b, rows: V, cols: H, off: decT.off, ld: decT.ld },
+  };
   const update = [plan('update optimizer', optimizerLaunch({
     params: b.params, grads: b.grads, m: b.optM, v: b.optV, whhT: b.whhT, whhAt: b.whhAt,
     n: layout.length, kind: train.optimizer, whh, uniforms: { buffer: b.optimizerUniforms },
