@@ -53,7 +53,7 @@ const referenceHidden = Number(opts['reference-hidden']);
 
 /** What one run trains on, and how. */
 interface Text { label: string; level: TokenizerLevel; charset: Charset }
-interface Run { text: Text; setting: string; cell: CellType; hidden: number; seqLength: number }
+interface Run { text: Text; setting: string; cell: CellType; hidden: number; seqLength: number; batchSize?: number }
 
 interface Row {
   text: string;
@@ -62,6 +62,7 @@ interface Row {
   cell: CellType;
   hidden: number;
   seqLength: number;
+  batchSize: number;
   parameters: number;
   iterations: number;
   seconds: number;
@@ -87,8 +88,8 @@ function corpus(text: Text): PreparedCorpus {
   return data;
 }
 
-const trainConfig = (seqLength: number): TrainConfig => ({
-  seqLength, batchSize: TRAIN_DEFAULTS.batchSize, optimizer: TRAIN_DEFAULTS.optimizer,
+const trainConfig = (seqLength: number, batchSize = TRAIN_DEFAULTS.batchSize): TrainConfig => ({
+  seqLength, batchSize, optimizer: TRAIN_DEFAULTS.optimizer,
   learningRate: TRAIN_DEFAULTS.lr, clip: TRAIN_DEFAULTS.clip, stateReset: TRAIN_DEFAULTS.stateReset,
 });
 
@@ -97,7 +98,7 @@ async function train(ctx: GpuContext, run: Run, sampleLength: number): Promise<R
   const data = corpus(run.text);
   const V = data.tokenizer.vocab.length;
   const model: ModelConfig = { cell: run.cell, vocabSize: V, hiddenSize: run.hidden, layers: 1, dropout: 0 };
-  const backend = await GpuBackend.create(ctx, model, trainConfig(run.seqLength), TRAIN_DEFAULTS.seed);
+  const backend = await GpuBackend.create(ctx, model, trainConfig(run.seqLength, run.batchSize), TRAIN_DEFAULTS.seed);
   try {
     const trainer = new Trainer(backend, data.train, data.val);
     const losses: number[] = [];
@@ -121,7 +122,7 @@ async function train(ctx: GpuContext, run: Run, sampleLength: number): Promise<R
       [sample] = await generate(backend, data.tokenizer, prime, sampleLength, TRAIN_DEFAULTS.temperature, TRAIN_DEFAULTS.seed);
     }
     const row: Row = {
-      text: run.text.label, setting: run.setting, vocabulary: V, cell: run.cell, hidden: run.hidden, seqLength: run.seqLength,
+      text: run.text.label, setting: run.setting, vocabulary: V, cell: run.cell, hidden: run.hidden, seqLength: run.seqLength, batchSize: run.batchSize ?? TRAIN_DEFAULTS.batchSize,
       parameters: parameters(model), iterations: trainer.iteration, seconds, msPerIteration: (seconds * 1000) / trainer.iteration,
       trainLoss: last.reduce((a, b) => a + b, 0) / last.length, valNats, valBits: bits(valNats),
       valTokens: trainer.validationTokens(valBatches), sample,
@@ -189,23 +190,25 @@ async function writeupSet(ctx: GpuContext): Promise<{ rows: Row[]; md: string; m
     const data = corpus(text);
     const trigram = countBaselines(data.ids, data.train.length, data.tokenizer.vocab.length).results.find((r) => r.name === 'trigram KN')!;
     for (const s of settings) {
-      const row = await train(ctx, { text, cell: 'rnn', ...s }, text.level === 'word' ? 60 : 300);
+      // T x B x V logits must fit one storage binding (128 MiB here): at T = 150 the word runs take half the batch.
+      const batchSize = text.level === 'word' && s.seqLength > TRAIN_DEFAULTS.seqLength ? TRAIN_DEFAULTS.batchSize / 2 : undefined;
+      const row = await train(ctx, { text, cell: 'rnn', ...s, batchSize }, text.level === 'word' ? 60 : 300);
       rows.push({ ...row, trigramNats: trigram.nats });
     }
   }
   const loss = (r: Row, nats: number) => (r.text === 'words' ? `${nats.toFixed(3)} nats (perplexity ${Math.exp(nats).toFixed(1)})` : `${bits(nats).toFixed(3)} bits/char`);
   const md = [
     `The write-up's experiments on Reuters: a vanilla RNN, one layer, ${minutes} minutes of training each on ${ctx.adapterName} ` +
-    `(load average about ${load()} at the end); B=${TRAIN_DEFAULTS.batchSize}, Adam ${TRAIN_DEFAULTS.lr}, clip ${TRAIN_DEFAULTS.clip}, ` +
+    `(load average about ${load()} at the end); Adam ${TRAIN_DEFAULTS.lr}, clip ${TRAIN_DEFAULTS.clip}, ` +
     `each stream's state zeroed every ${TRAIN_DEFAULTS.stateReset} iterations; validation on the first ${valBatches} held-out batches ` +
     'from a zero state; the trigram (modified Kneser-Ney, as `eval --baselines`) trained on the same 95% and scored on the whole held-out 5%. ' +
     '`raw`: the text as it comes, lowercased; `letters`: a-z and one space; `words`: words, spaces and punctuation marks as tokens, ' +
     `the ${num(TRAIN_DEFAULTS.maxVocab)} most frequent (the rest \`<unk>\`).`,
     '',
-    '| text | vocabulary | setting | hidden | T | parameters | iterations | ms/iteration | validation | trigram KN |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| text | vocabulary | setting | hidden | T | B | parameters | iterations | ms/iteration | validation | trigram KN |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) =>
-      `| ${r.text} | ${num(r.vocabulary)} | ${r.setting} | ${r.hidden} | ${r.seqLength} | ${num(r.parameters)} | ${r.iterations} | ` +
+      `| ${r.text} | ${num(r.vocabulary)} | ${r.setting} | ${r.hidden} | ${r.seqLength} | ${r.batchSize} | ${num(r.parameters)} | ${r.iterations} | ` +
       `${r.msPerIteration.toFixed(0)} | ${loss(r, r.valNats)} | ${loss(r, r.trigramNats!)} |`),
     '',
     ...rows.flatMap((r) => [`**${r.text}, ${r.setting}** (temperature ${TRAIN_DEFAULTS.temperature}):`, '', '```', r.sample!.trimEnd(), '```', '']),
