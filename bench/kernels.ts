@@ -17,15 +17,16 @@ import { parseArgs } from 'node:util';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { KernelRunner, type KernelDispatch } from '../src/gpu/kernels/common.ts';
 import { DEFAULT_MATMUL_TILING, MATMUL_CANDIDATES, matmulCandidatesFor, matmulLaunch, resolveMatmulVariant, type MatmulTiling } from '../src/gpu/kernels/matmul.ts';
-import { cellBlock } from '../src/gpu/kernels/cell.ts';
+import { cellBlock, cellBlocking, cellCandidatesFor, DEFAULT_CELL_CANDIDATE } from '../src/gpu/kernels/cell.ts';
 import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
 import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
-import { softmaxVariantFor, softmaxXentLaunch, type SoftmaxVariant } from '../src/gpu/kernels/softmax_xent.ts';
+import { softmaxLogitsWords, softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
-import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
-import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
+import { columnSumLaunch, columnSumVariantFor } from '../src/gpu/kernels/column_sum.ts';
+import { EMBEDDING_GRAD_VARIANTS, embeddingGradLaunch, embeddingGradVariantFor, positionsByToken, type EmbeddingGradVariant } from '../src/gpu/kernels/embedding_grad.ts';
 import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
+import { sampleDispatchesPerToken } from '../src/gpu/kernels/sample.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { cellPointwise, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
 import { type CellType, GATES } from '../src/model/cells.ts';
@@ -34,7 +35,7 @@ import { OPTIMIZERS } from '../src/model/optimizer.ts';
 import { sampleTokens } from '../src/cpu/sample.ts';
 import { initParams } from '../src/model/init.ts';
 import { paramLayout } from '../src/model/layout.ts';
-import type { ModelConfig } from '../src/model/config.ts';
+import { fullModelConfig, type ModelConfig } from '../src/model/config.ts';
 import { Rng } from '../src/util/random.ts';
 
 export interface KernelRow {
@@ -54,7 +55,7 @@ export interface KernelRow {
 export interface KernelBenchOptions {
   /** A smoke run: two shapes at 512, two tilings. */
   quick?: boolean;
-  /** Every workgroup shape, not just what training uses and `main`. */
+  /** Every workgroup shape, not just what training uses and `main`, and every blocking the tuner may pick for the recurrent steps. */
   allTilings?: boolean;
   /** Called with each row as it is measured (the direct run prints progress). */
   onRow?: (row: KernelRow) => void;
@@ -118,7 +119,11 @@ function cpuMatmul(M: number, N: number, K: number, a: Float32Array, b: Float32A
   }
 }
 
-interface MatmulShape { label: string; M: number; N: number; K: number; transA: boolean; transB: boolean }
+interface MatmulShape {
+  label: string; M: number; N: number; K: number; transA: boolean; transB: boolean;
+  /** Word-level products (seconds each on a CPU driver): the default tiling only, no JS twin. */
+  word?: boolean;
+}
 
 const tilingName = (t: MatmulTiling) => `${t.variant} ${t.wgX}x${t.wgY}`;
 
@@ -147,6 +152,15 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         { label: 'dWhy = dy^T h', M: V, N: H, K: N, transA: true, transB: false },
         { label: 'dh = dy Why', M: N, N: H, K: V, transA: false, transB: false },
         { label: 'square A^T B^T', M: 512, N: 512, K: 512, transA: true, transB: true },
+        // Word level, H = 256: the vocabulary-sized products. Training computes the logits from the
+        // decoder's transposed copy (A B); the A B^T row is the same product read from W_dec itself,
+        // as before that copy. V = 30,000 at 1024 positions keeps dy within a 128 MiB binding.
+        ...[[2048, 10_000], [1024, 30_000]].flatMap(([Nw, Vw]) => [
+          { label: `word logits = h Wdec^T (copy)`, M: Nw, N: Vw, K: 256, transA: false, transB: false, word: true },
+          { label: `word logits = h Wdec^T`, M: Nw, N: Vw, K: 256, transA: false, transB: true, word: true },
+          { label: `word dWdec = dy^T h`, M: Vw, N: 256, K: Nw, transA: true, transB: false, word: true },
+          { label: `word dh = dy Wdec`, M: Nw, N: 256, K: Vw, transA: false, transB: false, word: true },
+        ]),
       ]),
     ];
     // 'auto' is what training uses untuned (the vec4 entry point the layout allows); `main` alone
@@ -164,9 +178,10 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const flops = 2 * s.M * s.N * s.K;
       const c = new Float32Array(s.M * s.N);
       // The JS twin at 1024^3 takes seconds: time it once.
-      const cpuMs = timeCpu(() => cpuMatmul(s.M, s.N, s.K, a, b, c, s.transA, s.transB), flops > 1e9 ? 0 : target);
+      const cpuMs = s.word ? undefined : timeCpu(() => cpuMatmul(s.M, s.N, s.K, a, b, c, s.transA, s.transB), flops > 1e9 ? 0 : target);
       // --quick times the workgroup-memory tiles (seconds per product on CPU drivers) on the square only.
-      for (const t of quick && s.label !== 'square' ? tilings.filter((x) => x.variant !== 'main_tiled') : tilings) {
+      const run = s.word ? [DEFAULT_MATMUL_TILING] : quick && s.label !== 'square' ? tilings.filter((x) => x.variant !== 'main_tiled') : tilings;
+      for (const t of run) {
         const args = {
           M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB,
           A, lda: s.transA ? s.M : s.K, B, ldb: s.transB ? s.K : s.N, C, ldc: s.N,
@@ -203,6 +218,13 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const bwdLaunch = cellBackwardLaunch(cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 },
         { params, dGh, dGi, dAbove, hAll: hBuf, cAll: cBuf, saved, dState });
       const fwd = r.launch(fwdLaunch), bwd = r.launch(bwdLaunch);
+      // The tuner's other blockings of the same step (src/gpu/kernels/cell.ts: CELL_CANDIDATES), beside the default.
+      const tunedLaunch = (kernel: 'cell_forward' | 'cell_backward', c: string) => {
+        const t = cellBlocking(kernel, cell, B, c);
+        return kernel === 'cell_forward'
+          ? cellForwardLaunch(cell, { ...offs, offWhhT: 0, offBhh: GH * Hc, offGi: 0 }, { params, gi, hAll: hBuf, cAll: cBuf, saved, whhT }, t)
+          : cellBackwardLaunch(cell, { ...offs, offDGhNext: B * GH, offDG: 0, offDAbove: 0, offDState: 0 }, { params, dGh, dGi, dAbove, hAll: hBuf, cAll: cBuf, saved, dState }, t);
+      };
       const w: LayerTensors = {
         wIh: new Float64Array(GH), wHh: Float64Array.from(p.subarray(0, GH * Hc)),
         bIh: new Float64Array(GH), bHh: Float64Array.from(p.subarray(GH * Hc, GH * Hc + GH)), inputSize: 1,
@@ -224,17 +246,34 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
           kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant, gpuMs, cpuMs: kernel === 'cell_forward' ? cpuMs : undefined,
           gflops: flops / gpuMs / 1e6, gflopsMedian: flops / medianMs / 1e6,
         });
+        for (const c of opts.allTilings ? cellCandidatesFor(kernel, cell, B, Hc, r.maxPerDim).filter((x) => x !== DEFAULT_CELL_CANDIDATE) : []) {
+          const l = tunedLaunch(kernel, c);
+          const t = await timeGpu(r, [r.launch(l)], target);
+          push({
+            kernel, shape: `${cell} B=${B} H=${Hc} (${B}x${GH}x${Hc})`, variant: `${l.entryPoint}, tuner candidate ${c}`, gpuMs: t.ms,
+            gflops: flops / t.ms / 1e6, gflopsMedian: flops / t.medianMs / 1e6,
+          });
+        }
       }
     }
 
     // --- softmax_xent, loss_sum, column_sum -----------------------------------------------------
-    for (const cols of quick ? [V] : [V, 10_000]) {
-      const rowsN = cols > 1000 ? 256 : N;
+    // Word level: all 2048 positions over V = 10,000 (the training shape) and 30,000.
+    for (const [rowsN, cols] of quick ? [[N, V]] : [[N, V], [N, 10_000], [512, 30_000]]) {
       const logits = randomArray(rng, rowsN * cols, 3);
       const targets = Uint32Array.from({ length: rowsN }, () => Math.floor(rng.next() * cols));
-      const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rowsN);
-      const gpuMsOf = async (variant: SoftmaxVariant) =>
-        (await timeGpu(r, [r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows: rowsN, cols, scale: 1 / rowsN, variant }, r.maxPerDim))], target)).ms;
+      const L = r.storage(softmaxLogitsWords(rowsN, cols)), T = r.storage(targets), RL = r.storage(rowsN);
+      const d = r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows: rowsN, cols, scale: 1 / rowsN }, r.maxPerDim));
+      // The kernel overwrites the logits with their gradient: time it on the logits each time.
+      const timed = async () => {
+        r.write(L, logits);
+        const t = performance.now();
+        await r.run([d]);
+        return performance.now() - t;
+      };
+      await timed();
+      let gpuMs = Infinity;
+      for (let k = 0; k < (quick ? 2 : 4); k++) gpuMs = Math.min(gpuMs, await timed());
       const work = logits.slice();
       const loss = new Float64Array(rowsN);
       const cpuMs = timeCpu(() => {
@@ -246,11 +285,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
           row.set(logits.subarray(p * cols, (p + 1) * cols)); // restore for the next run
         }
       }, target);
-      for (const variant of ['rows', 'workgroup'] as const) {
-        const gpuMs = await gpuMsOf(variant);
-        const label = `${variant === 'rows' ? 'row per invocation' : 'row per workgroup'}${variant === softmaxVariantFor(cols) ? ' (auto)' : ''}`;
-        push({ kernel: 'softmax_xent', shape: `${rowsN} rows x ${cols}`, variant: label, gpuMs, cpuMs, gbps: (rowsN * cols * 8 + rowsN * 8) / gpuMs / 1e6 });
-      }
+      push({ kernel: 'softmax_xent', shape: `${rowsN} rows x ${cols}`, variant: 'row per invocation, vec4', gpuMs, cpuMs, gbps: (rowsN * cols * 8 + rowsN * 8) / gpuMs / 1e6 });
     }
     {
       const x = randomArray(rng, N);
@@ -259,31 +294,44 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       const cpuMs = timeCpu(() => { let s = 0; for (let i = 0; i < N; i++) s += x[i]; x[0] += s * 0; }, target);
       push({ kernel: 'loss_sum', shape: `${N}`, variant: 'WG 256', gpuMs, cpuMs, gbps: N * 4 / gpuMs / 1e6 });
     }
-    for (const cols of quick ? [H] : [V, H]) {
+    // Word level: db_dec = the column sums of dlogits, 2048 x 10,000 (main_v4; main for comparison).
+    for (const cols of quick ? [H] : [V, H, 10_000]) {
       const x = randomArray(rng, N * cols);
       const X = r.storage(x), O = r.storage(cols);
-      const gpuMs = (await timeGpu(r, [r.launch(columnSumLaunch({ X, out: O, rows: N, cols }))], target)).ms;
       const out = new Float32Array(cols);
       const cpuMs = timeCpu(() => {
         out.fill(0);
         for (let p = 0; p < N; p++) for (let j = 0; j < cols; j++) out[j] += x[p * cols + j];
       }, target);
-      push({ kernel: 'column_sum', shape: `${N} x ${cols}`, variant: 'WG 64', gpuMs, cpuMs, gbps: (N * cols + cols) * 4 / gpuMs / 1e6 });
+      const auto = columnSumVariantFor({ X, rows: N, cols });
+      for (const variant of auto === 'main' ? ['main'] as const : ['main_v4', 'main'] as const) {
+        const gpuMs = (await timeGpu(r, [r.launch(columnSumLaunch({ X, out: O, rows: N, cols, variant }))], target)).ms;
+        push({ kernel: 'column_sum', shape: `${N} x ${cols}`, variant: `${variant}, WG 64${variant === auto ? ' (auto)' : ''}`, gpuMs, cpuMs, gbps: (N * cols + cols) * 4 / gpuMs / 1e6 });
+      }
     }
 
     // --- embedding_grad ---------------------------------------------------------------------------
-    for (const vocab of quick ? [V] : [V, 10_000]) {
+    // Each variant the layout allows (main_4x4 needs V a multiple of 4); '(auto)' marks training's.
+    for (const [He, vocab] of quick ? [[H, V]] : [[H, V], [256, 10_000], [H, 10_000], [256, 30_000]]) {
       const tokens = Uint32Array.from({ length: N }, () => Math.floor(rng.next() * vocab));
-      const dZ = randomArray(rng, N * H);
+      const dZ = randomArray(rng, N * He);
       const { start, positions } = positionsByToken(tokens, vocab);
-      const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions), O = r.storage(H * vocab);
-      const gpuMs = (await timeGpu(r, [r.launch(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V: vocab, N }, r.maxPerDim))], target)).ms;
-      const out = new Float32Array(H * vocab);
+      const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions), O = r.storage(Math.ceil((He * vocab) / 4) * 4);
+      const args = { dZ: Z, start: S, positions: P, out: O, H: He, V: vocab, N };
+      const auto = embeddingGradVariantFor(args);
+      const out = new Float32Array(He * vocab);
       const cpuMs = timeCpu(() => {
         out.fill(0);
-        for (let p = 0; p < N; p++) for (let i = 0; i < H; i++) out[i * vocab + tokens[p]] += dZ[p * H + i];
+        for (let p = 0; p < N; p++) for (let i = 0; i < He; i++) out[i * vocab + tokens[p]] += dZ[p * He + i];
       }, target);
-      push({ kernel: 'embedding_grad', shape: `H=${H} V=${vocab} positions=${N}`, variant: 'WG 64', gpuMs, cpuMs, gbps: (N * H + H * vocab) * 4 / gpuMs / 1e6 });
+      const rank = Object.keys(EMBEDDING_GRAD_VARIANTS);
+      for (const variant of rank.slice(0, rank.indexOf(auto) + 1) as EmbeddingGradVariant[]) {
+        const gpuMs = (await timeGpu(r, [r.launch(embeddingGradLaunch({ ...args, variant }, r.maxPerDim))], target)).ms;
+        push({
+          kernel: 'embedding_grad', shape: `H=${He} V=${vocab} positions=${N}`, variant: `${variant}, WG 64${variant === auto ? ' (auto)' : ''}`,
+          gpuMs, cpuMs, gbps: (N * He + He * vocab) * 4 / gpuMs / 1e6,
+        });
+      }
     }
 
     // --- optimizer --------------------------------------------------------------------------------
@@ -307,7 +355,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
       }
     }
 
-    // --- sample (one workgroup runs the whole recurrence; ms per generated token) ----------------
+    // --- sample (per token: a dispatch per layer, the logits and the draw; ms per generated token) --
     {
       const Hs = quick ? 128 : 512, length = quick ? 64 : 256;
       const model: ModelConfig = { cell: 'rnn', vocabSize: V, hiddenSize: Hs };
@@ -320,7 +368,7 @@ export async function runKernelBench(ctx: GpuContext, opts: KernelBenchOptions =
         const gpuMs = (performance.now() - t) / length;
         const params = initParams(model, 1);
         const cpuMs = timeCpu(() => sampleTokens(model, params, o), target) / length;
-        push({ kernel: 'sample', shape: `H=${Hs} V=${V}, ${length} tokens`, variant: 'ms/token, WG 256', gpuMs, cpuMs });
+        push({ kernel: 'sample', shape: `H=${Hs} V=${V}, ${length} tokens`, variant: `ms/token, ${sampleDispatchesPerToken(fullModelConfig(model))} dispatches/token`, gpuMs, cpuMs });
       } finally {
         backend.destroy();
       }

@@ -15,6 +15,17 @@ export function markdownTable(headers: string[], rows: (string | number)[][]): s
   ].join('\n');
 }
 
+/** The README's measured tables live between these lines; `npm run bench -- --readme` replaces what is between them. */
+export const README_MARKERS = ['<!-- bench:start (npm run bench -- --readme writes this part) -->', '<!-- bench:end -->'] as const;
+
+/** `text` with what lies between README_MARKERS replaced by `md`; throws if the markers are missing. */
+export function pasteBetweenMarkers(text: string, md: string): string {
+  const [open, close] = README_MARKERS;
+  const a = text.indexOf(open), b = text.indexOf(close);
+  if (a < 0 || b < a) throw new Error(`no ${open} ... ${close} block to paste the tables into`);
+  return `${text.slice(0, a + open.length)}\n${md.trimEnd()}\n${text.slice(b)}`;
+}
+
 export interface Series { name: string; color: string; points: { x: number; y: number }[] }
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

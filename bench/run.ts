@@ -1,44 +1,74 @@
 /**
- * npm run bench [-- --quick | --full]
- * Training throughput of the same char-level job on our GPU and CPU backends and on TensorFlow.js
- * (WebGPU on the same Dawn device, and CPU), sampling throughput, and the kernels against their
+ * npm run bench [-- --quick | --full] [--readme] [--only 'lstm H=512' ...] [--tune auto|off|full]
+ * Training throughput of the same job on our GPU and CPU backends and on the peers: TensorFlow.js
+ * (WebGPU on the same Dawn device, and CPU), PyTorch on the CPU where python3 imports torch, and
+ * brain.js; sampling throughput, and the kernels against their
  * CPU twins. Ratios are computed from runs made side by side in this one process: the machines
  * are shared and noisy, so only same-run ratios mean much. Results go to bench/results/.
  */
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { acquireNodeGpu, releaseNodeGpu } from '../src/node/webgpu.ts';
 import { fileTuningStore, tuningCachePath } from '../src/node/tuning-store.ts';
 import { TUNE_MODES, type TuneMode } from '../src/gpu/tuner.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
-import { benchSampling, benchTraining, jobLabel, type BenchBackend, type Job, type SampleRow, type TrainRow } from './training.ts';
+import { benchSampling, benchTraining, GPU_BACKENDS, SAMPLE_ROUNDS, jobLabel, type BenchBackend, type Job, type SampleRow, type Timing, type TrainRow } from './training.ts';
 import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
-import { markdownTable, svgChart, table } from './report.ts';
+import { markdownTable, pasteBetweenMarkers, svgChart, table } from './report.ts';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' } },
+  options: {
+    quick: { type: 'boolean' }, full: { type: 'boolean' }, out: { type: 'string', default: 'bench/results' }, tune: { type: 'string', default: 'auto' },
+    // Also paste the tables into README.md, between its bench markers (README_MARKERS in report.ts).
+    readme: { type: 'boolean' },
+    // Only the training rows whose label contains one of these ("lstm H=512", "word"): no sampling or kernels; results in only.*.
+    only: { type: 'string', multiple: true },
+  },
 });
 if (!(TUNE_MODES as readonly string[]).includes(args.tune!)) throw new Error(`--tune ${args.tune}: one of ${TUNE_MODES.join(', ')}`);
 // Our GPU rows tune their kernels as training does, with the user's cache (src/node/tuning-store.ts).
 const tune = { mode: args.tune as TuneMode, store: fileTuningStore(tuningCachePath()), note: (line: string) => console.log(`note: ${line}`) };
 const mode = args.quick ? 'quick' : args.full ? 'full' : 'default';
+if (args.readme && (mode === 'quick' || args.only)) throw new Error('--readme pastes a whole measurement: not with --quick or --only');
+const only = args.only ?? [];
 const V = 87; // the seed project's Reuters vocabulary
-const ALL: BenchBackend[] = ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'tfjs-cpu'];
+const CHAR_PEERS: BenchBackend[] = ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'tfjs-cpu', 'pytorch-cpu', 'brainjs'];
+const OURS: BenchBackend[] = ['ours-gpu', 'ours-cpu'];
 
 interface Plan { job: Job; backends: BenchBackend[] }
 
+/**
+ * The rows and who runs each. Every row is timed within the same budget (`budget` in main); what
+ * would cost minutes per iteration on 2 cores is left to --full: our CPU backend on an LSTM at
+ * H=512 and at word level, tfjs at word level, the 30,000-word vocabulary, H above 512.
+ */
 function plan(): Plan[] {
+  if (mode === 'quick') {
+    return [
+      { job: { V, H: 64, T: 16, B: 8 }, backends: CHAR_PEERS },
+      { job: { V, H: 64, T: 16, B: 8, cell: 'lstm' }, backends: [...OURS, 'pytorch-cpu', 'brainjs'] },
+      { job: { V: 2000, H: 64, T: 16, B: 8 }, backends: [...OURS, 'pytorch-cpu'] },
+    ];
+  }
+  const full = mode === 'full';
   const p: Plan[] = [];
-  if (mode === 'quick') return [{ job: { V, H: 64, T: 16, B: 8 }, backends: ALL }, { job: { V, H: 64, T: 16, B: 8, cell: 'lstm' }, backends: ['ours-gpu', 'ours-cpu'] }];
-  for (const cell of ['lstm', 'gru'] as const) p.push({ job: { V, H: 256, T: 64, B: 32, cell }, backends: ['ours-gpu', 'ours-cpu'] });
-  const hs = mode === 'full' ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512];
-  for (const H of hs) p.push({ job: { V, H, T: 64, B: 32 }, backends: H > 1024 ? ['ours-gpu', 'tfjs-webgpu'] : ALL });
-  const bs = mode === 'full' ? [1, 8, 128] : [1, 8, 128];
-  for (const B of bs) p.push({ job: { V, H: 256, T: 64, B }, backends: ['ours-gpu', 'ours-cpu'] });
-  if (mode === 'full') {
-    for (const T of [25, 150]) p.push({ job: { V, H: 256, T, B: 32 }, backends: ['ours-gpu', 'ours-cpu'] });
-    for (const B of [1, 8, 128]) p.push({ job: { V, H: 1024, T: 64, B }, backends: ['ours-gpu'] });
+  for (const cell of ['lstm', 'gru'] as const) p.push({ job: { V, H: 256, T: 64, B: 32, cell }, backends: [...OURS, 'pytorch-cpu', 'brainjs'] });
+  p.push({ job: { V, H: 512, T: 64, B: 32, cell: 'lstm' }, backends: [...(full ? OURS : ['ours-gpu' as const]), 'pytorch-cpu', 'brainjs'] });
+  for (const H of full ? [64, 128, 256, 512, 1024, 2048] : [64, 128, 256, 512]) {
+    p.push({ job: { V, H, T: 64, B: 32 }, backends: H > 1024 ? ['ours-gpu', 'tfjs-webgpu', 'pytorch-cpu'] : CHAR_PEERS });
+  }
+  // min-char-rnn's shape: one sequence of 25, H=100.
+  p.push({ job: { V, H: 100, T: 25, B: 1 }, backends: CHAR_PEERS });
+  for (const B of [1, 8, 128]) p.push({ job: { V, H: 256, T: 64, B }, backends: [...OURS, 'pytorch-cpu'] });
+  // Word level: the vocabulary-sized products dominate.
+  const word: BenchBackend[] = full ? ['ours-gpu', 'ours-cpu', 'tfjs-webgpu', 'pytorch-cpu'] : ['ours-gpu', 'pytorch-cpu'];
+  p.push({ job: { V: 10_000, H: 256, T: 64, B: 32 }, backends: word });
+  if (full) {
+    p.push({ job: { V: 10_000, H: 256, T: 64, B: 32, cell: 'lstm' }, backends: ['ours-gpu', 'pytorch-cpu'] });
+    p.push({ job: { V: 30_000, H: 256, T: 64, B: 32 }, backends: ['ours-gpu', 'pytorch-cpu'] });
+    for (const T of [25, 150]) p.push({ job: { V, H: 256, T, B: 32 }, backends: OURS });
+    for (const B of [1, 8, 128]) p.push({ job: { V, H: 1024, T: 64, B }, backends: ['ours-gpu', 'pytorch-cpu'] });
   }
   return p;
 }
@@ -78,75 +108,110 @@ async function main() {
     console.log(`${(e as Error).message}: GPU rows are left out`);
   }
   const info = stamp(ctx);
+  // Other work on the machine slows every runner, but multi-threaded ones most (PyTorch's threads
+  // wait for each other: bench/peers/torch_rnn.py); say so where the ratios will be skewed.
+  const busy = () => (loadavg()[0] > cpus().length ? `the load average was ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: other work competes, multi-threaded peers (PyTorch) lose most; ratios are unreliable` : '');
+  if (busy()) console.log(`note: ${busy()}`);
   console.log(`bench (${mode}) on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu ${info.versions.webgpu}, tfjs ${info.versions.tfjs}\n`);
-  const budget = mode === 'quick' ? { budgetMs: 0, minReps: 2, maxReps: 2 } : { budgetMs: 4000, minReps: 3, maxReps: 10 };
-
+  // Rounds until the row has spent budgetMs; a CPU runner that has spent peerBudgetMs in a row's
+  // rounds sits out the rest (tfjs and ours on the CPU at H=512: seconds per iteration).
+  const budget = mode === 'quick'
+    ? { budgetMs: 0, minReps: 2, maxReps: 2, peerBudgetMs: Infinity }
+    : { budgetMs: 4000, minReps: 3, maxReps: 10, peerBudgetMs: 6000 };
+  const about = new Set<string>();
   const training: TrainRow[] = [];
-  for (const p of plan()) {
-    const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget, tune });
+  for (const p of plan().filter((x) => only.length === 0 || only.some((o) => jobLabel(x.job).includes(o)))) {
+    const rows = await benchTraining(ctx, p.job, { backends: p.backends, ...budget, tune, note: (line) => console.log(`  note: ${line}`) });
     training.push(...rows);
     for (const r of rows) {
-      console.log(`  ${jobLabel(r)} ${r.backend.padEnd(11)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s${r.kernels ? `; ${r.kernels}` : ''}`);
+      if (r.about) about.add(`${r.backend}: ${r.about}`);
+      const who = `${r.backend}${GPU_BACKENDS.includes(r.backend) ? ` ${r.timing}` : ''}`;
+      console.log(`  ${jobLabel(r)} ${who.padEnd(21)} ${fmt(r.msMedian, 1).padStart(9)} ms/iter (${fmt(r.msMin, 1)}-${fmt(r.msMax, 1)}, n=${r.reps})  ${fmt(r.tokensPerSecond).padStart(8)} tokens/s${r.kernels ? `; ${r.kernels}` : ''}`);
     }
   }
 
   const sampling: SampleRow[] = [];
-  for (const H of mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
-    sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400)));
+  for (const H of only.length ? [] : mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
+    sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400, H > 512 ? 1 : 8)));
   }
 
-  const kernels = ctx ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
+  const kernels = ctx && !only.length ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
 
-  // Side-by-side ratios for each job.
+  // Side-by-side ratios for each job, ours and tfjs-webgpu pipelined (as training runs).
   const jobs = [...new Map(training.map((r) => [jobLabel(r), r])).values()];
-  const get = (j: TrainRow, b: BenchBackend) => training.find((r) => jobLabel(r) === jobLabel(j) && r.backend === b);
+  const get = (j: TrainRow, b: BenchBackend, t: Timing = GPU_BACKENDS.includes(b) ? 'pipelined' : 'sync') =>
+    training.find((r) => jobLabel(r) === jobLabel(j) && r.backend === b && r.timing === t);
   const ratio = (a?: TrainRow, b?: TrainRow) => (a && b ? b.msMedian / a.msMedian : NaN);
-  const trainHeaders = ['job (V=87)', 'ours GPU tok/s', 'ours CPU tok/s', 'tfjs WebGPU tok/s', 'tfjs CPU tok/s', 'GPU/CPU', 'GPU/tfjs-webgpu', 'dispatches/iter'];
+  const trainHeaders = [
+    'job (V=87 unless named)', 'ours GPU tok/s', 'ours GPU, readback each iter', 'tfjs WebGPU tok/s', 'tfjs WebGPU, readback each iter',
+    'ours CPU tok/s', 'tfjs CPU tok/s', 'PyTorch CPU tok/s', 'brain.js tok/s', 'GPU/CPU', 'ours/PyTorch', 'ours/tfjs-webgpu', 'dispatches/iter',
+  ];
+  const cell = (r?: TrainRow) => (r ? fmt(r.tokensPerSecond) : '-');
+  const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
   const trainRows = jobs.map((j) => {
-    const g = get(j, 'ours-gpu'), c = get(j, 'ours-cpu'), tw = get(j, 'tfjs-webgpu'), tc = get(j, 'tfjs-cpu');
-    const cell = (r?: TrainRow) => (r ? fmt(r.tokensPerSecond) : '-');
-    const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
-    return [jobLabel(j), cell(g), cell(c), cell(tw), cell(tc), x(ratio(g, c)), x(ratio(g, tw)), g?.dispatches ?? '-'];
+    const g = get(j, 'ours-gpu'), tw = get(j, 'tfjs-webgpu'), pt = get(j, 'pytorch-cpu');
+    return [
+      jobLabel(j), cell(g), cell(get(j, 'ours-gpu', 'sync')), cell(tw), cell(get(j, 'tfjs-webgpu', 'sync')),
+      cell(get(j, 'ours-cpu')), cell(get(j, 'tfjs-cpu')), cell(pt), cell(get(j, 'brainjs')),
+      x(ratio(g, get(j, 'ours-cpu'))), x(ratio(g, pt)), x(ratio(g, tw)), g?.dispatches ?? '-',
+    ];
   });
-  const sampleHeaders = ['sampling', 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
-  const sampleRows = [...new Set(sampling.map((s) => s.H))].map((H) => {
-    const g = sampling.find((s) => s.H === H && s.backend === 'ours-gpu');
-    const c = sampling.find((s) => s.H === H && s.backend === 'ours-cpu');
-    return [`H=${H}`, g ? fmt(g.tokensPerSecond) : '-', c ? fmt(c.tokensPerSecond) : '-', g && c ? `${(g.tokensPerSecond / c.tokensPerSecond).toFixed(2)}x` : '-'];
+  const peerLines = [...about];
+  const sampleHeaders = [`sampling (V=${V}, fastest of ${SAMPLE_ROUNDS} alternating rounds)`, 'ours GPU tok/s', 'ours CPU tok/s', 'GPU/CPU'];
+  const sampleRows = [...new Map(sampling.map((s) => [`${s.H} ${s.streams}`, s])).values()].map(({ H, streams }) => {
+    const g = sampling.find((s) => s.H === H && s.streams === streams && s.backend === 'ours-gpu');
+    const c = sampling.find((s) => s.H === H && s.streams === streams && s.backend === 'ours-cpu');
+    return [
+      `H=${H}${streams > 1 ? `, ${streams} samples side by side` : ''}`, g ? fmt(g.tokensPerSecond) : '-', c ? fmt(c.tokensPerSecond) : '-',
+      g && c ? `${(g.tokensPerSecond / c.tokensPerSecond).toFixed(2)}x` : '-',
+    ];
   });
   const kernelHeaders = ['kernel', 'shape', 'variant', `GPU ms (fastest of ${BATCHES} batches)`, 'CPU ms', 'GFLOP/s fastest (median)', 'GB/s'];
   const kernelRows = kernels.map((k) => [k.kernel, k.shape, k.variant, fmt(k.gpuMs, 3), k.cpuMs === undefined ? '-' : fmt(k.cpuMs, 3), gflopsText(k), k.gbps === undefined ? '-' : fmt(k.gbps, 2)]);
 
   console.log(`\nTraining throughput (tokens/s, median; ratios from this run)\n${table(trainHeaders, trainRows)}`);
-  console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
+  if (peerLines.length) console.log(`\nPeers as they ran:\n  ${peerLines.join('\n  ')}`);
+  if (sampleRows.length) console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
   const peakNote = `CPU peak (theoretical, ${cpus().length} cores x 256-bit FMA): ~${info.cpuPeakGflops} GFLOP/s`;
   if (kernelRows.length) console.log(`\nKernels vs their CPU twins; ${peakNote}\n${table(kernelHeaders, kernelRows)}`);
   const g0 = training.find((r) => r.backend === 'ours-gpu');
-  const picks = training.filter((r) => r.kernels).map((r) => `${jobLabel(r)}: ${r.kernels}`);
+  const picks = training.filter((r) => r.kernels && r.timing === 'pipelined').map((r) => `${jobLabel(r)}: ${r.kernels}`);
   if (picks.length) console.log(`\nKernel choice of our GPU rows (--tune ${args.tune})\n  ${picks.join('\n  ')}`);
   if (g0) console.log(`\nPer training iteration: ${g0.dispatches} dispatches (L(2T + 6) + 2dL + 6 for L layers, d = 1 with dropout; T=${g0.T}), ${g0.readbacks} readback (the loss, asynchronous), 1 submit`);
 
   mkdirSync(args.out!, { recursive: true });
-  const base = mode === 'default' ? 'latest' : mode;
+  const base = only.length ? 'only' : mode === 'default' ? 'latest' : mode;
   writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, kernels }, null, 2));
+  const busyAtEnd = busy();
+  if (busyAtEnd) console.log(`\nnote: at the end ${busyAtEnd}`);
   const md = [
+    ...(busyAtEnd ? [`**Measured on a busy machine: at the end ${busyAtEnd}.**`, ''] : []),
     `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
-    '', markdownTable(trainHeaders, trainRows), '', markdownTable(sampleHeaders, sampleRows),
+    '', markdownTable(trainHeaders, trainRows),
+    ...(peerLines.length ? ['', 'Peers as they ran:', '', ...peerLines.map((l) => `- ${l}`)] : []),
+    ...(sampleRows.length ? ['', markdownTable(sampleHeaders, sampleRows)] : []),
     ...(picks.length ? ['', `Kernel choice of our GPU rows (--tune ${args.tune}):`, '', ...picks.map((p) => `- ${p}`)] : []),
     ...(kernelRows.length ? ['', `Kernels against their CPU twins; ${peakNote}.`, '', markdownTable(kernelHeaders, kernelRows)] : []),
   ].join('\n');
   writeFileSync(`${args.out}/${base}.md`, md + '\n');
-  const colors: Record<BenchBackend, string> = { 'ours-gpu': '#d62728', 'ours-cpu': '#1f77b4', 'tfjs-webgpu': '#ff7f0e', 'tfjs-cpu': '#7f7f7f' };
-  const sweep = training.filter((r) => r.T === 64 && r.B === 32 && (r.cell ?? 'rnn') === 'rnn');
+  if (args.readme) pasteIntoReadme(md);
+  const colors: Record<BenchBackend, string> = { 'ours-gpu': '#d62728', 'ours-cpu': '#1f77b4', 'tfjs-webgpu': '#ff7f0e', 'tfjs-cpu': '#7f7f7f', 'pytorch-cpu': '#9467bd', brainjs: '#2ca02c' };
+  const sweep = training.filter((r) => r.V === V && r.T === 64 && r.B === 32 && (r.cell ?? 'rnn') === 'rnn' && (r.timing === 'pipelined' || !GPU_BACKENDS.includes(r.backend)));
   const svg = svgChart(
     'Training throughput vs hidden size (T=64, B=32, V=87)',
     `${info.adapter}; ${info.machine}; ${info.date.slice(0, 10)}`,
     'hidden size H', 'tokens per second',
-    ALL.map((b) => ({ name: b, color: colors[b], points: sweep.filter((r) => r.backend === b).map((r) => ({ x: r.H, y: r.tokensPerSecond })) })),
+    CHAR_PEERS.map((b) => ({ name: b, color: colors[b], points: sweep.filter((r) => r.backend === b).map((r) => ({ x: r.H, y: r.tokensPerSecond })) })),
   );
   if (svg) writeFileSync(`${args.out}/${base}.svg`, svg);
   console.log(`\nwrote ${args.out}/${base}.json, ${base}.md${svg ? `, ${base}.svg` : ''}`);
   if (ctx) releaseNodeGpu(ctx);
+}
+
+function pasteIntoReadme(md: string): void {
+  const path = new URL('../README.md', import.meta.url);
+  writeFileSync(path, pasteBetweenMarkers(readFileSync(path, 'utf8'), md));
+  console.log('pasted the tables into README.md');
 }
 
 await main();

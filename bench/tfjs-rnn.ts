@@ -65,6 +65,7 @@ import '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { create, globals } from 'webgpu';
+import { PIPELINE_DEPTH, type Timing } from './timing.ts';
 
 export interface TfjsRunOptions {
   backend: 'webgpu' | 'cpu';
@@ -73,18 +74,14 @@ export interface TfjsRunOptions {
   hiddenSize: number;
   seqLength: number;
   batchSize: number;
-  warmup: number;
-  iterations: number;
   seed?: number;
 }
 
-export interface TfjsRunResult {
-  backend: string;
-  msPerIteration: number[];
-  finalLoss: number;
+export interface TfjsSession {
+  /** Milliseconds per iteration, one round (PIPELINE_DEPTH iterations when pipelined). */
+  round(timing: Timing): Promise<number>;
+  dispose(): Promise<void>;
   adapter?: string;
-  /** tf.memory().numTensors after each timed iteration (must stay flat). */
-  numTensors?: number[];
 }
 
 const LEARNING_RATE = 2e-3;
@@ -256,55 +253,55 @@ function manualTrainer(V: number, H: number, T: number, B: number, seed: number,
 
 // ---------------------------------------------------------------- runner
 
-export async function runTfjsTraining(opts: TfjsRunOptions): Promise<TfjsRunResult> {
+/**
+ * A warmed-up tfjs trainer on one job. tfjs has one active backend at a time: each round selects
+ * this session's, so sessions on 'webgpu' and 'cpu' can be timed in alternation (each one's
+ * tensors live on its own backend and are only used while it is active).
+ */
+export async function startTfjs(opts: TfjsRunOptions): Promise<TfjsSession> {
   const { vocabSize: V, hiddenSize: H, seqLength: T, batchSize: B } = opts;
   const seed = opts.seed ?? 1;
-  let adapter: string | undefined;
   let device: GPUDevice | undefined;
-  if (opts.backend === 'webgpu') {
-    device = opts.device ?? (ownDevice ??= await createDevice());
-    adapter = await useWebGPU(device);
-    // tfjs-backend-webgpu does not check for WebGPU errors: an invalid pipeline
-    // only prints a Dawn message and the step "succeeds" with zeros. Catch it.
-    device.pushErrorScope('validation');
-  } else {
-    if (!(await tf.setBackend('cpu'))) throw new Error('tfjs: could not initialise the cpu backend');
-  }
-
+  let adapter: string | undefined;
+  const activate = async () => {
+    if (opts.backend === 'webgpu') {
+      device = opts.device ?? (ownDevice ??= await createDevice());
+      adapter = await useWebGPU(device);
+    } else if (!(await tf.setBackend('cpu'))) throw new Error('tfjs: could not initialise the cpu backend');
+  };
+  await activate();
   const nextTokens = makeTokenSource(seed, V);
   const trainer = manualTrainer(V, H, T, B, seed, opts.backend === 'webgpu');
-  const msPerIteration: number[] = [];
-  const numTensors: number[] = [];
-  let finalLoss = NaN;
-  try {
-    for (let i = 0; i < opts.warmup + opts.iterations; i++) {
+  /** n iterations enqueued back to back, then the last loss read: ms per iteration. */
+  const run = async (n: number) => {
+    // tfjs-backend-webgpu does not check for WebGPU errors: an invalid pipeline only prints a Dawn
+    // message and the step "succeeds" with zeros. Each round is checked.
+    device?.pushErrorScope('validation');
+    const t0 = performance.now();
+    const losses: tf.Scalar[] = [];
+    for (let i = 0; i < n; i++) {
       // Realistic data: a fresh batch each step, uploaded inside the timed region.
       const tokens = nextTokens(T * B + B); // time-major stream, targets = next position
-      const inputs = tokens.subarray(0, T * B);
-      const targets = tokens.subarray(B);
-      const t0 = performance.now();
-      const loss = trainer.step(inputs, targets);
-      // Sync point: the readback is submitted after the Adam updates, so it
-      // waits for the whole step's GPU work.
-      finalLoss = (await loss.data())[0];
-      const ms = performance.now() - t0;
-      loss.dispose();
-      if (i >= opts.warmup) {
-        msPerIteration.push(ms);
-        numTensors.push(tf.memory().numTensors);
-      }
+      losses.push(trainer.step(tokens.subarray(0, T * B), tokens.subarray(B)));
     }
-  } finally {
-    trainer.dispose();
+    const loss = (await losses[n - 1].data())[0];
+    const ms = (performance.now() - t0) / n;
+    tf.dispose(losses);
     const error = device ? await device.popErrorScope() : null;
     if (error) throw new Error(`tfjs webgpu: validation error during training: ${error.message}`);
-  }
-  return { backend: tf.getBackend(), msPerIteration, finalLoss, adapter, numTensors };
-}
-
-/** Median of a list of timings. */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+    if (!Number.isFinite(loss)) throw new Error(`tfjs ${opts.backend}: loss ${loss}`);
+    return ms;
+  };
+  await run(1);
+  return {
+    adapter,
+    async round(timing) {
+      await activate();
+      return run(timing === 'pipelined' ? PIPELINE_DEPTH : 1);
+    },
+    async dispose() {
+      await activate();
+      trainer.dispose();
+    },
+  };
 }

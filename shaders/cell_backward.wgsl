@@ -19,7 +19,10 @@
 
 //#include "lib/cell_step.wgsl"
 
-const BU: u32 = 16u;
+// Units per invocation: 16, or fewer as the tuner chose (src/gpu/kernels/cell.ts: CELL_CANDIDATES;
+// main_v4 needs a multiple of 4). Arrays are sized MAX_BU.
+override BU: u32 = 16u;
+const MAX_BU: u32 = 16u;
 
 struct Uniforms {
   B: u32, H: u32, offWhh: u32, hasNext: u32,
@@ -42,7 +45,7 @@ struct Uniforms {
 @group(0) @binding(7) var<storage, read_write> dState: array<f32>;
 @group(0) @binding(8) var<uniform> u: Uniforms;
 
-alias Acc = array<array<f32, BU>, MAX_ROWS>;
+alias Acc = array<array<f32, MAX_BU>, MAX_ROWS>;
 
 // acc[r][c] = (W_hh^T dgh_{t+1})[b0 + r, k0 + c]; W_hh[j, k] is at offWhh + j*H + k.
 @compute @workgroup_size(WG)
@@ -52,7 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc: Acc;
   if (u.hasNext == 1u) {
     let gr = rowStarts(u.offDGhNext, blk.b0, u.B, gates() * u.H);
-    var kc: array<u32, BU>;
+    var kc: array<u32, MAX_BU>;
     for (var c = 0u; c < BU; c++) { kc[c] = min(blk.k0 + c, u.H - 1u); }
     for (var j = 0u; j < gates() * u.H; j++) {
       var a: array<f32, MAX_ROWS>;

@@ -50,8 +50,15 @@ struct Uniforms {
 // private variable starts, in main and main_v4, where adding it changes nothing.
 var<private> giBias: array<f32, SLOTS>;
 
+// Units per invocation as the tuner chose them (src/gpu/kernels/cell.ts: CELL_CANDIDATES), at
+// most SLOTS / gates(); 0: the default below. main_v4 needs a multiple of 4.
+override UNITS: u32 = 0u;
+
 // A multiple of 4, so that main_v4's vec4s of units start aligned.
-fn units() -> u32 { return (SLOTS / gates()) / 4u * 4u; }
+fn units() -> u32 {
+  if (UNITS != 0u) { return UNITS; }
+  return (SLOTS / gates()) / 4u * 4u;
+}
 
 alias Acc = array<array<f32, SLOTS>, MAX_ROWS>;
 

@@ -4,6 +4,9 @@
 // It also keeps the transposed copy of each layer's W_hh that cell_forward.wgsl reads (whhT) in
 // step with the parameters, so the copy costs no dispatch of its own: layer l's W_hh
 // [rows = G*H, cols = H] at params[whhAt[l]] goes to whhT[l * rows * cols ..] as [cols, rows].
+// Where decRows > 0 it keeps the decoder's too, for the logits product's vectorised path: the
+// weight [decRows = V, decCols = H] at params[decAt] goes to whhT[decOff ..] as [decCols, decLd],
+// and the bias [V] at params[decBiasAt] to row decCols after it.
 
 override WG: u32 = 256;
 override OPTIMIZER: u32 = 1;
@@ -16,6 +19,8 @@ struct Uniforms {
   // RMSprop's alpha travels as beta2 (its v update is Adam's).
   eps: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, whhLayers: u32,
   whhRows: u32, whhCols: u32, momentum: f32, nesterov: u32,
+  decAt: u32, decBiasAt: u32, decRows: u32, decCols: u32,
+  decOff: u32, decLd: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
@@ -53,4 +58,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = i - whhAt[l];  // wraps past size when i is below the layer's W_hh
     if (e < size) { whhT[l * size + (e % u.whhCols) * u.whhRows + e / u.whhCols] = params[i]; }
   }
+  let d = i - u.decAt;  // wraps as e does
+  if (d < u.decRows * u.decCols) { whhT[u.decOff + (d % u.decCols) * u.decLd + d / u.decCols] = params[i]; }
+  let db = i - u.decBiasAt;
+  if (db < u.decRows) { whhT[u.decOff + u.decCols * u.decLd + db] = params[i]; }
 }

@@ -1,6 +1,8 @@
 /**
  * The recurrent layers' kernels, each alone against its CPU twin, on shapes that are not multiples
- * of the blocks (B = 1 included), through both entry points (scalar and vec4 W_hh loads), for every cell:
+ * of the blocks (B = 1 included), through both entry points (scalar and vec4 W_hh loads), for every cell
+ * and every blocking the tuner may pick (CELL_CANDIDATES: the default on every shape, the others on
+ * the ragged ones):
  *   cell_forward.wgsl   vs gatePreactivations + cellPointwise (src/cpu/cells.ts)
  *   cell_backward.wgsl  vs cellPointwiseBackward + the W_hh^T dgh part of gatePreactivationsBackward
  *   input_gather.wgsl   vs gatePreactivations' gi for token inputs
@@ -10,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
 import { KernelRunner } from '../src/gpu/kernels/common.ts';
-import { cellEntryPoint } from '../src/gpu/kernels/cell.ts';
+import { CELL_CANDIDATES, cellBlocking, cellEntryPoint, DEFAULT_CELL_CANDIDATE } from '../src/gpu/kernels/cell.ts';
 import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
 import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
 import { inputGatherLaunch } from '../src/gpu/kernels/input_gather.ts';
@@ -41,13 +43,19 @@ const shapes = [
   // Past one block of 8 sequences (cellBlock's rows for B >= 5), with a ragged last block.
   { B: 11, H: 37, v4: false }, { B: 13, H: 20, v4: true },
 ];
+// Every blocking on every shape above for the default, on shapes ragged for every block size for the others.
+const ragged = new Set([shapes[0], shapes[2], shapes[9]]);
+const variants = shapes.flatMap((shape) => Object.keys(CELL_CANDIDATES)
+  .filter((c) => c === DEFAULT_CELL_CANDIDATE || ragged.has(shape)).map((candidate) => ({ ...shape, candidate })));
+const named = (c: string) => (c === DEFAULT_CELL_CANDIDATE ? '' : ` [${c}]`);
 
 describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise', () => {
   // Tolerance: 2e-6 absolute on h, c and the saved gates. They are O(1) (c at most |c_{t-1}| + 1);
   // the only difference is the f32 dot of length H (terms ~1/sqrt(H) each) against the CPU's f64
   // one, a few 1e-7, and the activations have derivatives <= 1.
-  for (const cell of cells) for (const { B, H, v4 } of shapes) {
-    it(`${cell} B=${B} H=${H}${v4 ? ' (main_v4)' : ''}`, async () => {
+  for (const cell of cells) for (const { B, H, v4, candidate } of variants) {
+    it(`${cell} B=${B} H=${H}${v4 ? ' (main_v4)' : ''}${named(candidate)}`, async () => {
+      const tuned = cellBlocking('cell_forward', cell, B, candidate);
       const G = GATES[cell], GH = G * H;
       const rng = new Rng(B * 100 + H + G);
       const offWhh = v4 ? 8 : 3, offBhh = offWhh + GH * H + 1;
@@ -86,8 +94,8 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
         expect(cellEntryPoint(bufs.whhT, H, offWhhT, cell)).toBe(v4 ? 'main_v4' : 'main');
         const launch = cellForwardLaunch(cell, {
           B, H, offWhhT, offBhh, offGi: 2, offHin, offHout, offSaved, offCin: offHin, offCout: offHout,
-        }, bufs);
-        expect(launch.entryPoint).toBe(v4 ? 'main_v4' : 'main');
+        }, bufs, tuned);
+        expect(launch.entryPoint).toBe(v4 && (tuned?.units ?? 4) % 4 === 0 ? 'main_v4' : 'main');
         await r.run([r.launch(launch)]);
         return { h: await r.read(bufs.hAll), c: await r.read(bufs.cAll), saved: await r.read(bufs.saved) };
       });
@@ -103,8 +111,9 @@ describe.skipIf(noGpu)('cell_forward.wgsl vs gatePreactivations + cellPointwise'
 describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh', () => {
   // Tolerance: 1e-5 relative to each output's (each gate's) largest magnitude: an f32 sum of G*H
   // products (W_hh^T dgh_{t+1}) feeding algebraic pointwise formulas, as for the plain matmul.
-  for (const cell of cells) for (const { B, H, v4 } of shapes) for (const hasNext of [true, false]) {
-    it(`${cell} B=${B} H=${H}${hasNext ? '' : ' (last step)'}${v4 ? ' (main_v4)' : ''}`, async () => {
+  for (const cell of cells) for (const { B, H, v4, candidate } of variants) for (const hasNext of [true, false]) {
+    it(`${cell} B=${B} H=${H}${hasNext ? '' : ' (last step)'}${v4 ? ' (main_v4)' : ''}${named(candidate)}`, async () => {
+      const tuned = cellBlocking('cell_backward', cell, B, candidate);
       const G = GATES[cell], GH = G * H, BH = B * H;
       const rng = new Rng(B * 300 + H + G + (hasNext ? 1 : 0));
       const offWhh = v4 ? 12 : 5;
@@ -151,13 +160,13 @@ describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh
         };
         expect(cellEntryPoint(bufs.params, H, offWhh, cell)).toBe(v4 ? 'main_v4' : 'main');
         const step = { B, H, offWhh, offDG, offDAbove, offSaved, offHin, offHout, offCin: offHin, offCout: offHout, offDState };
-        const launch = cellBackwardLaunch(cell, { ...step, offDGhNext: hasNext ? offNext : undefined }, bufs);
-        expect(launch.entryPoint).toBe(v4 ? 'main_v4' : 'main');
+        const launch = cellBackwardLaunch(cell, { ...step, offDGhNext: hasNext ? offNext : undefined }, bufs, tuned);
+        expect(launch.entryPoint).toBe(v4 && (tuned?.units ?? 4) % 4 === 0 ? 'main_v4' : 'main');
         await r.run([r.launch(launch)]);
         const out = { dGh: await r.read(bufs.dGh), dGi: await r.read(bufs.dGi), dState: await r.read(bufs.dState) };
         // The tail (dh0) reads the same dgh and the direct term just written; run it on the originals.
         r.write(bufs.dState, dState);
-        await r.run([r.launch(cellBackwardLaunch(cell, { ...step, offDGhNext: offNext, tail: true }, bufs))]);
+        await r.run([r.launch(cellBackwardLaunch(cell, { ...step, offDGhNext: offNext, tail: true }, bufs, tuned))]);
         return { ...out, dh0: (await r.read(bufs.dState)).subarray(offDState + 2 * BH, offDState + 3 * BH) };
       });
       // Per gate, so that one gate's small gradient cannot hide behind another's large one.

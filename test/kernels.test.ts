@@ -14,8 +14,8 @@ import { MATMUL_CANDIDATES, matmulLaunch, matmulVariantFor, resolveMatmulVariant
 import { softmaxXentLaunch } from '../src/gpu/kernels/softmax_xent.ts';
 import { lossSumLaunch } from '../src/gpu/kernels/loss_sum.ts';
 import { columnSumLaunch } from '../src/gpu/kernels/column_sum.ts';
-import { embeddingGradLaunch, positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
-import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedWhh } from '../src/gpu/kernels/optimizer.ts';
+import { EMBEDDING_GRAD_VARIANTS, embeddingGradLaunch, positionsByToken, type EmbeddingGradVariant } from '../src/gpu/kernels/embedding_grad.ts';
+import { optimizerLaunch, optimizerSettings, optimizerUniforms, transposedDecoder, transposedWhh, type DecoderCopy } from '../src/gpu/kernels/optimizer.ts';
 import { GpuBackend } from '../src/gpu/backend.ts';
 import { softmaxNorm } from '../src/cpu/rnn.ts';
 import { newOptimizerState, optimizerUpdate } from '../src/cpu/optim.ts';
@@ -264,8 +264,8 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
     { rows: 4, cols: 33, spread: 1000 },
     { rows: 130, cols: 1500, spread: 3 }, // wider than a row-per-invocation is chosen for
   ];
-  for (const variant of ['rows', 'workgroup'] as const) for (const { rows, cols, spread } of cases) {
-    it(`${variant}: rows=${rows} cols=${cols} logits in [-${spread}, ${spread}]`, async () => {
+  for (const { rows, cols, spread } of cases) {
+    it(`rows=${rows} cols=${cols} logits in [-${spread}, ${spread}]`, async () => {
       const rng = new Rng(rows * 31 + cols + spread);
       const logits = randomArray(rng, rows * cols, spread);
       if (spread >= 80) {
@@ -279,8 +279,12 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
       const scale = 1 / rows;
       const ref = reference(logits, targets, rows, cols, scale);
       const { grad, loss } = await withRunner(async (r) => {
-        const L = r.storage(logits), T = r.storage(targets), RL = r.storage(rows + 2);
-        await r.run([r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows, cols, scale, variant }, r.maxPerDim))]);
+        // Whole vec4s (the kernel reads a vec4 view), and a sentinel past the logits.
+        const L = r.storage(Float32Array.from({ length: Math.ceil((rows * cols + 1) / 4) * 4 }, (_, i) => (i < rows * cols ? logits[i] : 7)));
+        const T = r.storage(targets), RL = r.storage(rows + 2);
+        await r.run([r.launch(softmaxXentLaunch({ logits: L, targets: T, rowLoss: RL, rows, cols, scale }, r.maxPerDim))]);
+        const past = await r.read(L, rows * cols);
+        expect(Array.from(past), 'nothing written past the logits').toEqual(Array.from(past, () => 7));
         return { grad: await r.read(L, 0, rows * cols), loss: await r.read(RL, 0, rows) };
       });
       expect(grad.every(Number.isFinite) && loss.every(Number.isFinite)).toBe(true);
@@ -296,6 +300,14 @@ describe.skipIf(noGpu)('softmax_xent.wgsl vs the CPU softmax cross-entropy', () 
       expect(relError(grad, ref.grad)).toBeLessThan(spread > 100 ? 3e-5 : 1e-5);
     });
   }
+});
+
+describe('softmax_xent: the buffer it needs', () => {
+  it('refuses a logits buffer whose last logits a vec4 view cannot reach', () => {
+    const launch = (bytes: number) => softmaxXentLaunch({ logits: { size: bytes }, targets: { size: 12 }, rowLoss: { size: 12 }, rows: 3, cols: 87, scale: 1 }, 65535);
+    expect(() => launch(4 * 3 * 87)).toThrow(/whole vec4s/);
+    expect(launch(4 * 3 * 88).entryPoint).toBe('main');
+  });
 });
 
 describe.skipIf(noGpu)('loss_sum.wgsl vs a float64 sum', () => {
@@ -328,39 +340,66 @@ describe.skipIf(noGpu)('loss_sum.wgsl vs a float64 sum', () => {
 describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
   // Tolerance: 1e-5 of max |ref|. A float32 running sum over `rows` values in [-1, 1]: the error
   // is at most rows * 6e-8 * max|x| = 2e-5 absolute at rows = 300 in the worst case, against
-  // column sums of order sqrt(rows) ~ 17 in size, so ~1e-6 relative.
-  for (const { rows, cols } of [{ rows: 1, cols: 1 }, { rows: 1, cols: 70 }, { rows: 70, cols: 1 }, { rows: 129, cols: 65 }, { rows: 300, cols: 3 }]) {
-    it(`rows=${rows} cols=${cols}`, async () => {
+  // column sums of order sqrt(rows) ~ 17 in size, so ~1e-6 relative. main_v4 (where cols and offX
+  // are multiples of 4) must give main's bits: it sums each column in the same order.
+  const cases = [
+    { rows: 1, cols: 1, offX: 3 }, { rows: 1, cols: 70, offX: 3 }, { rows: 70, cols: 1, offX: 3 }, { rows: 129, cols: 65, offX: 3 }, { rows: 300, cols: 3, offX: 3 },
+    { rows: 7, cols: 8, offX: 4 }, { rows: 33, cols: 1028, offX: 0 }, { rows: 2, cols: 300, offX: 12 },
+  ];
+  for (const { rows, cols, offX } of cases) {
+    const variants = cols % 4 === 0 && offX % 4 === 0 ? ['main', 'main_v4'] as const : ['main'] as const;
+    it(`rows=${rows} cols=${cols} offX=${offX}: ${variants.join(', ')}`, async () => {
       const rng = new Rng(rows * 13 + cols);
-      const offX = 3, offOut = 5;
+      const offOut = 5;
       const x = randomArray(rng, offX + rows * cols + 2);
       const outInit = new Float32Array(offOut + cols + 4).fill(-9);
       const ref = new Float64Array(cols);
       for (let rr = 0; rr < rows; rr++) for (let c = 0; c < cols; c++) ref[c] += x[offX + rr * cols + c];
-      const got = await withRunner(async (r) => {
-        const X = r.storage(x), O = r.storage(outInit);
-        await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut }))]);
-        return r.read(O);
+      const results = await withRunner(async (r) => {
+        const X = r.storage(x);
+        const out: Float32Array[] = [];
+        for (const variant of variants) {
+          const O = r.storage(outInit);
+          await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut, variant }))]);
+          out.push(await r.read(O));
+        }
+        return out;
       });
-      expect(relError(got.subarray(offOut, offOut + cols), ref)).toBeLessThan(1e-5);
-      expect([...got.subarray(0, offOut), ...got.subarray(offOut + cols)].every((v) => v === -9)).toBe(true);
+      results.forEach((got, k) => {
+        expect(relError(got.subarray(offOut, offOut + cols), ref), variants[k]).toBeLessThan(1e-5);
+        expect([...got.subarray(0, offOut), ...got.subarray(offOut + cols)].every((v) => v === -9), variants[k]).toBe(true);
+        expect(Array.from(got), `${variants[k]}: main's bits`).toEqual(Array.from(results[0]));
+      });
     });
   }
+  it('main_v4 from 1024 columns where the layout allows it', () => {
+    const pick = (rows: number, cols: number, offX: number, words = offX + rows * cols) =>
+      columnSumLaunch({ X: { size: 4 * words }, out: { size: 4 * cols }, rows, cols, offX }).entryPoint;
+    expect([pick(2048, 10_000, 0), pick(2048, 256, 0), pick(3, 1025, 0), pick(3, 1024, 2), pick(3, 1024, 0, 3 * 1024 - 1)]).toEqual(['main_v4', 'main', 'main', 'main', 'main']);
+    expect(() => columnSumLaunch({ X: { size: 4 * 30 }, out: { size: 4 * 10 }, rows: 3, cols: 10, variant: 'main_v4' })).toThrow(/cannot read/);
+  });
 });
 
 describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
   // dWxh[i, v] = sum over positions p with input token v of dZ[p, i]. Tokens that never occur
   // must get exactly 0 (the kernel writes every entry). Tolerance: 1e-6 of max |ref|: each entry
-  // is a float32 sum of the few positions holding that token (at most 40 here).
+  // is a float32 sum of the few positions holding that token (at most 40 here). Every variant the
+  // shape allows runs, and all give main's bits (they add a token's positions in the same order).
   const cases = [
-    { H: 7, V: 13, N: 23, used: 5 },
-    { H: 1, V: 1, N: 1, used: 1 },
-    { H: 37, V: 87, N: 200, used: 40 },
+    { H: 7, V: 13, N: 23, used: 5, offOut: 3 },
+    { H: 1, V: 1, N: 1, used: 1, offOut: 3 },
+    { H: 37, V: 87, N: 200, used: 40, offOut: 3 },
+    { H: 12, V: 87, N: 61, used: 9, offOut: 3 }, // main_r4: H a multiple of 4, V not
+    { H: 8, V: 44, N: 100, used: 30, offOut: 4 }, // main_4x4
+    { H: 20, V: 16, N: 37, used: 7, offOut: 8 },
     // H * V > 65535 * 64: the grid spills into y (grid1D), as for large word-level vocabularies.
-    { H: 64, V: 65537, N: 50, used: 30 },
+    { H: 64, V: 65537, N: 50, used: 30, offOut: 3 },
+    { H: 64, V: 65536, N: 50, used: 30, offOut: 0 },
   ];
-  for (const { H, V, N, used } of cases) {
-    it(`H=${H} V=${V} positions=${N}, ${used} distinct tokens`, async () => {
+  for (const { H, V, N, used, offOut } of cases) {
+    const variants = (Object.keys(EMBEDDING_GRAD_VARIANTS) as EmbeddingGradVariant[]).filter((v) =>
+      v === 'main' || (H % 4 === 0 && (v === 'main_r4' || (V % 4 === 0 && offOut % 4 === 0))));
+    it(`H=${H} V=${V} positions=${N}, ${used} distinct tokens, offOut=${offOut}: ${variants.join(', ')}`, async () => {
       const rng = new Rng(H + V + N);
       const vocab = Array.from({ length: used }, () => Math.floor(rng.next() * V));
       const tokens = new Uint32Array(N);
@@ -369,22 +408,39 @@ describe.skipIf(noGpu)('embedding_grad.wgsl vs a direct scatter-add', () => {
       const ref = new Float64Array(H * V);
       for (let p = 0; p < N; p++) for (let i = 0; i < H; i++) ref[i * V + tokens[p]] += dZ[p * H + i];
       const { start, positions } = positionsByToken(tokens, V);
-      const offOut = 3;
-      const got = await withRunner(async (r) => {
+      const size = Math.ceil((offOut + H * V + 2) / 4) * 4;
+      const results = await withRunner(async (r) => {
         const Z = r.storage(dZ), S = r.storage(start), P = r.storage(positions);
-        const O = r.storage(new Float32Array(offOut + H * V + 2).fill(5));
-        await r.run([r.launch(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V, N, offOut }, r.maxPerDim))]);
-        return r.read(O);
+        const out: Float32Array[] = [];
+        for (const variant of variants) {
+          const O = r.storage(new Float32Array(size).fill(5));
+          const l = embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: O, H, V, N, offOut, variant }, r.maxPerDim);
+          expect(l.entryPoint).toBe(variant);
+          await r.run([r.launch(l)]);
+          out.push(await r.read(O));
+        }
+        expect(embeddingGradLaunch({ dZ: Z, start: S, positions: P, out: r.storage(size), H, V, N, offOut }, r.maxPerDim).entryPoint).toBe(variants[variants.length - 1]);
+        return out;
       });
-      const g = got.subarray(offOut, offOut + H * V);
-      expect(relError(g, ref)).toBeLessThan(1e-6);
-      const seen = new Set(tokens);
-      for (let v = 0; v < Math.min(V, 500); v++) {
-        if (!seen.has(v)) for (let i = 0; i < H; i++) expect(g[i * V + v]).toBe(0);
-      }
-      expect([got[0], got[1], got[2], got[offOut + H * V], got[offOut + H * V + 1]]).toEqual([5, 5, 5, 5, 5]);
+      results.forEach((got, k) => {
+        const g = got.subarray(offOut, offOut + H * V);
+        expect(relError(g, ref), variants[k]).toBeLessThan(1e-6);
+        // Loops, not toEqual: these arrays reach 4M entries.
+        expect(got.findIndex((x, i) => !Object.is(x, results[0][i])), `${variants[k]}: first entry that differs from main's`).toBe(-1);
+        const seen = new Set(tokens);
+        const unseen = (v: number) => !seen.has(v) && Array.from({ length: H }, (_, i) => g[i * V + v]).some((x) => x !== 0);
+        expect(Array.from({ length: Math.min(V, 500) }, (_, v) => v).filter(unseen), `${variants[k]}: tokens never seen, not zero`).toEqual([]);
+        expect([...got.subarray(0, offOut), ...got.subarray(offOut + H * V)].every((x) => x === 5), `${variants[k]}: nothing else written`).toBe(true);
+      });
     });
   }
+  it('refuses a variant the layout does not allow', () => {
+    const b = (n: number) => ({ size: 4 * n });
+    expect(() => embeddingGradLaunch({ dZ: b(40), start: b(14), positions: b(4), out: b(200), H: 10, V: 13, N: 4, variant: 'main_r4' }, 65535)).toThrow(/cannot run/);
+    expect(embeddingGradLaunch({ dZ: b(48), start: b(14), positions: b(4), out: b(160), H: 12, V: 13, N: 4 }, 65535).entryPoint).toBe('main_r4');
+    expect(embeddingGradLaunch({ dZ: b(48), start: b(17), positions: b(4), out: b(192), H: 12, V: 16, N: 4 }, 65535).entryPoint).toBe('main_4x4');
+    expect(embeddingGradLaunch({ dZ: b(48), start: b(17), positions: b(4), out: b(193), H: 12, V: 16, N: 4, offOut: 1 }, 65535).entryPoint).toBe('main_r4');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -443,29 +499,40 @@ describe.skipIf(noGpu)('optimizer.wgsl vs optimizerUpdate', () => {
   });
 });
 
-describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh copies cell_forward reads', () => {
+describe.skipIf(noGpu)('optimizer.wgsl: the transposed W_hh and decoder copies cell_forward and the logits product read', () => {
   // Exact: each copy is the updated parameter itself, moved. Two layers' W_hh [rows, cols] at odd
-  // offsets; everything past the copies (the spare floats) must stay as it was.
-  it.each(OPTIMIZERS)('%s: match transposedWhh of the updated parameters after each of 3 steps, and nothing else is written', async (kind) => {
+  // offsets, and a decoder [9, 7] with its bias, copied with a padded row stride (12); everything
+  // else in whhT (the spare floats, the padding columns) must stay as it was.
+  it.each(OPTIMIZERS)('%s: match transposedWhh and transposedDecoder of the updated parameters after each of 3 steps, and nothing else is written', async (kind) => {
     const n = 301, rows = 12, cols = 7, offsets = [5, 140];
+    const decoder: DecoderCopy = { at: 201, biasAt: 283, rows: 9, cols: 7, off: offsets.length * rows * cols + 20, ld: 12 };
     const train: TrainConfig = { optimizer: kind, seqLength: 1, batchSize: 1, learningRate: 0.01, clip: 5 };
     const rng = new Rng(9);
     await withRunner(async (r) => {
       const P = r.storage(randomArray(rng, n)), G = r.storage(n), Mb = r.storage(n), Vb = r.storage(n);
-      const sentinel = new Float32Array(offsets.length * rows * cols + 16).fill(7);
-      const whhT = r.storage(sentinel), whhAt = r.storage(Uint32Array.from(offsets));
+      const size = decoder.off + (decoder.cols + 1) * decoder.ld + 4;
+      const whhT = r.storage(new Float32Array(size).fill(7)), whhAt = r.storage(Uint32Array.from(offsets));
       for (let step = 1; step <= 3; step++) {
         r.write(G, randomArray(rng, n));
         const before = await r.read(P, 0, n);
-        const whh = { layers: offsets.length, rows, cols };
+        const whh = { layers: offsets.length, rows, cols, decoder };
         const uniforms = optimizerUniforms(optimizerSettings(train, n, whh, step), r.maxPerDim);
         await r.run([r.launch(optimizerLaunch({ params: P, grads: G, m: Mb, v: Vb, whhT, whhAt, n, kind, whh, uniforms }, r.maxPerDim))]);
-        const want = transposedWhh(await r.read(P, 0, n), offsets, rows, cols);
-        want.fill(7, offsets.length * rows * cols);
+        const updated = await r.read(P, 0, n);
+        const want = new Float32Array(size).fill(7);
+        want.set(transposedWhh(updated, offsets, rows, cols).subarray(0, offsets.length * rows * cols));
+        const dec = transposedDecoder(updated, decoder);
+        for (let k = 0; k <= decoder.cols; k++) want.set(dec.subarray(k * decoder.ld, k * decoder.ld + decoder.rows), decoder.off + k * decoder.ld);
         expect(Array.from(await r.read(whhT)), `step ${step}`).toEqual(Array.from(want));
-        expect(Array.from(await r.read(P, 0, n)), `step ${step}: the parameters moved`).not.toEqual(Array.from(before));
+        expect(Array.from(updated), `step ${step}: the parameters moved`).not.toEqual(Array.from(before));
       }
     });
+  });
+  it('transposedDecoder: W^T with the bias as the last row', () => {
+    const params = Float32Array.from({ length: 20 }, (_, i) => i);
+    // W [2, 3] at 1: rows (1 2 3), (4 5 6); bias [2] at 10.
+    const out = transposedDecoder(params, { at: 1, biasAt: 10, rows: 2, cols: 3, off: 0, ld: 4 });
+    expect(Array.from(out)).toEqual([1, 4, 0, 0, 2, 5, 0, 0, 3, 6, 0, 0, 10, 11, 0, 0]);
   });
 });
 
@@ -599,6 +666,8 @@ describe.skipIf(noGpu)('sample.wgsl vs sampleTokens', () => {
     // Past SAMPLE_DIRECT_MAX_V: the filters by binary search over the logits' keys.
     { H: 16, V: SAMPLE_DIRECT_MAX_V + 77, primeLen: 2, length: 40, temperature: 1, seed: 28, net: { cell: 'rnn' }, streams: 2, controls: { topK: 30 } },
     { H: 16, V: SAMPLE_DIRECT_MAX_V + 77, primeLen: 2, length: 40, temperature: 1.3, seed: 29, net: { cell: 'gru' }, streams: 2, controls: { topK: 50, topP: 0.6, repetitionPenalty: 1.3, repetitionWindow: 10 } },
+    // The decoder's own dispatch (V past what the draw computes itself), two layers, 11 streams: blocks of 8, the last one clamped.
+    { H: 20, V: SAMPLE_DIRECT_MAX_V + 9, primeLen: 3, length: 30, temperature: 1, seed: 30, net: { cell: 'lstm', layers: 2 }, streams: 11, controls: { topP: 0.9 } },
   ];
   for (const c of controlled) {
     it(`${c.net.cell} L=${c.net.layers ?? 1} H=${c.H} V=${c.V}, ${c.streams} streams, ${JSON.stringify(c.controls)}`, async () => {

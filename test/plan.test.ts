@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { dispatchesPerIteration, planBuffers, splitPlan, UNIFORM_ALIGN } from '../src/gpu/buffers.ts';
 import { KERNELS } from '../src/gpu/kernels/index.ts';
+import { OPTIMIZER_UNIFORM_BYTES } from '../src/gpu/kernels/optimizer.ts';
 import { checkFits, DeviceLimitError, trainingBuffers } from '../src/gpu/memory.ts';
 import { withBindingLimit, type GpuContext } from '../src/gpu/device.ts';
 import { forcedBindingLimit, GpuEnvError } from '../src/node/webgpu.ts';
@@ -139,6 +140,19 @@ describe.each(CONFIGS)('planIteration: %s', (...config) => {
 
   it('nothing is read before it is written (or uploaded), and every gradient is written', () => expectWrittenBeforeRead(plan, model));
 
+  it('the logits product reads the decoder copy the optimizer keeps, through vec4 loads', () => {
+    const logits = plan.forward.find((d) => d.label.endsWith('matmul logits'))!;
+    expect(logits.entryPoint).toBe('main_vb');
+    expect(logits.bindings[1].buffer).toBe('whhT');
+    const u = fields(logits) as Record<string, number>;
+    const dec = plan.optimizer.whh.decoder!;
+    expect([u.offB, u.ldb, u.offBias, u.hasBias]).toEqual([dec.off, dec.ld, dec.off + H * dec.ld, 1]);
+    const update = plan.update[0].bindings[5];
+    expect(update.buffer).toBe('whhT');
+    for (let k = 0; k <= H; k++) expect(update.touches).toContainEqual({ offset: dec.off + k * dec.ld, count: full.vocabSize, write: true });
+    expect(OPTIMIZER_UNIFORM_BYTES).toBeLessThanOrEqual(buffers.get('optimizerUniforms')!.size);
+  });
+
   it('buffers as the memory estimate counts them, and the same plan every time', () => {
     expect(plan.buffers.map((b) => [b.name, b.size])).toEqual(planBuffers(model, t).map((b) => [b.name, b.size]));
     expect(trainingBuffers(model, t).reduce((a, b) => a + b.bytes, 0)).toBe(plan.buffers.reduce((a, b) => a + b.size, 0));
@@ -245,8 +259,26 @@ describe.each(SPLIT_CONFIGS)('planIteration, split: %s', (model, t, bindBytes, a
     });
     expect(seen.every((v) => v === 1)).toBe(true);
     expect(plan.optimizer.whh.layers).toBe(0);
+    expect(plan.optimizer.whh.decoder).toBeUndefined();
     expect(plan.forward.filter((d) => d.kernel === 'cell_forward').every((d) => d.entryPoint === 'main_gh')).toBe(true);
     expect(plan.backwardWithDh0.filter((d) => d.kernel === 'cell_backward').every((d) => d.entryPoint === 'main_dh')).toBe(true);
+    // The logits come from W_dec itself (a transposed B, its window of params), not a decoder copy.
+    const logits = plan.forward.find((d) => d.label.endsWith('matmul logits'))!;
+    expect(logits.bindings[KERNELS.matmul.bindings.indexOf('B')].buffer).toBe('params');
+    expect(logits.constants.TRANS_B).toBe(1);
+    expect(plan.matmuls.find((m) => m.label === 'logits')!.transB).toBe(true);
+    for (const d of all(plan)) {
+      for (const b of d.bindings.filter((x) => x.buffer === 'whhT')) expect(b.touches, d.label).toEqual([]);
+    }
+  });
+
+  it('lists no recurrent step for the tuner, and a choice of cell blockings leaves it as it is', () => {
+    expect(plan.cells).toEqual([]);
+    expect(ordinary.cells.length).toBeGreaterThan(0);
+    const choice = Object.fromEntries(ordinary.cells.map((c) => [c.key, 'rows1-units4']));
+    const bytes = (_: string, v: unknown) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v);
+    expect(JSON.stringify(planIteration(model, t, limits, choice), bytes)).toBe(JSON.stringify(plan, bytes));
+    expect(JSON.stringify(planIteration(model, t, undefined, choice), bytes)).not.toBe(JSON.stringify(ordinary, bytes));
   });
 
   it('each step\'s W_hh products cover all G*H rows, in windows of W_hh', () => {

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MATMUL_CANDIDATE, DEFAULT_MATMUL_TILING, MATMUL_CANDIDATES, matmulCandidatesFor, matmulLaunch } from '../src/gpu/kernels/matmul.ts';
 import { planIteration } from '../src/gpu/plan.ts';
+import { CELL_CANDIDATES, cellCandidatesFor, cellGrid, DEFAULT_CELL_CANDIDATE } from '../src/gpu/kernels/cell.ts';
 import {
-  describeTuning, emptyTuningCache, parseTuningCache, pickFastest, planTuning, PRUNE_RATIO, TuningSession, tuningAdapterKey,
+  describeTuning, emptyTuningCache, parseTuningCache, pickFastest, planCellTuning, planTuning, PRUNE_RATIO, TuningSession, tuningAdapterKey,
   uniqueProducts, withTuned, type TuningCache,
 } from '../src/gpu/tuner.ts';
 import { adapterKeyOf } from '../src/gpu/device.ts';
@@ -70,6 +71,64 @@ describe('the plan under a kernel choice', () => {
     expect(matmulCandidatesFor({ maxComputeInvocationsPerWorkgroup: 128, maxComputeWorkgroupStorageSize: 16384 })).not.toContain('shared-16x16');
     expect(matmulCandidatesFor({ maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStorageSize: 1024 })).toEqual(['registers-8x8', 'registers-16x4', 'shared-8x8']);
     expect(() => matmulLaunch({ M: 2, N: 2, K: 2, A: { size: 64 }, lda: 2, B: { size: 64 }, ldb: 2, C: { size: 64 }, ldc: 2 }, { variant: 'main_tiled', wgX: 8, wgY: 4 })).toThrow(/square/);
+  });
+});
+
+describe('the recurrent steps under a kernel choice', () => {
+  const CELL_CANDS = Object.keys(CELL_CANDIDATES);
+  const plan = planIteration(model, train);
+  const steps = (p: typeof plan) => [...p.forward, ...p.backwardWithDh0].filter((d) => d.kernel.startsWith('cell_'));
+
+  it('lists each step shape once: forward and backward per W_hh alignment, on the default', () => {
+    expect(plan.cells.map((c) => c.key)).toEqual(['cell_forward lstm B=11 H=36 main_v4', 'cell_backward lstm B=11 H=36 main_v4']);
+    expect(plan.cells.every((c) => c.candidate === DEFAULT_CELL_CANDIDATE)).toBe(true);
+    // Without a choice the steps launch as they always did: no UNITS or BU constant.
+    expect(steps(plan).every((d) => Object.keys(d.constants).sort().join() === 'CELL,ROWS,WG')).toBe(true);
+    const named = Object.fromEntries(plan.cells.map((c) => [c.key, DEFAULT_CELL_CANDIDATE]));
+    expect(planIteration(model, train, undefined, named)).toEqual(plan);
+  });
+
+  it('a choice reblocks exactly the steps of the shape it names: same dispatches and buffers, more invocations', () => {
+    const fwd = plan.cells[0].key;
+    const tuned = planIteration(model, train, undefined, { [fwd]: 'rows1-units1' });
+    const before = steps(plan), after = steps(tuned);
+    expect(after.length).toBe(before.length);
+    const changed = after.filter((d, i) => JSON.stringify(d) !== JSON.stringify(before[i]));
+    expect(changed.length).toBe(train.seqLength * (model.layers ?? 1));
+    expect(changed.every((d) => d.kernel === 'cell_forward' && d.entryPoint === 'main' && d.constants.ROWS === 1 && d.constants.UNITS === 1)).toBe(true);
+    expect(changed[0].x).toBe(cellGrid('cell_forward', 'lstm', 11, 36, { rows: 1, units: 1 }).x);
+    expect(tuned.buffers).toEqual(plan.buffers);
+    expect(tuned.cells.find((c) => c.key === fwd)?.candidate).toBe('rows1-units1');
+    expect(() => planIteration(model, train, undefined, { [fwd]: 'registers-8x8' })).toThrow(/no cell candidate/);
+  });
+
+  it('rows never exceed what the batch needs; a blocking over the device grid limit is not offered', () => {
+    const small = planIteration({ ...model, layers: 1 }, { ...train, batchSize: 2 }, undefined, { 'cell_backward lstm B=2 H=36 main_v4': 'rows4' });
+    expect(small.backward.filter((d) => d.kernel === 'cell_backward').every((d) => d.constants.ROWS === 2 && d.constants.BU === 16)).toBe(true);
+    expect(cellCandidatesFor('cell_forward', 'rnn', 32, 512, 65535)).toEqual(CELL_CANDS);
+    // rows1-units1 at B=32, H=512: 16,384 invocations, 256 workgroups of 64.
+    expect(cellCandidatesFor('cell_forward', 'rnn', 32, 512, 255)).not.toContain('rows1-units1');
+    // At B = 1 every blocking has one row: rows4 would time the default again.
+    expect(cellCandidatesFor('cell_backward', 'rnn', 1, 100, 65535)).toEqual(['rows8', 'rows2-units4', 'rows1-units1']);
+  });
+
+  it('the cache keeps cell picks per adapter and shape, like the products', () => {
+    const key = plan.cells[1].key;
+    const cache = withTuned(emptyTuningCache(), ADAPTER, { [key]: { pick: 'rows4', ms: { rows8: 2, rows4: 1 } } });
+    expect(parseTuningCache(JSON.stringify(cache))).toEqual(cache);
+    const p = planCellTuning(plan.cells, cache, ADAPTER, 'auto', CELL_CANDS);
+    expect(p.choice).toEqual({ [key]: 'rows4' });
+    expect(p.missing.map((c) => c.key)).toEqual([plan.cells[0].key]);
+    expect(planCellTuning(plan.cells, cache, ADAPTER, 'full', CELL_CANDS).missing.length).toBe(2);
+    expect(pickFastest({}, CELL_CANDS)).toBe(DEFAULT_CELL_CANDIDATE);
+  });
+
+  it('the summary line names the steps\' picks', () => {
+    const choice = { [plan.cells[1].key]: 'rows1-units4' };
+    expect(describeTuning(matmuls, { mode: 'auto', choice, cached: 0, timed: 2, untimed: 0, ms: 12 }, plan.cells))
+      .toBe(`kernels: matmul registers-8x8 for ${shapes.length} shapes; cell_forward rows8; cell_backward rows1-units4 (2 timed in 12 ms)`);
+    expect(describeTuning(matmuls, { mode: 'off', choice: {}, cached: 0, timed: 0, untimed: 0, ms: 0 }, plan.cells))
+      .toBe('kernels: matmul registers-8x8; cell_forward rows8; cell_backward rows8 (the default, not tuned)');
   });
 });
 
@@ -153,6 +212,25 @@ describe('TuningSession: order, validation, budget, pruning', () => {
     expect(s.results()[two[1].key].pick).toBe('registers-8x8');
     expect(s.worthRepeating(two[1].key, 2.9)).toBe(true);
     expect(s.worthRepeating(two[1].key, 3.1)).toBe(false);
+  });
+  it(`with pruning, a shape whose best run is over budget / (2 x ${PRUNE_RATIO}) keeps the default, timed and cached; full tries the rest`, () => {
+    const run = (prune: boolean, defaultMs: number) => {
+      const s = new TuningSession(two.slice(0, 1), CANDS, 600, prune);
+      const seen: string[] = [];
+      for (let step = s.next(0); step; step = s.next(0)) {
+        seen.push(step.candidate);
+        s.record(step.shape.key, step.candidate, step.candidate === 'registers-8x8' ? defaultMs : defaultMs / 2);
+      }
+      return { seen, result: s.results()[two[0].key] };
+    };
+    // 2 x 3 x 101 ms > 600 ms: a candidate 3x slower could spend more than the budget.
+    expect(run(true, 101)).toEqual({ seen: ['registers-8x8'], result: { pick: 'registers-8x8', ms: { 'registers-8x8': 101 } } });
+    expect(run(true, 99).seen).toEqual(CANDS);
+    expect(run(false, 101).seen).toEqual(CANDS);
+    // A default refused for a wrong output leaves nothing to weigh against: the others are timed.
+    const s = new TuningSession(two.slice(0, 1), CANDS, 600, true);
+    s.refuse(two[0].key, s.next(0)!.candidate);
+    expect(s.next(0)?.candidate).toBe('registers-16x4');
   });
   it('stops at the budget; an unfinished shape keeps its timings but no pick', () => {
     const s = new TuningSession(two, CANDS, 10, false);

@@ -1,8 +1,8 @@
 /**
  * Kernel tuning on the device (src/engine/tuning.ts over src/gpu/tune.ts): a model tuned once and
- * run again on the same adapter takes every pick from the cache, times nothing, and trains
- * bit-identically; a product run on a tuned (non-default) candidate gives the default's gradients
- * within float32 reordering.
+ * run again on the same adapter takes every pick (products and recurrent steps) from the cache,
+ * times nothing, and trains bit-identically; a product or a recurrent step run on a tuned
+ * (non-default) candidate gives the default's training within float32 reordering.
  */
 import { describe, expect, it } from 'vitest';
 import { gpu, noGpu, relError } from './gpu.ts';
@@ -10,6 +10,7 @@ import { GpuBackend } from '../src/gpu/backend.ts';
 import { tuneKernels } from '../src/engine/tuning.ts';
 import { memoryTuningStore } from '../src/gpu/tuner.ts';
 import { planIteration } from '../src/gpu/plan.ts';
+import { CELL_CANDIDATES, DEFAULT_CELL_CANDIDATE } from '../src/gpu/kernels/cell.ts';
 import type { ModelConfig, TrainConfig } from '../src/model/config.ts';
 import type { TokenChunk } from '../src/model/backend.ts';
 import { Rng } from '../src/util/random.ts';
@@ -38,7 +39,8 @@ describe.skipIf(noGpu)('kernel tuning on the device', () => {
   it('a second run on the same adapter takes every pick from the cache and trains bit-identically', async () => {
     const store = memoryTuningStore();
     const notes: string[] = [];
-    const shapes = new Set(planIteration(model, train).matmuls.map((m) => m.key)).size;
+    const plan = planIteration(model, train);
+    const shapes = new Set(plan.matmuls.map((m) => m.key)).size + plan.cells.length;
     // A busy machine may need more than one start's budget to time every shape: each start goes on where the last stopped.
     let first = await tuneKernels(gpu!, model, train, { mode: 'auto', store, note: (n) => notes.push(n) });
     for (let start = 1; start < 10 && first.cached < shapes; start++) first = await tuneKernels(gpu!, model, train, { mode: 'auto', store, note: (n) => notes.push(n) });
@@ -63,7 +65,7 @@ describe.skipIf(noGpu)('kernel tuning on the device', () => {
     const t = await tuneKernels(gpu!, model, train, { mode: 'off', store, note: () => {} });
     expect(t.choice).toEqual({});
     expect(store.saves).toBe(0);
-    expect(t.line).toBe('kernels: matmul registers-8x8 (the default, not tuned)');
+    expect(t.line).toBe('kernels: matmul registers-8x8; cell_forward rows8; cell_backward rows8 (the default, not tuned)');
   });
 
   it('training on workgroup-memory tiles for every product matches the default kernels', async () => {
@@ -74,4 +76,15 @@ describe.skipIf(noGpu)('kernel tuning on the device', () => {
     const plain = await trainParams({});
     expect(relError(tiled, plain)).toBeLessThan(1e-5);
   }, 60_000);
+
+  it('training on every other blocking of the recurrent steps matches the default kernels', async () => {
+    // Tolerance as above: each blocking sums W_hh h (and W_hh^T dgh) in the same order per output,
+    // so only the compiler's contraction may differ; a step left unrun or a wrong unit index is of order 1.
+    const plain = await trainParams({});
+    const keys = planIteration(model, train).cells.map((c) => c.key);
+    for (const candidate of Object.keys(CELL_CANDIDATES).filter((c) => c !== DEFAULT_CELL_CANDIDATE)) {
+      const tuned = await trainParams(Object.fromEntries(keys.map((k) => [k, candidate])));
+      expect(relError(tuned, plain), candidate).toBeLessThan(1e-5);
+    }
+  }, 120_000);
 });

@@ -144,6 +144,8 @@ describe('every entry point is reachable', () => {
     [{ cell: 'rnn', vocabSize: 87, hiddenSize: 64, layers: 2, dropout: 0.2 }, train(3, 8)],
     [{ cell: 'lstm', vocabSize: 2000, hiddenSize: 7 }, train(2, 3)],
     [{ cell: 'gru', vocabSize: 30, hiddenSize: 12 }, train(2, 1)],
+    // G*H not a multiple of 4 (embedding_grad's scalar variant).
+    [{ cell: 'rnn', vocabSize: 11, hiddenSize: 7 }, train(2, 2)],
   ];
 
   it('by some plan (under any tuner choice) or by the sampler: an entry point nothing can select is dead code', () => {

@@ -1,5 +1,5 @@
 // The counter-based generator both backends draw from (src/util/random.ts: pcgHash, uniformAt):
-// sample.wgsl's draws and dropout.wgsl's masks, so the GPU regenerates the CPU's numbers exactly.
+// sample_draw.wgsl's draws and dropout.wgsl's masks, so the GPU regenerates the CPU's numbers exactly.
 
 // O'Neill's PCG output permutation.
 fn pcgHash(v: u32) -> u32 {

@@ -1,4 +1,4 @@
-/** Text generation on the CPU, for every cell and depth: the twin of shaders/sample.wgsl, drawing the same uniforms. */
+/** Text generation on the CPU, for every cell and depth: the twin of shaders/sample.wgsl, sample_decode.wgsl and sample_draw.wgsl, drawing the same uniforms. */
 import { samplingControlsError, type SamplingControls, type StreamSampleOptions } from '../model/backend.ts';
 import { GATES, SAVED } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig } from '../model/config.ts';

@@ -24,8 +24,8 @@ import { kernelsFor, type Kernels, type Launch } from './kernels/common.ts';
 import { dropoutMaskUniform } from './kernels/dropout.ts';
 import { positionsByToken } from './kernels/embedding_grad.ts';
 import { KERNELS } from './kernels/index.ts';
-import { optimizerSettings, optimizerUniforms, transposedWhh } from './kernels/optimizer.ts';
-import { SAMPLE_MAX_H, SAMPLE_MAX_LAYERS, sampleFits, sampleLaunches, sampleStateLength, sampleStateOffsets } from './kernels/sample.ts';
+import { optimizerSettings, optimizerUniforms, transposedDecoder, transposedWhh } from './kernels/optimizer.ts';
+import { sampleFits, sampleLaunches, sampleSeqLength, sampleStateLength, sampleStateOffsets, sampleStepLaunches } from './kernels/sample.ts';
 import { checkFits } from './memory.ts';
 import { planIteration, type IterationPlan, type KernelChoice, type PlannedDispatch } from './plan.ts';
 
@@ -176,13 +176,17 @@ export class GpuBackend implements Backend {
     });
   }
 
-  /** The parameters, and the transposed W_hh copies cell_forward reads (the optimizer keeps them after). */
+  /**
+   * The parameters, and the transposed copies cell_forward (W_hh) and the logits product (the
+   * decoder) read; the optimizer keeps them after.
+   */
   private writeParams(params: Float32Array): void {
-    const { rows, cols, layers } = this.plan.optimizer.whh;
+    const { rows, cols, layers, decoder } = this.plan.optimizer.whh;
     const q = this.device.queue;
     q.writeBuffer(this.buf.params, 0, params);
-    // The split plan keeps none (layers 0).
+    // The split plan keeps none (layers 0, no decoder).
     if (layers > 0) q.writeBuffer(this.buf.whhT, 0, transposedWhh(params, this.layout.layers.map((w) => w.weightHh.offset), rows, cols));
+    if (decoder) q.writeBuffer(this.buf.whhT, 4 * decoder.off, transposedDecoder(params, decoder));
   }
 
   private encode(enc: GPUCommandEncoder, list: Dispatch[]): void {
@@ -352,13 +356,14 @@ export class GpuBackend implements Backend {
   }
 
   /**
-   * GPU sampling (shaders/sample.wgsl, every cell, up to SAMPLE_MAX_LAYERS layers): `count`
-   * streams side by side in the same dispatches, one workgroup each, all from stream 0 of the
-   * carried state; with `recordProbs` also every step's distribution [count * seqLen * V]
-   * (parity tests). Past the kernel's limits (H > SAMPLE_MAX_H, more layers, a state or a
-   * penalty's bitmap larger than the adapter's workgroup memory, more streams than one dispatch
-   * holds) it samples from the current parameters with the host sampler it was given (the
-   * engine's is the CPU reference): the same distributions up to float rounding, just slower.
+   * GPU sampling (shaders/sample.wgsl, sample_decode.wgsl, sample_draw.wgsl; every cell and depth):
+   * `count` streams side by side in the same dispatches, all from stream 0 of the carried state;
+   * with `recordProbs` also every step's distribution [count * seqLen * V] (parity tests). Per
+   * token, one dispatch per layer, the decoder's and the draw's, STEPS_PER_SUBMIT tokens to a
+   * submit, one readback at the end. Past the kernels' limits (a penalty's bitmap larger than the
+   * adapter's workgroup memory, more streams than a dispatch holds) it samples from the current
+   * parameters with the host sampler it was given (the engine's is the CPU reference): the same
+   * distributions up to float rounding, just slower.
    */
   async sampleStreams(o: SampleOptions, count: number, recordProbs: boolean): Promise<{ tokens: Uint32Array[]; probs?: Float32Array }> {
     this.assertUsable();
@@ -368,9 +373,9 @@ export class GpuBackend implements Backend {
     if (!Number.isSafeInteger(count) || count < 1) throw new Error(`the number of samples must be a positive integer, not ${count}`);
     const bad = samplingControlsError(o.controls);
     if (bad) throw new Error(bad);
-    if (!sampleFits(shape, this.ctx.limits, o.controls) || count > this.ctx.limits.maxComputeWorkgroupsPerDimension) {
+    if (!sampleFits(shape, this.ctx.limits, o.controls, count)) {
       if (recordProbs || !this.hostSampler) {
-        throw new Error(`GPU sampling supports hidden sizes up to ${SAMPLE_MAX_H} and ${SAMPLE_MAX_LAYERS} layers${recordProbs ? '' : ', and no host sampler was given'}`);
+        throw new Error(`GPU sampling of ${count} streams does not fit this adapter's limits${recordProbs ? '' : ', and no host sampler was given'}`);
       }
       const [params, hidden, cellState] = await Promise.all([
         this.read(this.buf.params), this.read(this.buf.hState), hasCellState(cell) ? this.read(this.buf.cState) : undefined,
@@ -379,31 +384,40 @@ export class GpuBackend implements Backend {
       return { tokens: Array.from({ length: count }, (_, stream) => this.hostSampler!(this.model, params, { ...o, start, stream })) };
     }
     const seqLen = o.prime.length + o.length;
-    const stateLen = sampleStateLength(shape);
     const mk = (label: string, bytes: number) => this.device.createBuffer({ label, size: Math.max(16, bytes), usage: usageFlags('storage') });
-    const seq = mk('sample tokens', count * seqLen * 4);
-    const state = mk('sample state', count * stateLen * 4);
+    const seq = mk('sample tokens', sampleSeqLength(seqLen, count) * 4);
+    const state = mk('sample state', sampleStateLength(shape, count) * 4);
     const logits = mk('sample logits', count * V * 4);
     const probs = mk('sample probs', recordProbs ? count * seqLen * V * 4 : 16);
-    const seqInit = new Uint32Array(count * seqLen);
+    // The prime, then zeros: the generated tokens and every stream's step counter.
+    const seqInit = new Uint32Array(sampleSeqLength(seqLen, count));
     for (let n = 0; n < count; n++) seqInit.set(o.prime, n * seqLen);
     this.device.queue.writeBuffer(seq, 0, seqInit);
     const launches = sampleLaunches(shape, this.layout, {
       primeLength: o.prime.length, seqLen, seed: o.seed, temperature: o.temperature, recordProbs, streams: count, controls: o.controls,
     }, { params: this.buf.params, seq, hState: state, logits, probs });
     const { dispatches, arena } = this.bindOnce(launches, 'sample');
-    const enc = this.device.createCommandEncoder();
+    let enc = this.device.createCommandEncoder();
     // Every stream starts from stream 0's carried state.
     const BH = this.train.batchSize * H;
     for (let n = 0; n < count; n++) {
       for (let l = 0; l < L; l++) {
-        const at = sampleStateOffsets(shape, l);
-        enc.copyBufferToBuffer(this.buf.hState, l * BH * 4, state, (n * stateLen + at.h) * 4, H * 4);
-        if (hasCellState(cell)) enc.copyBufferToBuffer(this.buf.cState, l * BH * 4, state, (n * stateLen + at.c) * 4, H * 4);
+        const at = sampleStateOffsets(shape, count, l, n);
+        enc.copyBufferToBuffer(this.buf.hState, l * BH * 4, state, at.h * 4, H * 4);
+        if (hasCellState(cell)) enc.copyBufferToBuffer(this.buf.cState, l * BH * 4, state, at.c * 4, H * 4);
       }
     }
-    this.encode(enc, dispatches);
-    this.device.queue.submit([enc.finish()]);
+    // Many tokens to a submit: the GPU runs one batch while the next is encoded.
+    const STEPS_PER_SUBMIT = 64;
+    for (let k0 = 0; k0 < seqLen - 1; k0 += STEPS_PER_SUBMIT) {
+      const list: Dispatch[] = [];
+      for (let k = k0; k < Math.min(seqLen - 1, k0 + STEPS_PER_SUBMIT); k++) {
+        for (const i of sampleStepLaunches(dispatches.length, L, o.prime.length, k)) list.push(dispatches[i]);
+      }
+      this.encode(enc, list);
+      this.device.queue.submit([enc.finish()]);
+      enc = this.device.createCommandEncoder();
+    }
     try {
       const [out, p] = await Promise.all([this.read(seq), recordProbs ? this.read(probs, 0, count * seqLen * V) : undefined]);
       const tokens = new Uint32Array(out.buffer);

@@ -152,6 +152,19 @@ function arenaSlots(model: ModelConfig, train: TrainConfig, limits?: BindingLimi
   return dispatchesPerIteration(model, train, limits) - (split?.optChunks ?? 1) + L * (1 + (split?.whhChunks ?? 0));
 }
 
+/**
+ * Where whhT holds the decoder's transposed copy, which the logits product reads as a row-major B
+ * (the vectorised matmul path): W_dec^T [H, ld] from word `off`, then the decoder bias as row H.
+ * It follows the W_hh copies and their 16 spare floats; `off` and `ld` (V rounded up) are
+ * multiples of 4, as vec4 loads need, and `words` covers whole vec4s.
+ */
+export function decoderCopyPlace(model: ModelConfig): { off: number; ld: number; words: number } {
+  const { cell, hiddenSize: H, vocabSize: V, layers: L } = fullModelConfig(model);
+  const off = Math.ceil((L * GATES[cell] * H * H + 16) / 4) * 4;
+  const ld = Math.ceil(V / 4) * 4;
+  return { off, ld, words: off + (H + 1) * ld };
+}
+
 /** Every buffer of training, by what it holds (no dispatches): what the memory estimate sums. */
 export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): PlanBuffer[] {
   const split = splitPlan(model, train, limits);
@@ -182,16 +195,18 @@ export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: Bin
   if (dropout > 0) words('dAboveRaw', N * H, 'gradient before dropout TxBxH');
   words('dState', L * 3 * BH, 'backward state Lx3xBxH');
   if (split) {
-    words('whhT', unused, 'W_hh transposed (none: split plan, bound, unused)');
+    // No transposed copies, of W_hh or of the decoder: the steps and the logits read params.
+    words('whhT', unused, 'W_hh and decoder transposed (none: split plan, bound, unused)');
     words('gh', B * GH, 'recurrent projection of one step Bx(G*H)');
     words('dhPart', split.whhChunks * BH, `partial sums of W_hh^T dgh ${split.whhChunks}xBxH`);
     if (L > 1 && split.whhChunks > 1) words('dxPart', split.whhChunks * split.dxRows * H, `partial sums of dgi W_ih ${split.whhChunks}x${split.dxRows}xH`);
   } else {
     // 16 spare floats past the last layer: cell_forward's vec4 loads may read into them.
-    words('whhT', L * GH * H + 16, 'W_hh transposed, Lx H x(G*H)');
+    words('whhT', decoderCopyPlace(model).words, 'W_hh transposed, Lx H x(G*H), and the decoder transposed, H x V, and its bias');
   }
   words('whhAt', L, "each layer's W_hh offset");
-  words('logits', N * V, 'logits TxBxV');
+  // Whole vec4s: softmax_xent reads them through a vec4 view (kernels/softmax_xent.ts: softmaxLogitsWords).
+  words('logits', Math.ceil((N * V) / 4) * 4, 'logits TxBxV');
   words('rowLoss', N, 'loss per position TxB');
   words('lossOut', 1, 'mean loss');
   words('inputs', N, 'input tokens TxB');
@@ -199,8 +214,9 @@ export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: Bin
   words('embStart', V + 1, "each token's first position");
   words('embPos', N, 'positions by token TxB');
   out.push({ name: 'uniforms', size: arenaSlots(model, train, limits) * UNIFORM_ALIGN, holds: 'uniform structs, one slot per dispatch', usage: 'uniform' });
+  // One struct (96 bytes: kernels/optimizer.ts OPTIMIZER_UNIFORM_BYTES) per update dispatch, at UNIFORM_ALIGN strides.
   const optChunks = split?.optChunks ?? 1;
-  out.push({ name: 'optimizerUniforms', size: (optChunks - 1) * UNIFORM_ALIGN + 64, holds: 'optimizer step', usage: 'uniform' });
+  out.push({ name: 'optimizerUniforms', size: (optChunks - 1) * UNIFORM_ALIGN + 96, holds: 'optimizer step', usage: 'uniform' });
   if (dropout > 0) out.push({ name: 'dropoutMask', size: 16, holds: 'dropout mask (seed, iteration)', usage: 'uniform' });
   for (let i = 0; i < LOSS_RING; i++) out.push({ name: `lossRing${i}`, size: 4, holds: 'loss read back', usage: 'readback' });
   return out;

@@ -33,12 +33,15 @@
  * then cell_backward's main_dh (which sums the parts), dW_hh is whhChunks matmuls over its rows, W_ih
  * above layer 0 goes by the same row ranges (gi, dW_ih, and dL/dx as partial products summed by
  * column_sum), layer 0's W_ih by wih0Chunks row ranges (input_gather and embedding_grad main_rows),
- * and the optimizer runs over chunks of the flat parameters (no transposed copies).
+ * and the optimizer runs over chunks of the flat parameters. It keeps no transposed copies: the
+ * logits read W_dec itself (a transposed B, scalar loads), and its steps run the default blocking
+ * (the tuner times no cell there).
  */
-import { GATES, hasCellState, SAVED } from '../model/cells.ts';
+import { GATES, hasCellState, SAVED, type CellType } from '../model/cells.ts';
 import { fullModelConfig, type ModelConfig, type TrainConfig } from '../model/config.ts';
 import { paramLayout } from '../model/layout.ts';
-import { LOSS_RING, perLayerWords, planBuffers, splitPlan, UNIFORM_ALIGN, type BindingLimits, type PlanBuffer } from './buffers.ts';
+import { decoderCopyPlace, LOSS_RING, perLayerWords, planBuffers, splitPlan, UNIFORM_ALIGN, type BindingLimits, type PlanBuffer } from './buffers.ts';
+import { cellBlocking, cellEntryPoint, cellShapeKey, DEFAULT_CELL_CANDIDATE, type CellBlocking, type CellKernel } from './kernels/cell.ts';
 import { cellBackwardLaunch, type CellBackwardStep } from './kernels/cell_backward.ts';
 import { cellForwardLaunch } from './kernels/cell_forward.ts';
 import { columnSumLaunch } from './kernels/column_sum.ts';
@@ -48,7 +51,7 @@ import { embeddingGradLaunch } from './kernels/embedding_grad.ts';
 import { inputGatherLaunch } from './kernels/input_gather.ts';
 import { lossSumLaunch } from './kernels/loss_sum.ts';
 import { DEFAULT_MATMUL_CANDIDATE, MATMUL, MATMUL_CANDIDATES, matmulLaunch, matmulShapeKey, matmulVariantFor, type MatmulArgs, type MatmulVariant } from './kernels/matmul.ts';
-import { optimizerLaunch, type WhhCopies } from './kernels/optimizer.ts';
+import { OPTIMIZER_UNIFORM_BYTES, optimizerLaunch, type WhhCopies } from './kernels/optimizer.ts';
 import { softmaxXentLaunch } from './kernels/softmax_xent.ts';
 
 export { dispatchesPerIteration, type PlanBuffer } from './buffers.ts';
@@ -106,6 +109,20 @@ export interface IterationPlan {
   lossRing: string[];
   /** Every matrix product, in dispatch order: its tuning key and the candidate it runs. */
   matmuls: PlannedMatmul[];
+  /** Each recurrent step shape once (cell_forward, cell_backward per layer size): its tuning key and the candidate it runs. */
+  cells: PlannedCell[];
+}
+
+/** One recurrent step shape of the plan as the tuner sees it (src/gpu/tuner.ts). */
+export interface PlannedCell {
+  key: string;
+  kernel: CellKernel;
+  cell: CellType;
+  B: number; H: number;
+  /** Whether the plan reads W_hh as vec4s there (what the tuner's own buffers must reproduce). */
+  vec4: boolean;
+  /** The CELL_CANDIDATES name it runs. */
+  candidate: string;
 }
 
 /** One product of the plan as the tuner sees it (src/gpu/tuner.ts). */
@@ -122,8 +139,9 @@ export interface PlannedMatmul {
 }
 
 /**
- * Which matmul candidate (MATMUL_CANDIDATES) each product shape runs, by matmulShapeKey: the
- * tuner's choice. Shapes it does not name run the default, so {} is the untuned plan.
+ * Which matmul candidate (MATMUL_CANDIDATES) each product shape runs, by matmulShapeKey, and which
+ * blocking (CELL_CANDIDATES) each recurrent step runs, by cellShapeKey: the tuner's choice. Shapes
+ * it does not name run the default, so {} is the untuned plan.
  */
 export type KernelChoice = Readonly<Record<string, string>>;
 
@@ -209,6 +227,15 @@ export function planIteration(
     };
   }
 
+  const cells = new Map<string, PlannedCell>();
+  /** A recurrent step's blocking under the choice (undefined: the default); vec4: whether the default reads W_hh as vec4s there. */
+  const cellTuning = (kernel: CellKernel, vec4: boolean): CellBlocking | undefined => {
+    const key = cellShapeKey(kernel, cell, B, H, vec4);
+    const candidate = choice[key] ?? DEFAULT_CELL_CANDIDATE;
+    if (!cells.has(key)) cells.set(key, { key, kernel, cell, B, H, vec4, candidate });
+    return cellBlocking(kernel, cell, B, candidate);
+  };
+
   // hAll (and cAll) [L][T+1][B][H]: step 0 is the carried state, step t+1 the output of step t.
   const hBase = (l: number) => l * (T + 1) * BH;
   /** Layer l's part of a per-layer buffer (perLayerWords): whole when it fits, else the layer's window. */
@@ -219,6 +246,9 @@ export function planIteration(
   const dUp = dropout > 0 ? b.dAboveRaw : b.dAbove;
   const mask = dropout > 0 ? { buffer: b.dropoutMask } : undefined;
   const dec = { w: layout.decoderWeight.offset, b: layout.decoderBias.offset };
+  // W_dec^T and the bias as the optimizer keeps them in whhT: logits = h W_dec^T as a row-major
+  // product (matmul's vec4 path; the transposed-B one reads scalars, at half the speed).
+  const decT = decoderCopyPlace(model);
 
   /** Row ranges [first, count] of G*H rows, R at a time. */
   const ranges = (R: number): [number, number][] => Array.from({ length: Math.ceil(GH / R) }, (_, i) => [i * R, Math.min(R, GH - i * R)]);
@@ -254,6 +284,8 @@ export function planIteration(
         })));
       }
     }
+    // The split plan's steps (main_gh) keep the default blocking: no cell choice, nothing for the tuner.
+    const fwdTuned = split ? undefined : cellTuning('cell_forward', cellEntryPoint(b.whhT, H, l * GH * H, cell) === 'main_v4');
     for (let t = 0; t < T; t++) {
       const biases = win(b.params, split ? w.biasIh.offset : w.biasHh.offset, w.biasHh.offset + GH);
       if (split) {
@@ -270,7 +302,7 @@ export function planIteration(
         offHin: hBase(l) + t * BH - h.base, offHout: hBase(l) + (t + 1) * BH - h.base, offSaved: (l * N + t * B) * S * H - sv.base,
         offCin: hBase(l) + t * BH - c.base, offCout: hBase(l) + (t + 1) * BH - c.base,
       }, { params: biases.buf, gi: b.gi, hAll: h.buf, cAll: c.buf, saved: sv.buf, whhT: b.whhT },
-      split ? { gh: b.gh, offBih: w.biasIh.offset - biases.base } : undefined)));
+      fwdTuned, split ? { gh: b.gh, offBih: w.biasIh.offset - biases.base } : undefined)));
     }
     if (mask) {
       const h = layerWin('hAll', l), x = layerWin('xUp', l);
@@ -280,8 +312,11 @@ export function planIteration(
     }
   }
   const top = up(L - 1);
-  forward.push(plan('forward decoder matmul logits', matmul('logits', {
+  // The split plan keeps no decoder copy: W_dec itself as a transposed B, bound as its window.
+  forward.push(plan('forward decoder matmul logits', matmul('logits', split ? {
     M: N, N: V, K: H, transB: true, A: top.buffer, offA: top.offset, lda: H, B: b.params, offB: dec.w, ldb: H, C: b.logits, ldc: V, bias: dec.b,
+  } : {
+    M: N, N: V, K: H, A: top.buffer, offA: top.offset, lda: H, B: b.whhT, offB: decT.off, ldb: decT.ld, C: b.logits, ldc: V, bias: decT.off + H * decT.ld,
   })));
   forward.push(plan('forward decoder softmax_xent', softmaxXentLaunch({ logits: b.logits, targets: b.targets, rowLoss: b.rowLoss, rows: N, cols: V, scale: 1 / N }, maxPerDim)));
   forward.push(plan('forward decoder loss_sum', lossSumLaunch({ rowLoss: b.rowLoss, out: b.lossOut, n: N, scale: 1 / N })));
@@ -322,14 +357,16 @@ export function planIteration(
       });
       return { dh: b.dhPart, parts: ranges.length };
     };
+    // The split plan's steps (main_dh) keep the default blocking: no cell choice, nothing for the tuner.
+    const bwdTuned = split ? undefined : cellTuning('cell_backward', cellEntryPoint(b.params, H, w.weightHh.offset, cell) === 'main_v4');
     for (let t = T - 1; t >= 0; t--) {
       const next = t === T - 1 ? undefined : (t + 1) * B * GH;
       const pre = next === undefined ? (split ? { dh: b.dhPart, parts: 0 } : undefined) : dhParts(`t=${t}`, t + 1);
-      bw(`layer ${l} cell_backward t=${t}`, cellBackwardLaunch(cell, { ...step(t), offDGhNext: next }, cellBuffers, pre));
+      bw(`layer ${l} cell_backward t=${t}`, cellBackwardLaunch(cell, { ...step(t), offDGhNext: next }, cellBuffers, bwdTuned, pre));
     }
     const beforeDh0 = backwardWithDh0.length;
     const pre0 = dhParts('dh0', 0);
-    bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers, pre0));
+    bw(`layer ${l} cell_backward dh0`, cellBackwardLaunch(cell, { ...step(0), offDGhNext: 0, tail: true }, cellBuffers, bwdTuned, pre0));
     for (const d of backwardWithDh0.slice(beforeDh0)) dh0Only.add(d);
     for (const [r0, rows] of rowRanges()) {
       bw(`layer ${l} matmul dW_hh${split ? ` rows ${r0}..` : ''}`, matmul(`layer ${l} dW_hh${split ? ' rows' : ''}`, {
@@ -369,13 +406,16 @@ export function planIteration(
     }
   }
 
-  // The split plan keeps no transposed copies (its steps read W_hh itself).
-  const whh: WhhCopies = { layers: split ? 0 : L, rows: GH, cols: H };
+  // The split plan keeps no transposed copies (its steps read W_hh itself, the logits W_dec).
+  const whh: WhhCopies = split ? { layers: 0, rows: GH, cols: H } : {
+    layers: L, rows: GH, cols: H,
+    decoder: { at: dec.w, biasAt: dec.b, rows: V, cols: H, off: decT.off, ld: decT.ld },
+  };
   const P = layout.length, chunk = split?.optChunkWords ?? P;
   const chunks = Array.from({ length: Math.ceil(P / chunk) }, (_, i) => Math.min(chunk, P - i * chunk));
   const update = chunks.map((n, i) => {
     const at = (buf: PlanBuffer) => win(buf, i * chunk, i * chunk + n).buf;
-    const uniforms: Windowed = { ...b.optimizerUniforms, base: (i * UNIFORM_ALIGN) / 4, size: 64 };
+    const uniforms: Windowed = { ...b.optimizerUniforms, base: (i * UNIFORM_ALIGN) / 4, size: OPTIMIZER_UNIFORM_BYTES };
     return plan(`update optimizer${split ? ` words ${i * chunk}..` : ''}`, optimizerLaunch({
       params: at(b.params), grads: at(b.grads), m: at(b.optM), v: at(b.optV), whhT: b.whhT, whhAt: b.whhAt,
       n, kind: train.optimizer, whh, uniforms: { buffer: chunks.length > 1 ? uniforms : b.optimizerUniforms },
@@ -412,5 +452,6 @@ export function planIteration(
     optimizer: { n: layout.length, whh, chunks },
     lossRing: Array.from({ length: LOSS_RING }, (_, i) => `lossRing${i}`),
     matmuls,
+    cells: [...cells.values()],
   };
 }

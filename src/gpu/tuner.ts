@@ -1,6 +1,6 @@
 /**
  * Per-adapter kernel tuning, the pure half: which kernel candidate each of a model's matrix
- * products runs, what is already known from the cache, the order and budget in which the missing
+ * products and recurrent steps runs, what is already known from the cache, the order and budget in which the missing
  * ones are timed, and the one-line summary. No device here (src/gpu/tune.ts times on one; the
  * engine, src/engine/tuning.ts, ties the two to a cache store), so all of it is unit-tested
  * without a GPU (test/tuner.test.ts).
@@ -9,9 +9,12 @@
  * plan is a pure function of model, train, limits and that choice: the same cache gives the same
  * plan, hence bit-identical training on the same adapter.
  */
+import { CELL_CANDIDATES, DEFAULT_CELL_CANDIDATE } from './kernels/cell.ts';
+import { CELL_BACKWARD } from './kernels/cell_backward.ts';
+import { CELL_FORWARD } from './kernels/cell_forward.ts';
 import { MATMUL } from './kernels/matmul.ts';
 import { DEFAULT_MATMUL_CANDIDATE, MATMUL_CANDIDATES } from './kernels/matmul.ts';
-import type { KernelChoice, PlannedMatmul } from './plan.ts';
+import type { KernelChoice, PlannedCell, PlannedMatmul } from './plan.ts';
 
 /** auto: the cache, timing only what it lacks; off: the default kernels, nothing timed; full: retime everything. */
 export const TUNE_MODES = ['auto', 'off', 'full'] as const;
@@ -36,7 +39,7 @@ export interface TunedShape {
   ms: Record<string, number>;
 }
 
-/** The cache: per adapter (tuningAdapterKey), per shape (matmulShapeKey). */
+/** The cache: per adapter (tuningAdapterKey), per shape (matmulShapeKey, cellShapeKey). */
 export interface TuningCache {
   version: 1;
   adapters: Record<string, Record<string, TunedShape>>;
@@ -72,10 +75,16 @@ function fnv1a(s: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-/** The cache's adapter key: the adapter (GpuContext.adapterKey) and the matmul shader's fingerprint, so an edited kernel is retimed. */
-export function tuningAdapterKey(adapterKey: string, wgsl = MATMUL.wgsl): string {
-  return `${adapterKey}; matmul.wgsl=${fnv1a(wgsl)}`;
+/** The tuned kernels' sources, as the adapter key fingerprints them. */
+const TUNED_WGSL = MATMUL.wgsl + CELL_FORWARD.wgsl + CELL_BACKWARD.wgsl;
+
+/** The cache's adapter key: the adapter (GpuContext.adapterKey) and the tuned shaders' fingerprint, so an edited kernel is retimed. */
+export function tuningAdapterKey(adapterKey: string, wgsl = TUNED_WGSL): string {
+  return `${adapterKey}; kernels=${fnv1a(wgsl)}`;
 }
+
+/** Whether a name is a candidate of this version (matmul or cell step). */
+const knownCandidate = (c: string) => Object.hasOwn(MATMUL_CANDIDATES, c) || Object.hasOwn(CELL_CANDIDATES, c);
 
 /** The cache in `text`, or undefined when it is not one (a torn or hand-edited file). Unknown candidates are dropped. */
 export function parseTuningCache(text: string): TuningCache | undefined {
@@ -95,9 +104,9 @@ export function parseTuningCache(text: string): TuningCache | undefined {
       if (!isObj(e) || (e.pick !== undefined && typeof e.pick !== 'string') || !isObj(e.ms)) return undefined;
       const ms = Object.entries(e.ms);
       if (!ms.every(([, t]) => typeof t === 'number' && Number.isFinite(t) && t >= 0)) return undefined;
-      const known = Object.fromEntries(ms.filter(([c]) => MATMUL_CANDIDATES[c])) as Record<string, number>;
+      const known = Object.fromEntries(ms.filter(([c]) => knownCandidate(c))) as Record<string, number>;
       if (e.pick === undefined) kept[key] = { ms: known };
-      else if (MATMUL_CANDIDATES[e.pick]) kept[key] = { pick: e.pick, ms: known };
+      else if (knownCandidate(e.pick)) kept[key] = { pick: e.pick, ms: known };
     }
     out.adapters[adapter] = kept;
   }
@@ -111,12 +120,12 @@ export function uniqueProducts(matmuls: readonly PlannedMatmul[]): PlannedMatmul
   return [...seen.values()].sort((a, b) => a.M * a.N * a.K - b.M * b.N * b.K);
 }
 
-export interface TuningPlan {
+export interface TuningPlan<S extends { key: string } = PlannedMatmul> {
   /** What the cache already decides (auto), by shape key. */
   choice: Record<string, string>;
   cached: string[];
   /** What must be timed, cheapest first. */
-  missing: PlannedMatmul[];
+  missing: S[];
   /** What an earlier start already timed of the missing shapes (auto), by shape key. */
   partial: Record<string, Record<string, number>>;
   /** Candidates PRUNE_RATIO times slower than the fastest on some shape this adapter timed before (auto): not timed again. */
@@ -127,7 +136,20 @@ export interface TuningPlan {
 export function planTuning(
   matmuls: readonly PlannedMatmul[], cache: TuningCache, adapter: string, mode: TuneMode, candidates: readonly string[],
 ): TuningPlan {
-  const plan: TuningPlan = { choice: {}, cached: [], missing: [], partial: {}, pruned: [] };
+  return planShapes(uniqueProducts(matmuls), cache, adapter, mode, candidates);
+}
+
+/** planTuning for the recurrent steps (PlannedCell, one per key already). */
+export function planCellTuning(
+  cells: readonly PlannedCell[], cache: TuningCache, adapter: string, mode: TuneMode, candidates: readonly string[],
+): TuningPlan<PlannedCell> {
+  return planShapes(cells, cache, adapter, mode, candidates);
+}
+
+function planShapes<S extends { key: string }>(
+  shapes: readonly S[], cache: TuningCache, adapter: string, mode: TuneMode, candidates: readonly string[],
+): TuningPlan<S> {
+  const plan: TuningPlan<S> = { choice: {}, cached: [], missing: [], partial: {}, pruned: [] };
   if (mode === 'off') return plan;
   const known = cache.adapters[adapter] ?? {};
   if (mode === 'auto') {
@@ -138,7 +160,7 @@ export function planTuning(
     }
     plan.pruned = candidates.filter((c) => slow.has(c));
   }
-  for (const m of uniqueProducts(matmuls)) {
+  for (const m of shapes) {
     const hit = known[m.key];
     if (mode === 'auto' && hit?.pick && candidates.includes(hit.pick)) {
       plan.choice[m.key] = hit.pick;
@@ -151,9 +173,9 @@ export function planTuning(
   return plan;
 }
 
-/** The fastest candidate by median ms; a tie goes to the earlier candidate in `order` (the default first). */
+/** The fastest candidate by median ms; a tie goes to the earlier candidate in `order` (the default first, the fallback). */
 export function pickFastest(ms: Readonly<Record<string, number>>, order: readonly string[]): string {
-  let best = DEFAULT_MATMUL_CANDIDATE;
+  let best = order[0] ?? DEFAULT_MATMUL_CANDIDATE;
   let bestMs = Infinity;
   for (const c of order) {
     const t = ms[c];
@@ -173,7 +195,7 @@ export function pickFastest(ms: Readonly<Record<string, number>>, order: readonl
  * pruned or refused; shapes the budget cut short keep the default and are not cached, so the next
  * start times them.
  */
-export class TuningSession {
+export class TuningSession<S extends { key: string } = PlannedMatmul> {
   private readonly ms = new Map<string, Record<string, number>>();
   private readonly done = new Map<string, Set<string>>();
   private readonly pruned = new Set<string>();
@@ -185,7 +207,7 @@ export class TuningSession {
    * candidates an earlier start found far slower (TuningPlan.pruned), not timed (with pruning on).
    */
   constructor(
-    readonly shapes: readonly PlannedMatmul[], readonly candidates: readonly string[],
+    readonly shapes: readonly S[], readonly candidates: readonly string[],
     readonly budgetMs: number, readonly prune: boolean, known: Readonly<Record<string, Readonly<Record<string, number>>>> = {},
     pruned: readonly string[] = [],
   ) {
@@ -200,14 +222,14 @@ export class TuningSession {
   }
 
   /** The next (shape, candidate) to time, or undefined when all are done or `elapsedMs` reached the budget. */
-  next(elapsedMs: number): { shape: PlannedMatmul; candidate: string } | undefined {
+  next(elapsedMs: number): { shape: S; candidate: string } | undefined {
     if (elapsedMs >= this.budgetMs) this.timeUp = true;
     if (this.timeUp) return undefined;
     for (const shape of this.shapes) {
       const done = this.done.get(shape.key)!;
       for (const candidate of this.candidates) {
         if (done.has(candidate)) continue;
-        if (this.pruned.has(candidate) || this.invalid.has(candidate)) {
+        if (this.pruned.has(candidate) || this.invalid.has(candidate) || this.cannotAfford(shape.key, candidate)) {
           done.add(candidate);
           continue;
         }
@@ -219,6 +241,19 @@ export class TuningSession {
 
   private best(key: string): number {
     return Math.min(Infinity, ...Object.values(this.ms.get(key)!));
+  }
+
+  /**
+   * With pruning (auto), whether the shape is too slow here to try the other candidates within the
+   * budget: one of them PRUNE_RATIO times slower than the best so far would spend more than the
+   * whole budget on its validation run and one timed run, and no GPU work can be cut short. On a
+   * CPU driver that is a vocabulary-sized product (a 10 GFLOP logits product takes about a second
+   * with the default tiling and ten with workgroup tiles); the shape then keeps the first candidate,
+   * timed, and is cached so that later starts do not try again.
+   */
+  private cannotAfford(key: string, candidate: string): boolean {
+    const best = this.best(key);
+    return this.prune && candidate !== this.candidates[0] && Number.isFinite(best) && 2 * PRUNE_RATIO * best > this.budgetMs;
   }
 
   /** Whether a candidate whose first (validated) run took `firstMs` could still win: not when it is PRUNE_RATIO times the best so far. */
@@ -277,10 +312,15 @@ export interface TuningOutcome {
   ms: number;
 }
 
-/** "kernels: matmul registers-8x8 for 3 shapes, shared-16x16 for 1 (3 cached, 1 timed in 420 ms)". */
-export function describeTuning(matmuls: readonly PlannedMatmul[], o: TuningOutcome): string {
+/**
+ * "kernels: matmul registers-8x8 for 3 shapes, shared-16x16 for 1; cell_forward rows8; cell_backward
+ * rows4 (4 cached, 2 timed in 420 ms)": the matmul picks counted, the recurrent steps' picks by kernel.
+ */
+export function describeTuning(matmuls: readonly PlannedMatmul[], o: TuningOutcome, cells: readonly PlannedCell[] = []): string {
   const shapes = uniqueProducts(matmuls);
-  if (o.mode === 'off') return `kernels: matmul ${DEFAULT_MATMUL_CANDIDATE} (the default, not tuned)`;
+  const kernels = [...new Set(cells.map((c) => c.kernel))];
+  const steps = (pick: (c: PlannedCell) => string) => kernels.map((k) => `; ${k} ${[...new Set(cells.filter((c) => c.kernel === k).map(pick))].join('/')}`).join('');
+  if (o.mode === 'off') return `kernels: matmul ${DEFAULT_MATMUL_CANDIDATE}${steps(() => DEFAULT_CELL_CANDIDATE)} (the default, not tuned)`;
   const counts = new Map<string, number>();
   for (const s of shapes) {
     const c = o.choice[s.key] ?? DEFAULT_MATMUL_CANDIDATE;
@@ -293,5 +333,5 @@ export function describeTuning(matmuls: readonly PlannedMatmul[], o: TuningOutco
     o.timed ? `${o.timed} timed in ${Math.round(o.ms)} ms` : '',
     o.untimed ? `${o.untimed} on the default until a later start finishes timing ${o.untimed === 1 ? 'it' : 'them'}` : '',
   ].filter(Boolean).join(', ');
-  return `kernels: matmul ${picks}${how ? ` (${how})` : ''}`;
+  return `kernels: matmul ${picks}${steps((c) => o.choice[c.key] ?? DEFAULT_CELL_CANDIDATE)}${how ? ` (${how})` : ''}`;
 }

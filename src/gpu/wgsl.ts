@@ -10,6 +10,7 @@ import hashWgsl from '../../shaders/lib/hash.wgsl?raw';
 import reduceWgsl from '../../shaders/lib/reduce.wgsl?raw';
 import cellWgsl from '../../shaders/lib/cell.wgsl?raw';
 import cellStepWgsl from '../../shaders/lib/cell_step.wgsl?raw';
+import sampleStepWgsl from '../../shaders/lib/sample_step.wgsl?raw';
 
 /** The shared WGSL files, by the path an include line names (relative to shaders/). */
 export const WGSL_LIB: Readonly<Record<string, string>> = {
@@ -17,6 +18,7 @@ export const WGSL_LIB: Readonly<Record<string, string>> = {
   'lib/reduce.wgsl': reduceWgsl,
   'lib/cell.wgsl': cellWgsl,
   'lib/cell_step.wgsl': cellStepWgsl,
+  'lib/sample_step.wgsl': sampleStepWgsl,
 };
 
 const INCLUDE = /^\/\/#include "([^"]+)"[ \t]*$/gm;

@@ -3,7 +3,7 @@
  *
  * `Rng` (xoshiro128**) drives initialisation and anything the host decides. `uniformAt` is a
  * counter-based hash (PCG-style) so the GPU sampler can draw the same numbers in parallel:
- * shaders/sample.wgsl implements the same function, and the sampling parity test holds the two
+ * shaders/lib/hash.wgsl implements the same function, and the sampling parity test holds the two
  * to the same tokens.
  */
 export class Rng {
@@ -61,7 +61,7 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-/** PCG hash (O'Neill's output permutation), as in shaders/sample.wgsl. */
+/** PCG hash (O'Neill's output permutation), as in shaders/lib/hash.wgsl. */
 export function pcgHash(v: number): number {
   const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
   const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;

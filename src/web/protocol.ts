@@ -132,7 +132,7 @@ export interface Status {
   model?: ModelSummary;
   backend?: {
     kind: BackendKind; adapter: number; description: string; software: boolean; dispatches: number; memoryBytes?: number;
-    /** On the GPU: the kernel tuner's choice, e.g. "kernels: matmul registers-8x8 for 4 shapes (4 cached)". */
+    /** On the GPU: the kernel tuner's choice, e.g. "kernels: matmul registers-8x8 for 4 shapes; cell_forward rows8; cell_backward rows8 (6 cached)". */
     kernels?: string;
   };
   iteration: number;

@@ -171,7 +171,7 @@ describe.skipIf(noGpu)('CLI --tune on the GPU', () => {
     expect([...third.losses.values()]).toEqual([...second.losses.values()]);
     expect(third.losses.size).toBe(6);
     const off = await cli([...args, '--tune', 'off'], { gpu, tuningStore: store });
-    expect(off.out).toContain('kernels: matmul registers-8x8 (the default, not tuned)');
+    expect(off.out).toContain('kernels: matmul registers-8x8; cell_forward rows8; cell_backward rows8 (the default, not tuned)');
     expect(readFileSync(join(dir, 'cache', 'tuning.json'), 'utf8')).toContain(gpu.adapterKey);
   }
 
@@ -184,19 +184,22 @@ describe.skipIf(noGpu)('CLI --tune on the GPU', () => {
       const store = fileTuningStore(join(dir, 'cache', 'tuning.json'));
       const args = ['train', '--corpus', corpus, ...SMALL, '--backend', 'gpu', '--checkpoint', ck];
       expect((await cli([...args, '--iterations', '2', '--tune', 'off'], { gpu })).code).toBe(0);
-      // As if the first run had picked registers-16x4 for every product: the checkpoint says so.
+      // As if the first run had picked registers-16x4 for every product and rows4 for the backward steps: the checkpoint says so.
       const loaded = readCheckpoint(ck);
-      const keys = planIteration(loaded.model, loaded.train, gpu.limits).matmuls.map((m) => m.key);
+      const plan = planIteration(loaded.model, loaded.train, gpu.limits);
+      const picks = Object.fromEntries([
+        ...plan.matmuls.map((m) => [m.key, 'registers-16x4']), ...plan.cells.filter((c) => c.kernel === 'cell_backward').map((c) => [c.key, 'rows4']),
+      ]);
       const { tensors, metadata } = decodeSafetensors(readFileSync(ck));
       const progress = JSON.parse(metadata.progress!) as Record<string, unknown>;
-      metadata.progress = JSON.stringify({ ...progress, kernels: Object.fromEntries(keys.map((k) => [k, 'registers-16x4'])) });
+      metadata.progress = JSON.stringify({ ...progress, kernels: picks });
       writeFileSync(ck, encodeSafetensors(tensors, metadata));
       const resumed = await cli(['train', '--resume', ck, '--iterations', '4'], { gpu, tuningStore: store });
       expect(resumed.code).toBe(0);
-      expect(resumed.out).toMatch(/^kernels: matmul registers-16x4 for \d+ shapes \(the checkpoint's choice\)$/m);
-      expect(readCheckpoint(ck).progress.kernels).toEqual(Object.fromEntries(keys.map((k) => [k, 'registers-16x4'])));
+      expect(resumed.out).toMatch(/^kernels: matmul registers-16x4 for \d+ shapes; cell_forward rows8; cell_backward rows4 \(the checkpoint's choice\)$/m);
+      expect(readCheckpoint(ck).progress.kernels).toEqual(picks);
       const off = await cli(['train', '--resume', ck, '--iterations', '5', '--tune', 'off'], { gpu, tuningStore: store });
-      expect(off.out).toContain('kernels: matmul registers-8x8 (the default, not tuned)');
+      expect(off.out).toContain('kernels: matmul registers-8x8; cell_forward rows8; cell_backward rows8 (the default, not tuned)');
     } finally {
       releaseNodeGpu(gpu);
     }

@@ -2,7 +2,7 @@
 import source from '../../../shaders/cell_backward.wgsl?raw';
 import { GATES, SAVED, type CellType } from '../../model/cells.ts';
 import { composeWgsl } from '../wgsl.ts';
-import { cellConstants, cellGrid, cellVec4 } from './cell.ts';
+import { cellConstants, cellEntryPoint, cellGrid, type CellBlocking } from './cell.ts';
 import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch, type Region, type Sized } from './common.ts';
 
 const UNIFORMS = new UniformLayout({
@@ -41,12 +41,18 @@ export interface CellBackwardStep {
 export interface PrecomputedDh<T> { dh: T; parts: number }
 
 export function cellBackwardLaunch<T extends Sized>(
-  cell: CellType, s: CellBackwardStep, b: { params: T; dGh: T; dGi: T; dAbove: T; hAll: T; cAll: T; saved: T; dState: T }, pre?: PrecomputedDh<T>,
+  cell: CellType, s: CellBackwardStep, b: { params: T; dGh: T; dGi: T; dAbove: T; hAll: T; cAll: T; saved: T; dState: T },
+  /** A tuned blocking (cell.ts: cellBlocking); absent: the default. */
+  tuned?: CellBlocking,
+  pre?: PrecomputedDh<T>,
 ): Launch<T> {
+  // The tuner times main and main_v4 only; the split plan's steps keep the default blocking.
+  if (pre && tuned) throw new Error('internal: cell_backward main_dh runs the default blocking only');
   const { B, H } = s;
   const GH = GATES[cell] * H, BH = B * H;
-  const v4 = !pre && cellVec4(b.params, H, s.offWhh, cell);
-  const g = cellGrid('cell_backward', cell, B, H);
+  const entryPoint = pre ? 'main_dh' : cellEntryPoint(b.params, H, s.offWhh, cell, tuned);
+  const v4 = entryPoint === 'main_v4';
+  const g = cellGrid('cell_backward', cell, B, H, tuned);
   const hasNext = s.offDGhNext !== undefined;
   const step = !s.tail;
   const lstm = cell === 'lstm';
@@ -58,8 +64,8 @@ export function cellBackwardLaunch<T extends Sized>(
   const hReads = !step || lstm ? [] : [reads(cell === 'rnn' ? s.offHout : s.offHin, BH)];
   return {
     kernel: CELL_BACKWARD,
-    entryPoint: pre ? 'main_dh' : v4 ? 'main_v4' : 'main',
-    constants: cellConstants(cell, B),
+    entryPoint,
+    constants: cellConstants(cell, B, 'cell_backward', tuned),
     bindings: bindAll(CELL_BACKWARD, {
       // main_v4 reads up to 16 floats past W_hh (never stored).
       params: pre

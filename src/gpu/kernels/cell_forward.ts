@@ -2,7 +2,7 @@
 import source from '../../../shaders/cell_forward.wgsl?raw';
 import { GATES, hasCellState, SAVED, type CellType } from '../../model/cells.ts';
 import { composeWgsl } from '../wgsl.ts';
-import { cellConstants, cellGrid, cellVec4 } from './cell.ts';
+import { cellConstants, cellEntryPoint, cellGrid, type CellBlocking } from './cell.ts';
 import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch, type Region, type Sized } from './common.ts';
 
 const UNIFORMS = new UniformLayout({
@@ -34,17 +34,23 @@ export interface CellForwardStep {
 export interface PrecomputedGh<T> { gh: T; offBih: number }
 
 export function cellForwardLaunch<T extends Sized>(
-  cell: CellType, s: CellForwardStep, b: { params: T; gi: T; hAll: T; cAll: T; saved: T; whhT: T }, pre?: PrecomputedGh<T>,
+  cell: CellType, s: CellForwardStep, b: { params: T; gi: T; hAll: T; cAll: T; saved: T; whhT: T },
+  /** A tuned blocking (cell.ts: cellBlocking); absent: the default. */
+  tuned?: CellBlocking,
+  pre?: PrecomputedGh<T>,
 ): Launch<T> {
+  // The tuner times main and main_v4 only; the split plan's steps keep the default blocking.
+  if (pre && tuned) throw new Error('internal: cell_forward main_gh runs the default blocking only');
   const { B, H } = s;
   const GH = GATES[cell] * H, BH = B * H;
-  const v4 = !pre && cellVec4(b.whhT, H, s.offWhhT, cell);
-  const g = cellGrid('cell_forward', cell, B, H);
+  const entryPoint = pre ? 'main_gh' : cellEntryPoint(b.whhT, H, s.offWhhT, cell, tuned);
+  const v4 = entryPoint === 'main_v4';
+  const g = cellGrid('cell_forward', cell, B, H, tuned);
   const state = (offIn: number, offOut: number): Region[] => [reads(offIn, BH), writes(offOut, BH)];
   return {
     kernel: CELL_FORWARD,
-    entryPoint: pre ? 'main_gh' : v4 ? 'main_v4' : 'main',
-    constants: cellConstants(cell, B),
+    entryPoint,
+    constants: cellConstants(cell, B, 'cell_forward', tuned),
     bindings: bindAll(CELL_FORWARD, {
       params: { buffer: b.params, touches: [...(pre ? [reads(pre.offBih, GH)] : []), reads(s.offBhh, GH)] },
       gi: { buffer: b.gi, touches: [reads(s.offGi, B * GH)] },

@@ -12,7 +12,7 @@
  */
 
 export type KernelName =
-  | 'matmul' | 'softmax_xent' | 'loss_sum' | 'column_sum' | 'embedding_grad' | 'optimizer' | 'sample'
+  | 'matmul' | 'softmax_xent' | 'loss_sum' | 'column_sum' | 'embedding_grad' | 'optimizer' | 'sample' | 'sample_decode' | 'sample_draw'
   | 'cell_forward' | 'cell_backward' | 'input_gather' | 'dropout';
 
 /** A buffer as a launch sees it: a GPUBuffer, or a buffer of the plan (its size in bytes). */

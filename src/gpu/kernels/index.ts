@@ -9,7 +9,7 @@ import { INPUT_GATHER } from './input_gather.ts';
 import { LOSS_SUM } from './loss_sum.ts';
 import { MATMUL } from './matmul.ts';
 import { OPTIMIZER } from './optimizer.ts';
-import { SAMPLE } from './sample.ts';
+import { SAMPLE, SAMPLE_DECODE, SAMPLE_DRAW } from './sample.ts';
 import { SOFTMAX_XENT } from './softmax_xent.ts';
 
 export const KERNELS: Readonly<Record<KernelName, KernelDef>> = {
@@ -20,6 +20,8 @@ export const KERNELS: Readonly<Record<KernelName, KernelDef>> = {
   embedding_grad: EMBEDDING_GRAD,
   optimizer: OPTIMIZER,
   sample: SAMPLE,
+  sample_decode: SAMPLE_DECODE,
+  sample_draw: SAMPLE_DRAW,
   cell_forward: CELL_FORWARD,
   cell_backward: CELL_BACKWARD,
   input_gather: INPUT_GATHER,

@@ -14,7 +14,12 @@ const UNIFORMS = new UniformLayout({
   c1: 'f32', c2: 'f32', beta1: 'f32', beta2: 'f32',
   eps: 'f32', oneMinusBeta1: 'f32', oneMinusBeta2: 'f32', whhLayers: 'u32',
   whhRows: 'u32', whhCols: 'u32', momentum: 'f32', nesterov: 'u32',
+  decAt: 'u32', decBiasAt: 'u32', decRows: 'u32', decCols: 'u32',
+  decOff: 'u32', decLd: 'u32',
 });
+
+/** Bytes of the uniform struct (src/gpu/buffers.ts sizes its buffer). */
+export const OPTIMIZER_UNIFORM_BYTES = UNIFORMS.bytes;
 
 /** The kernel's OPTIMIZER override constant for each optimizer. */
 const KIND_CODE: Record<OptimizerName, number> = { adagrad: 0, adam: 1, rmsprop: 2, sgd: 3 };
@@ -30,8 +35,18 @@ export const OPTIMIZER = defineKernel({
 
 const WG = 256;
 
-/** The W_hh blocks mirrored transposed into whhT: one per layer, each [rows, cols] at params[whhAt[l]]. */
-export interface WhhCopies { layers: number; rows: number; cols: number }
+/**
+ * The W_hh blocks mirrored transposed into whhT: one per layer, each [rows, cols] at
+ * params[whhAt[l]]; and optionally the decoder's.
+ */
+export interface WhhCopies { layers: number; rows: number; cols: number; decoder?: DecoderCopy }
+
+/**
+ * The decoder weight [rows = V, cols = H] at params[at] mirrored transposed into whhT[off ..] as
+ * [cols, ld], and its bias [rows] at params[biasAt] as row `cols` after it: the logits product
+ * reads them as a row-major B (src/gpu/buffers.ts: decoderCopyPlace).
+ */
+export interface DecoderCopy { at: number; biasAt: number; rows: number; cols: number; off: number; ld: number }
 
 /** One optimizer step's settings. */
 export interface OptimizerSettings {
@@ -66,11 +81,14 @@ const grid = (n: number, maxPerDim: number) => grid1D(n, WG, maxPerDim);
  * 1 - beta itself computed in f64 on the host (1 - 0.999 in f32 is off by 1.3e-5 relative).
  */
 export function optimizerUniforms(a: OptimizerSettings, maxPerDim: number): ArrayBuffer {
+  const dec = a.whh?.decoder;
   return UNIFORMS.pack({
     n: a.n, perRow: grid(a.n, maxPerDim).perRow, lr: a.lr, clip: a.clip,
     c1: 1 - Math.pow(a.beta1, a.step), c2: 1 - Math.pow(a.beta2, a.step), beta1: a.beta1, beta2: a.beta2,
     eps: a.eps, oneMinusBeta1: 1 - a.beta1, oneMinusBeta2: 1 - a.beta2, whhLayers: a.whh?.layers ?? 0,
     whhRows: a.whh?.rows ?? 0, whhCols: a.whh?.cols ?? 0, momentum: a.momentum ?? 0, nesterov: a.nesterov ? 1 : 0,
+    decAt: dec?.at ?? 0, decBiasAt: dec?.biasAt ?? 0, decRows: dec?.rows ?? 0, decCols: dec?.cols ?? 0,
+    decOff: dec?.off ?? 0, decLd: dec?.ld ?? 0,
   });
 }
 
@@ -85,6 +103,9 @@ export function optimizerLaunch<T>(
   const g = grid(a.n, maxPerDim);
   const rw = (n: number): Region[] => [reads(0, n), writes(0, n)];
   const copies = a.whh ? a.whh.layers * a.whh.rows * a.whh.cols : 0;
+  const dec = a.whh?.decoder;
+  const whhTouches: Region[] = copies ? [writes(0, copies)] : [];
+  if (dec) whhTouches.push(...Array.from({ length: dec.cols + 1 }, (_, k) => writes(dec.off + k * dec.ld, dec.rows)));
   return {
     kernel: OPTIMIZER,
     entryPoint: 'main',
@@ -95,12 +116,20 @@ export function optimizerLaunch<T>(
       m: { buffer: a.m, touches: a.kind === 'rmsprop' ? [] : rw(a.n) },
       v: { buffer: a.v, touches: a.kind === 'adam' || a.kind === 'rmsprop' ? rw(a.n) : [] },
       u: uniformBinding(a.uniforms),
-      whhT: { buffer: a.whhT, touches: copies ? [writes(0, copies)] : [] },
+      whhT: { buffer: a.whhT, touches: whhTouches },
       whhAt: { buffer: a.whhAt, touches: a.whh ? [reads(0, a.whh.layers)] : [] },
     }),
     x: g.x,
     y: g.y,
   };
+}
+
+/** The decoder's transposed weight and its bias, as optimizer.wgsl keeps them in whhT from word d.off (for writing from the host). */
+export function transposedDecoder(params: Float32Array, d: DecoderCopy): Float32Array {
+  const out = new Float32Array((d.cols + 1) * d.ld);
+  for (let e = 0; e < d.rows * d.cols; e++) out[(e % d.cols) * d.ld + Math.floor(e / d.cols)] = params[d.at + e];
+  out.set(params.subarray(d.biasAt, d.biasAt + d.rows), d.cols * d.ld);
+  return out;
 }
 
 /** W_hh^T of every layer, as optimizer.wgsl keeps it in whhT (for writing it from the host). */

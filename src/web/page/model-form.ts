@@ -23,7 +23,7 @@ const CELLS: { value: CellType; label: string }[] = [
 const LAYER_COUNTS = [1, 2, 3, 4];
 const HIDDEN_SIZES = [64, 128, 256, 512, 768, 1024, 1536, 2048, 3072, 4096];
 const DEFAULT_HIDDEN = 512;
-/** The GPU sampler keeps a hidden state in one workgroup: 16 values x 256 invocations. */
+/** The largest hidden size the page offers (HIDDEN_SIZES). */
 const MAX_HIDDEN = 4096;
 
 const ui = {
@@ -106,7 +106,7 @@ function fitProblem(f: ModelForm, limits: GPUSupportedLimits | undefined, vocabS
   if (!((f.dropout ?? 0) >= 0 && (f.dropout ?? 0) < 1)) return 'the dropout must be from 0 up to (not including) 1';
   const optimizer = optimizerProblem(configsFromForm(f, vocabSize || 1).train);
   if (optimizer) return `bad optimizer settings: ${optimizer}`;
-  if (f.hiddenSize > MAX_HIDDEN) return `hidden sizes above ${MAX_HIDDEN} are not supported (the GPU sampler holds the hidden state in one workgroup)`;
+  if (f.hiddenSize > MAX_HIDDEN) return `hidden sizes above ${MAX_HIDDEN} are not supported here`;
   if (!limits) return undefined;
   const { model, train } = configsFromForm(f, vocabSize);
   try {
