@@ -15,6 +15,7 @@ import { TUNE_MODES, type TuneMode } from '../src/gpu/tuner.ts';
 import type { GpuContext } from '../src/gpu/device.ts';
 import { benchSampling, benchTraining, GPU_BACKENDS, SAMPLE_ROUNDS, jobLabel, type BenchBackend, type Job, type SampleRow, type Timing, type TrainRow } from './training.ts';
 import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
+import { stopOnMismatch } from './validate.ts';
 import { markdownTable, pasteBetweenMarkers, svgChart, table } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -214,4 +215,4 @@ function pasteIntoReadme(md: string): void {
   console.log('pasted the tables into README.md');
 }
 
-await main();
+await stopOnMismatch(main);

@@ -24,15 +24,20 @@ const SAMPLES = 48;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Random operands for one product, and float64 references for a few entries of C. */
-function operands(r: KernelRunner, s: PlannedMatmul, rng: Rng) {
-  const aLen = (s.transA ? s.K : s.M) * s.lda + 4, bLen = (s.transB ? s.N : s.K) * s.ldb + 4;
-  const a = new Float32Array(aLen), b = new Float32Array(bLen);
-  for (let i = 0; i < aLen; i++) a[i] = 2 * rng.next() - 1;
-  for (let i = 0; i < bLen; i++) b[i] = 2 * rng.next() - 1;
+/** One product's shape and leading dimensions, as matmulLaunch takes them. */
+export type ProductShape = Pick<PlannedMatmul, 'M' | 'N' | 'K' | 'transA' | 'transB' | 'lda' | 'ldb' | 'ldc'>;
+
+/** One sampled entry of C: its word in C and its float64 reference. */
+export interface ProductSample { at: number; ref: number }
+
+/**
+ * Float64 references for `count` entries of C = op(A) op(B) (the corners, then entries drawn from
+ * `rng`), for checking a product without computing all of it (the tuner; bench/kernels.ts).
+ */
+export function productSamples(s: ProductShape, a: ArrayLike<number>, b: ArrayLike<number>, rng: Rng, count = SAMPLES): ProductSample[] {
   const opA = (m: number, k: number) => (s.transA ? a[k * s.lda + m] : a[m * s.lda + k]);
   const opB = (k: number, n: number) => (s.transB ? b[n * s.ldb + k] : b[k * s.ldb + n]);
-  const samples = Array.from({ length: SAMPLES }, (_, i) => {
+  return Array.from({ length: count }, (_, i) => {
     // The corners, then random entries.
     const m = i === 0 ? 0 : i === 1 ? s.M - 1 : Math.floor(rng.next() * s.M);
     const n = i === 0 ? 0 : i === 1 ? s.N - 1 : Math.floor(rng.next() * s.N);
@@ -40,15 +45,29 @@ function operands(r: KernelRunner, s: PlannedMatmul, rng: Rng) {
     for (let k = 0; k < s.K; k++) ref += opA(m, k) * opB(k, n);
     return { at: m * s.ldc + n, ref };
   });
+}
+
+/** Random operands for one product, and float64 references for a few entries of C. */
+function operands(r: KernelRunner, s: PlannedMatmul, rng: Rng) {
+  const aLen = (s.transA ? s.K : s.M) * s.lda + 4, bLen = (s.transB ? s.N : s.K) * s.ldb + 4;
+  const a = new Float32Array(aLen), b = new Float32Array(bLen);
+  for (let i = 0; i < aLen; i++) a[i] = 2 * rng.next() - 1;
+  for (let i = 0; i < bLen; i++) b[i] = 2 * rng.next() - 1;
+  const samples = productSamples(s, a, b, rng);
   const cWords = (s.M - 1) * s.ldc + s.N;
   return { A: r.storage(a), B: r.storage(b), C: r.storage(cWords), cWords, samples };
 }
 
-/** Whether C's sampled entries match their references within TUNE_TOLERANCE of the largest. */
-function agrees(c: Float32Array, samples: { at: number; ref: number }[]): boolean {
-  const scale = Math.max(1e-30, ...samples.map((x) => Math.abs(x.ref)));
-  return samples.every((x) => Math.abs(c[x.at] - x.ref) <= TUNE_TOLERANCE * scale);
+/**
+ * The largest error of C's sampled entries relative to the largest sampled |reference|
+ * (Infinity where an entry is NaN: left unwritten, or garbage).
+ */
+export function sampledError(c: ArrayLike<number>, samples: readonly ProductSample[]): number {
+  return relativeError(samples.map((x) => c[x.at]), samples.map((x) => x.ref));
 }
+
+/** Whether C's sampled entries match their references within TUNE_TOLERANCE of the largest. */
+const agrees = (c: Float32Array, samples: ProductSample[]): boolean => sampledError(c, samples) <= TUNE_TOLERANCE;
 
 /**
  * How one kind of shape is timed: its operands (allocated once per shape), a candidate's dispatch
@@ -195,10 +214,20 @@ export function timeCells(device: GPUDevice, session: TuningSession<PlannedCell>
   });
 }
 
-/** Whether every entry matches the reference within TUNE_TOLERANCE of its largest magnitude (NaN: an entry left unwritten). */
-function agreesAll(got: Float32Array, ref: Float32Array): boolean {
-  let scale = 1e-30;
-  for (const v of ref) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < ref.length; i++) if (!(Math.abs(got[i] - ref[i]) <= TUNE_TOLERANCE * scale)) return false;
-  return true;
+/**
+ * The largest |got - ref| over the largest |ref| (1e-30 at least): the error relative to the
+ * output's own scale, so one tolerance serves outputs of any magnitude. Infinity where an entry is
+ * NaN or infinite (an entry left unwritten: the checks fill outputs with NaN first).
+ */
+export function relativeError(got: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let scale = 1e-30, worst = 0;
+  for (let i = 0; i < ref.length; i++) scale = Math.max(scale, Math.abs(ref[i]));
+  for (let i = 0; i < ref.length; i++) {
+    const e = Math.abs(got[i] - ref[i]);
+    if (!(e <= worst)) worst = Number.isFinite(e) ? e : Infinity;
+  }
+  return worst / scale;
 }
+
+/** Whether every entry matches the reference within TUNE_TOLERANCE of its largest magnitude (NaN: an entry left unwritten). */
+const agreesAll = (got: Float32Array, ref: Float32Array): boolean => relativeError(got, ref) <= TUNE_TOLERANCE;
