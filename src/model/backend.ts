@@ -70,7 +70,7 @@ export function samplingControlsError(c: SamplingControls | undefined): string |
 
 export interface ModelState {
   params: Float32Array;
-  /** Optimizer moments in the parameters' flat layout (Adagrad uses only m). */
+  /** Optimizer moments in the parameters' flat layout (Adagrad and SGD use only m; Adam and RMSprop also v). */
   optM: Float32Array;
   optV: Float32Array;
   optStep: number;
