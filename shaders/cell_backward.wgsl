@@ -70,31 +70,40 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   finish(blk.b0, blk.k0, acc);
 }
 
+// main_v4 accumulates vec4s of units: AccV[r][v] holds units 4v .. 4v + 3.
+alias AccV = array<array<vec4<f32>, MAX_BU / 4u>, MAX_ROWS>;
+
 @compute @workgroup_size(WG)
 fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let blk = cellBlock(gid.x, u.B, u.unitBlocks, BU);
-  if (!blk.ok) { return; }
-  var acc: Acc;
+  var acc: AccV;
   if (u.hasNext == 1u) {
     let gr = rowStarts(u.offDGhNext, blk.b0, u.B, gates() * u.H);
-    // Units past H read the next row's first values (past the last row: whatever follows W_hh in
-    // the buffer, which the host checks exists); they are never stored.
-    for (var j = 0u; j < gates() * u.H; j++) {
+    let H4 = u.H / 4u;
+    let w0 = (u.offWhh + blk.k0) / 4u;
+    // Past the last block: no iterations rather than an early return (lib/cell_step.wgsl: tripCount).
+    let kn = tripCount(gates() * u.H, blk.ok);
+    for (var j = 0u; j < kn; j++) {
       var a: array<f32, MAX_ROWS>;
       for (var r = 0u; r < ROWS; r++) { a[r] = dGh[gr[r] + j]; }
-      let w4 = (u.offWhh + j * u.H + blk.k0) / 4u;
-      for (var v = 0u; v < BU / 4u; v++) {
-        let w = params4[w4 + v];
-        for (var r = 0u; r < ROWS; r++) {
-          acc[r][4u * v] += a[r] * w.x;
-          acc[r][4u * v + 1u] += a[r] * w.y;
-          acc[r][4u * v + 2u] += a[r] * w.z;
-          acc[r][4u * v + 3u] += a[r] * w.w;
-        }
+      // All of row j's vec4s before any multiply-add, as in cell_forward's main_v4 (1.6x there).
+      // Units past H read the next row's first values (past the last row: whatever follows W_hh
+      // in the buffer, which the host checks exists); they are never stored.
+      var w: array<vec4<f32>, MAX_BU / 4u>;
+      for (var v = 0u; v < BU / 4u; v++) { w[v] = params4[w0 + j * H4 + v]; }
+      for (var r = 0u; r < ROWS; r++) {
+        for (var v = 0u; v < BU / 4u; v++) { acc[r][v] += a[r] * w[v]; }
       }
     }
   }
-  finish(blk.b0, blk.k0, acc);
+  if (!blk.ok) { return; }
+  var sum: Acc;
+  for (var r = 0u; r < ROWS; r++) {
+    for (var v = 0u; v < BU / 4u; v++) {
+      for (var e = 0u; e < 4u; e++) { sum[r][4u * v + e] = acc[r][v][e]; }
+    }
+  }
+  finish(blk.b0, blk.k0, sum);
 }
 
 // The split plan's step: the product's partial sums summed from dhIn.

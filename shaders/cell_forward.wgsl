@@ -101,34 +101,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   finish(blk.b0, blk.k0, acc, biases(blk.k0));
 }
 
+// main_v4 accumulates vec4s of units: AccV[r][q * BU/4 + v] holds gate q's units 4v .. 4v + 3.
+alias AccV = array<array<vec4<f32>, SLOTS / 4u>, MAX_ROWS>;
+
 @compute @workgroup_size(WG)
 fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
   let BU = units();
   let blk = cellBlock(gid.x, u.B, u.unitBlocks, BU);
-  if (!blk.ok) { return; }
   let hr = rowStarts(u.offHin, blk.b0, u.B, u.H);
-  let GH = gates() * u.H;
-  var acc: Acc;
-  for (var j = 0u; j < u.H; j++) {
+  let GH4 = gates() * u.H / 4u;
+  let H4 = u.H / 4u;
+  let n4 = gates() * BU / 4u;
+  let w0 = (u.offWhhT + blk.k0) / 4u;
+  // Past the last block: no iterations rather than an early return (lib/cell_step.wgsl: tripCount).
+  let kn = tripCount(u.H, blk.ok);
+  var acc: AccV;
+  for (var j = 0u; j < kn; j++) {
     var a: array<f32, MAX_ROWS>;
     for (var r = 0u; r < ROWS; r++) { a[r] = hAll[hr[r] + j]; }
-    // Gate q's units k0 .. k0 + BU - 1 of row j; units past H read on into the next gate, row or
-    // the spare floats, and are never stored.
-    let wj = (u.offWhhT + j * GH + blk.k0) / 4u;
+    // Gate q's units k0 .. k0 + BU - 1 of row j, all loaded before any multiply-add: interleaving
+    // the loads with the arithmetic made the step 1.6x slower on lavapipe (rnn and lstm, B=32
+    // H=512). Units past H read on into the next gate, row or the spare floats, never stored.
+    var w: array<vec4<f32>, SLOTS / 4u>;
     for (var q = 0u; q < gates(); q++) {
-      for (var v = 0u; v < BU / 4u; v++) {
-        let w = whhT4[wj + q * u.H / 4u + v];
-        let s = q * BU + 4u * v;
-        for (var r = 0u; r < ROWS; r++) {
-          acc[r][s] += a[r] * w.x;
-          acc[r][s + 1u] += a[r] * w.y;
-          acc[r][s + 2u] += a[r] * w.z;
-          acc[r][s + 3u] += a[r] * w.w;
-        }
-      }
+      for (var v = 0u; v < BU / 4u; v++) { w[q * BU / 4u + v] = whhT4[w0 + j * GH4 + q * H4 + v]; }
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      for (var s = 0u; s < n4; s++) { acc[r][s] += a[r] * w[s]; }
     }
   }
-  finish(blk.b0, blk.k0, acc, biases(blk.k0));
+  if (!blk.ok) { return; }
+  var out: Acc;
+  for (var r = 0u; r < ROWS; r++) {
+    for (var s = 0u; s < n4; s++) {
+      for (var e = 0u; e < 4u; e++) { out[r][4u * s + e] = acc[r][s][e]; }
+    }
+  }
+  finish(blk.b0, blk.k0, out, biases(blk.k0));
 }
 
 // The split plan's step: the product came from ghIn, b_ih (there not in gi) goes to giBias;

@@ -19,6 +19,13 @@ fn cellBlock(i: u32, B: u32, unitBlocks: u32, units: u32) -> Block {
   return Block((i / unitBlocks) * ROWS, (i % unitBlocks) * units, i < unitBlocks * rowBlocks);
 }
 
+// A hot loop's trip count: `n`, or none for an invocation past the last block. Such invocations
+// skip the loop instead of returning before it: on SIMD CPU drivers a lane that returns early
+// masks every write of the loop for the lanes that stay.
+fn tripCount(n: u32, ok: bool) -> u32 {
+  return select(0u, n, ok);
+}
+
 // Where rows b0 .. b0 + ROWS - 1 of a [B, stride] matrix at `base` start; rows past B are clamped
 // to the last one (computed, never stored).
 fn rowStarts(base: u32, b0: u32, B: u32, stride: u32) -> array<u32, MAX_ROWS> {
