@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick | --full] [--readme] [--only 'lstm H=512' ...] [--tune auto|off|full]
+ * npm run bench [-- --quick | --full] [--readme] [--only 'lstm H=512' ...] [--tune auto|off|full] [--profile]
  * Training throughput of the same job on our GPU and CPU backends and on the peers: TensorFlow.js
  * (WebGPU on the same Dawn device, and CPU), PyTorch on the CPU where python3 imports torch, and
  * brain.js; sampling throughput, and the kernels against their
@@ -16,6 +16,7 @@ import type { GpuContext } from '../src/gpu/device.ts';
 import { benchSampling, benchTraining, GPU_BACKENDS, SAMPLE_ROUNDS, jobLabel, type BenchBackend, type Job, type SampleRow, type Timing, type TrainRow } from './training.ts';
 import { BATCHES, gflopsText, runKernelBench } from './kernels.ts';
 import { stopOnMismatch } from './validate.ts';
+import { profileJob, type IterationProfile } from './profile.ts';
 import { markdownTable, pasteBetweenMarkers, svgChart, table } from './report.ts';
 
 const { values: args } = parseArgs({
@@ -25,6 +26,8 @@ const { values: args } = parseArgs({
     readme: { type: 'boolean' },
     // Only the training rows whose label contains one of these ("lstm H=512", "word"): no sampling or kernels; results in only.*.
     only: { type: 'string', multiple: true },
+    // Only where an iteration's time goes, kernel by kernel (bench/profile.ts), for PROFILED or the --only rows.
+    profile: { type: 'boolean' },
   },
 });
 if (!(TUNE_MODES as readonly string[]).includes(args.tune!)) throw new Error(`--tune ${args.tune}: one of ${TUNE_MODES.join(', ')}`);
@@ -74,6 +77,30 @@ function plan(): Plan[] {
   return p;
 }
 
+/** The rows whose iteration the default bench breaks down by kernel: the issue's targets. */
+const PROFILED = ['H=512 T=64 B=32', 'lstm H=512 T=64 B=32', 'word V=10,000 H=256 T=64 B=32'];
+
+async function profiles(ctx: GpuContext, labels: string[]): Promise<IterationProfile[]> {
+  const out: IterationProfile[] = [];
+  for (const p of plan().filter((x) => labels.some((o) => jobLabel(x.job) === o || (args.profile && jobLabel(x.job).includes(o))))) {
+    out.push(await profileJob(ctx, p.job, tune));
+  }
+  return out;
+}
+
+/** One table per profiled row, its groups largest first. */
+function profileTables(list: IterationProfile[], render: (headers: string[], rows: string[][]) => string): string[] {
+  return list.flatMap((p) => {
+    const rows = [...p.groups].sort((a, b) => b.ms - a.ms).map((g) => [
+      g.what, g.entryPoint, String(g.count), fmt(g.ms, 2), `${((100 * g.ms) / p.partsMs).toFixed(1)}%`, g.gflops === undefined ? '-' : fmt(g.gflops, 1),
+    ]);
+    return [
+      `${jobLabel(p.job)}: iteration ${fmt(p.iterationMs, 1)} ms pipelined; its ${p.groups.reduce((s, g) => s + g.count, 0)} dispatches timed alone add up to ${fmt(p.partsMs, 1)} ms (each alone pays a submit); ${p.kernels}`,
+      '', render(['dispatches', 'entry point', 'count', 'ms/iter', 'share', 'GFLOP/s'], rows), '',
+    ];
+  });
+}
+
 /** os.cpus() reports speed 0 on some VMs; /proc/cpuinfo still has the clock. */
 function cpuMHz(): number {
   const speed = cpus()[0]?.speed ?? 0;
@@ -119,6 +146,16 @@ async function main() {
   const budget = mode === 'quick'
     ? { budgetMs: 0, minReps: 2, maxReps: 2, peerBudgetMs: Infinity }
     : { budgetMs: 4000, minReps: 3, maxReps: 10, peerBudgetMs: 6000 };
+  if (args.profile) {
+    if (!ctx) throw new Error('--profile times our GPU backend: no GPU adapter');
+    const list = await profiles(ctx, only.length ? only : PROFILED);
+    console.log(profileTables(list, table).join('\n'));
+    mkdirSync(args.out!, { recursive: true });
+    writeFileSync(`${args.out}/profile.json`, JSON.stringify({ ...info, profiles: list }, null, 2));
+    writeFileSync(`${args.out}/profile.md`, profileTables(list, markdownTable).join('\n'));
+    releaseNodeGpu(ctx);
+    return;
+  }
   const about = new Set<string>();
   const training: TrainRow[] = [];
   for (const p of plan().filter((x) => only.length === 0 || only.some((o) => jobLabel(x.job).includes(o)))) {
@@ -135,6 +172,9 @@ async function main() {
   for (const H of only.length ? [] : mode === 'quick' ? [64] : mode === 'full' ? [128, 512, 2048] : [128, 512]) {
     sampling.push(...(await benchSampling(ctx, H, V, mode === 'quick' ? 64 : 400, H > 512 ? 1 : 8)));
   }
+
+  // Where the issue's target rows spend an iteration (not in quick runs: they train other shapes).
+  const profiled = ctx && mode !== 'quick' && !only.length ? await profiles(ctx, PROFILED) : [];
 
   const kernels = ctx && !only.length ? await runKernelBench(ctx, { quick: mode === 'quick', allTilings: mode === 'full' }) : [];
 
@@ -174,6 +214,7 @@ async function main() {
   if (peerLines.length) console.log(`\nPeers as they ran:\n  ${peerLines.join('\n  ')}`);
   if (sampleRows.length) console.log(`\nSampling throughput\n${table(sampleHeaders, sampleRows)}`);
   const peakNote = `CPU peak (theoretical, ${cpus().length} cores x 256-bit FMA): ~${info.cpuPeakGflops} GFLOP/s`;
+  if (profiled.length) console.log(`\nWhere an iteration's time goes (each dispatch timed alone)\n${profileTables(profiled, table).join('\n')}`);
   if (kernelRows.length) console.log(`\nKernels vs their CPU twins; ${peakNote}\n${table(kernelHeaders, kernelRows)}`);
   const g0 = training.find((r) => r.backend === 'ours-gpu');
   const picks = training.filter((r) => r.kernels && r.timing === 'pipelined').map((r) => `${jobLabel(r)}: ${r.kernels}`);
@@ -182,7 +223,7 @@ async function main() {
 
   mkdirSync(args.out!, { recursive: true });
   const base = only.length ? 'only' : mode === 'default' ? 'latest' : mode;
-  writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, kernels }, null, 2));
+  writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, profiles: profiled, kernels }, null, 2));
   const busyAtEnd = busy();
   if (busyAtEnd) console.log(`\nnote: at the end ${busyAtEnd}`);
   const md = [
@@ -192,6 +233,7 @@ async function main() {
     ...(peerLines.length ? ['', 'Peers as they ran:', '', ...peerLines.map((l) => `- ${l}`)] : []),
     ...(sampleRows.length ? ['', markdownTable(sampleHeaders, sampleRows)] : []),
     ...(picks.length ? ['', `Kernel choice of our GPU rows (--tune ${args.tune}):`, '', ...picks.map((p) => `- ${p}`)] : []),
+    ...(profiled.length ? ['', "Where an iteration's time goes: each dispatch of one iteration timed alone, steps of a cell summed:", '', ...profileTables(profiled, markdownTable)] : []),
     ...(kernelRows.length ? ['', `Kernels against their CPU twins; ${peakNote}.`, '', markdownTable(kernelHeaders, kernelRows)] : []),
   ].join('\n');
   writeFileSync(`${args.out}/${base}.md`, md + '\n');

@@ -56,7 +56,7 @@ export function randomChunk(j: Job, seed: number) {
   return { inputs: draw(), targets: draw() };
 }
 
-function configs(j: Job): { model: ModelConfig; train: TrainConfig } {
+export function configs(j: Job): { model: ModelConfig; train: TrainConfig } {
   return {
     model: { cell: j.cell ?? 'rnn', vocabSize: j.V, hiddenSize: j.H },
     train: { seqLength: j.T, batchSize: j.B, optimizer: 'adam', learningRate: 2e-3, clip: 5 },

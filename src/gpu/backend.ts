@@ -33,6 +33,16 @@ export { dispatchesPerIteration };
 
 export class DeviceLostError extends Error {}
 
+/** One dispatch of an iteration and how long it takes alone (GpuBackend.profileIteration). */
+export interface DispatchTiming {
+  label: string;
+  kernel: string;
+  entryPoint: string;
+  ms: number;
+  /** Floating-point operations, for the products. */
+  flops?: number;
+}
+
 interface Dispatch {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
@@ -303,6 +313,40 @@ export class GpuBackend implements Backend {
       result.dc0 = gather(dState, dc0);
     }
     return result;
+  }
+
+  /**
+   * Where an iteration's time goes: every dispatch of one training iteration timed alone, `repeats`
+   * copies of it in one submit, fastest of `rounds`, less an empty submit's cost. On the weights
+   * and chunk the last trainStep left (call one first). Costs ~0.1 ms of submit overhead per
+   * dispatch that the pipelined iteration does not pay, so the parts can add up to more than it.
+   */
+  async profileIteration(repeats = 4, rounds = 3): Promise<DispatchTiming[]> {
+    this.assertUsable();
+    const planned = [...this.plan.forward, ...this.plan.backward, ...this.plan.update];
+    const bound = [...this.forward, ...this.backward, ...this.update];
+    const time = async (list: Dispatch[]) => {
+      let best = Infinity;
+      for (let r = 0; r < rounds; r++) {
+        const enc = this.device.createCommandEncoder();
+        if (list.length) this.encode(enc, list);
+        const t0 = performance.now();
+        this.device.queue.submit([enc.finish()]);
+        await this.device.queue.onSubmittedWorkDone();
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    const empty = await time([]);
+    const out: DispatchTiming[] = [];
+    for (let i = 0; i < planned.length; i++) {
+      const { label, kernel, entryPoint, uniforms } = planned[i];
+      const ms = Math.max(0, (await time(new Array<Dispatch>(repeats).fill(bound[i])) - empty) / repeats);
+      // A product's uniforms start with M, N, K (src/gpu/kernels/matmul.ts).
+      const mnk = kernel === 'matmul' && uniforms ? new Uint32Array(uniforms, 0, 3) : undefined;
+      out.push({ label, kernel, entryPoint, ms, ...(mnk && { flops: 2 * mnk[0] * mnk[1] * mnk[2] }) });
+    }
+    return out;
   }
 
   resetState(streams?: readonly number[]): void {
