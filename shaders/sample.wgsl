@@ -16,10 +16,12 @@
 override WG: u32 = 64;
 override ROWS: u32 = 1u;   // streams per invocation (at most MAX_ROWS)
 override UNITS: u32 = 4u;  // hidden units per invocation, every gate of them (UNITS x gates <= SLOTS)
+// W_hh from its transposed copy in weightsT (offWhhT), where the model keeps one (not the split plan).
+override TRANSPOSED: bool = false;
 
 struct Uniforms {
   H: u32, V: u32, streams: u32, layers: u32,
-  layer: u32, seqLen: u32, blocks: u32, pad: u32,
+  layer: u32, seqLen: u32, blocks: u32, offWhhT: u32,
   offWih: u32, offWhh: u32, offBih: u32, offBhh: u32,
 }
 
@@ -27,6 +29,7 @@ struct Uniforms {
 @group(0) @binding(1) var<storage, read> seq: array<u32>;           // tokens, then each stream's step
 @group(0) @binding(2) var<storage, read_write> hState: array<f32>;  // h twice, then c (lstm)
 @group(0) @binding(3) var<uniform> u: Uniforms;
+@group(0) @binding(4) var<storage, read> weightsT: array<vec4<f32>>;  // W_hh^T [H, G*H] of this layer at offWhhT
 
 //#include "lib/sample_step.wgsl"
 
@@ -64,7 +67,11 @@ fn cell(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   } else {
     rowsTimes(&gi, u.offWih, H, rows, slots, below);
   }
-  rowsTimes(&gh, u.offWhh, H, rows, slots, hIn);
+  if (TRANSPOSED) {
+    columnsTimes(&gh, u.offWhhT, gates() * H, H, rows, slots, hIn);
+  } else {
+    rowsTimes(&gh, u.offWhh, H, rows, slots, hIn);
+  }
   let out = 1u - p;
   for (var r = 0u; r < ROWS; r++) {
     let n = blk.n0 + r;

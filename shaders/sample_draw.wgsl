@@ -22,6 +22,7 @@ override WG: u32 = 64;
 override FUSED_DECODE: bool = false; // compute the logits here (small V x H): no sample_decode.wgsl dispatch
 override ROWS: u32 = 1u;            // lib/sample_step.wgsl's streams per invocation: this kernel's one
 override DECODE_ROWS: u32 = 1u;     // with FUSED_DECODE: ceil(V / WG), logits per invocation (at most SLOTS)
+override TRANSPOSED: bool = false;   // with FUSED_DECODE: W_dec from its transposed copy in weightsT (offDecT, ldDecT)
 override RECORD_PROBS: bool = false; // write every step's distribution (parity tests)
 override FILTER: bool = false;      // top-k or top-p in use
 override PENALTY: bool = false;     // repetition penalty in use
@@ -35,7 +36,8 @@ struct Uniforms {
   V: u32, streams: u32, seqLen: u32, primeLen: u32,
   seed: u32, temperature: f32, topK: u32, topP: f32,
   penalty: f32, window: u32, H: u32, layers: u32,
-  offDecW: u32, offDecB: u32, blocks: u32, pad: u32,
+  offDecW: u32, offDecB: u32, blocks: u32, offDecT: u32,
+  ldDecT: u32, pad0: u32, pad1: u32, pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: array<f32>;        // the decoder, with FUSED_DECODE
@@ -44,8 +46,16 @@ struct Uniforms {
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>;  // [streams * V]; the penalty rewrites its tokens'
 @group(0) @binding(4) var<storage, read_write> probs: array<f32>;   // [streams * seqLen * V] when RECORD_PROBS
 @group(0) @binding(5) var<uniform> u: Uniforms;
+@group(0) @binding(6) var<storage, read> weightsT: array<vec4<f32>>;      // W_dec^T [H, ldDecT] at offDecT, with TRANSPOSED
 
 //#include "lib/sample_step.wgsl"
+
+// The fused decoder's row s of invocation lid: runs of DECODE_ROWS (a multiple of 4) adjacent rows
+// from the transposed copy (lib/sample_step.wgsl: columnsTimes), else rows a workgroup apart.
+fn decodeRow(lid: u32, s: u32) -> u32 {
+  if (TRANSPOSED) { return lid * DECODE_ROWS + s; }
+  return lid + s * WG;
+}
 
 // Beside lib/reduce.wgsl's scratch:
 var<workgroup> token: u32;
@@ -114,18 +124,23 @@ fn draw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
 
     if (FUSED_DECODE) {
-      // The step's logits, as sample_decode.wgsl computes them: rows lid + s * WG, DECODE_ROWS of them.
+      // The step's logits, as sample_decode.wgsl computes them, DECODE_ROWS rows per invocation.
       var rows: array<u32, SLOTS>;
       var acc: Acc;
       for (var s = 0u; s < DECODE_ROWS; s++) {
-        rows[s] = min(lid + s * WG, V - 1u);
+        rows[s] = min(decodeRow(lid, s), V - 1u);
         acc[0][s] = params[u.offDecB + rows[s]];
       }
       var top: array<u32, MAX_ROWS>;
       top[0] = hAt(1u - (k & 1u), u.layers - 1u, stream);
-      rowsTimes(&acc, u.offDecW, u.H, rows, DECODE_ROWS, top);
+      if (TRANSPOSED) {
+        columnsTimes(&acc, u.offDecT, u.ldDecT, u.H, rows, DECODE_ROWS, top);
+      } else {
+        rowsTimes(&acc, u.offDecW, u.H, rows, DECODE_ROWS, top);
+      }
       for (var s = 0u; s < DECODE_ROWS; s++) {
-        if (lid + s * WG < V) { logits[lBase + lid + s * WG] = acc[0][s]; }
+        let v = decodeRow(lid, s);
+        if (v < V) { logits[lBase + v] = acc[0][s]; }
       }
       storageBarrier();
     }

@@ -25,7 +25,7 @@ import { dropoutMaskUniform } from './kernels/dropout.ts';
 import { positionsByToken } from './kernels/embedding_grad.ts';
 import { KERNELS } from './kernels/index.ts';
 import { optimizerSettings, optimizerUniforms, transposedDecoder, transposedWhh } from './kernels/optimizer.ts';
-import { sampleFits, sampleLaunches, sampleSeqLength, sampleStateLength, sampleStateOffsets, sampleStepLaunches } from './kernels/sample.ts';
+import { sampleFits, sampleLaunches, sampleSeqLength, sampleStateLength, sampleStateOffsets, sampleStepLaunches, type TransposedCopies } from './kernels/sample.ts';
 import { checkFits } from './memory.ts';
 import { planIteration, type IterationPlan, type KernelChoice, type PlannedDispatch } from './plan.ts';
 
@@ -439,7 +439,7 @@ export class GpuBackend implements Backend {
     this.device.queue.writeBuffer(seq, 0, seqInit);
     const launches = sampleLaunches(shape, this.layout, {
       primeLength: o.prime.length, seqLen, seed: o.seed, temperature: o.temperature, recordProbs, streams: count, controls: o.controls,
-    }, { params: this.buf.params, seq, hState: state, logits, probs });
+    }, { params: this.buf.params, seq, hState: state, logits, probs, transposed: this.transposedCopies() });
     const { dispatches, arena } = this.bindOnce(launches, 'sample');
     let enc = this.device.createCommandEncoder();
     // Every stream starts from stream 0's carried state.
@@ -472,6 +472,13 @@ export class GpuBackend implements Backend {
     } finally {
       for (const b of [seq, state, logits, probs, arena]) b.destroy();
     }
+  }
+
+  /** The optimizer's W_hh^T and decoder copies, which the sampler reads; none in the split plan. */
+  private transposedCopies(): TransposedCopies<GPUBuffer> | undefined {
+    const { rows, cols, layers, decoder } = this.plan.optimizer.whh;
+    if (layers === 0 || !decoder) return undefined;
+    return { buffer: this.buf.whhT, whhT: Array.from({ length: layers }, (_, l) => l * rows * cols), decoder };
   }
 
   /** Binds launches made for one submit, their uniform structs in one arena buffer (the caller destroys it). */
