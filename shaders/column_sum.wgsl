@@ -13,9 +13,15 @@ struct Uniforms { rows: u32, cols: u32, offX: u32, offOut: u32 }
 // A vec4 view of the same binding (main_v4 reads only this one).
 @group(0) @binding(0) var<storage, read> X4: array<vec4<f32>>;
 
+// The invocation's column (main) or vec4 of columns (main_v4): a grid wider than the device's
+// workgroups per dimension continues in y (src/gpu/kernels/common.ts: grid1D).
+fn column(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+  return gid.y * groups.x * WG + gid.x;
+}
+
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let j = gid.x;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let j = column(gid, groups);
   if (j >= u.cols) { return; }
   var s = 0.0;
   for (var r = 0u; r < u.rows; r++) { s += X[u.offX + r * u.cols + j]; }
@@ -23,8 +29,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WG)
-fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let j = gid.x * 4u;
+fn main_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+  let j = column(gid, groups) * 4u;
   if (j >= u.cols) { return; }
   let base = (u.offX + j) / 4u;
   let stride = u.cols / 4u;

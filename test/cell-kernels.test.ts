@@ -16,6 +16,7 @@ import { CELL_CANDIDATES, cellBlocking, cellEntryPoint, DEFAULT_CELL_CANDIDATE }
 import { cellForwardLaunch } from '../src/gpu/kernels/cell_forward.ts';
 import { cellBackwardLaunch } from '../src/gpu/kernels/cell_backward.ts';
 import { inputGatherLaunch } from '../src/gpu/kernels/input_gather.ts';
+import { positionsByToken } from '../src/gpu/kernels/embedding_grad.ts';
 import { dropoutLaunch, dropoutMaskUniform } from '../src/gpu/kernels/dropout.ts';
 import { transposedWhh } from '../src/gpu/kernels/optimizer.ts';
 import { cellPointwise, cellPointwiseBackward, gatePreactivations, type LayerTensors } from '../src/cpu/cells.ts';
@@ -185,8 +186,12 @@ describe.skipIf(noGpu)('cell_backward.wgsl vs cellPointwiseBackward + W_hh^T dgh
 });
 
 describe.skipIf(noGpu)('input_gather.wgsl and dropout.wgsl vs their CPU twins (exact)', () => {
-  for (const { N, GH, V } of [{ N: 7, GH: 12, V: 5 }, { N: 1, GH: 3, V: 1 }, { N: 33, GH: 148, V: 87 }]) {
-    it(`input_gather N=${N} G*H=${GH} V=${V}`, async () => {
+  // maxPerDim 2 and 3: more runs of distinct tokens than the dispatch's y holds, so they take turns;
+  // V > N: fewer run slots than tokens.
+  for (const { N, GH, V, maxPerDim } of [
+    { N: 7, GH: 12, V: 5 }, { N: 1, GH: 3, V: 1 }, { N: 33, GH: 148, V: 87 }, { N: 33, GH: 70, V: 9, maxPerDim: 2 }, { N: 6, GH: 5, V: 40, maxPerDim: 3 },
+  ]) {
+    it(`input_gather N=${N} G*H=${GH} V=${V}${maxPerDim ? `, at most ${maxPerDim} workgroups in y` : ''}`, async () => {
       const rng = new Rng(N + GH + V);
       const offWih = 6, offBih = offWih + GH * V + 2;
       const params = rand(rng, offBih + GH + 1);
@@ -203,7 +208,10 @@ describe.skipIf(noGpu)('input_gather.wgsl and dropout.wgsl vs their CPU twins (e
       }
       const got = await withRunner(async (r) => {
         const out = r.storage(N * GH);
-        await r.run([r.launch(inputGatherLaunch({ params: r.storage(params), tokens: r.storage(tokens), gi: out, N, GH, V, offWih, offBih }, r.maxPerDim))]);
+        const { positions, runs } = positionsByToken(tokens, V);
+        await r.run([r.launch(inputGatherLaunch({
+          params: r.storage(params), tokens: r.storage(tokens), positions: r.storage(positions), runs: r.storage(runs), gi: out, N, GH, V, offWih, offBih,
+        }, maxPerDim ?? r.maxPerDim))]);
         return r.read(out, 0, N * GH);
       });
       // One f32 addition on both sides (the CPU's f64 sum of two f32s rounds to the same f32).

@@ -345,10 +345,12 @@ describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
   const cases = [
     { rows: 1, cols: 1, offX: 3 }, { rows: 1, cols: 70, offX: 3 }, { rows: 70, cols: 1, offX: 3 }, { rows: 129, cols: 65, offX: 3 }, { rows: 300, cols: 3, offX: 3 },
     { rows: 7, cols: 8, offX: 4 }, { rows: 33, cols: 1028, offX: 0 }, { rows: 2, cols: 300, offX: 12 },
+    // Grids wider than maxPerDim workgroups continue in y.
+    { rows: 33, cols: 1028, offX: 0, maxPerDim: 3 }, { rows: 2, cols: 300, offX: 12, maxPerDim: 2 },
   ];
-  for (const { rows, cols, offX } of cases) {
+  for (const { rows, cols, offX, maxPerDim } of cases) {
     const variants = cols % 4 === 0 && offX % 4 === 0 ? ['main', 'main_v4'] as const : ['main'] as const;
-    it(`rows=${rows} cols=${cols} offX=${offX}: ${variants.join(', ')}`, async () => {
+    it(`rows=${rows} cols=${cols} offX=${offX}${maxPerDim ? ` maxPerDim=${maxPerDim}` : ''}: ${variants.join(', ')}`, async () => {
       const rng = new Rng(rows * 13 + cols);
       const offOut = 5;
       const x = randomArray(rng, offX + rows * cols + 2);
@@ -360,7 +362,9 @@ describe.skipIf(noGpu)('column_sum.wgsl vs a float64 column sum', () => {
         const out: Float32Array[] = [];
         for (const variant of variants) {
           const O = r.storage(outInit);
-          await r.run([r.launch(columnSumLaunch({ X, out: O, rows, cols, offX, offOut, variant }))]);
+          const launch = columnSumLaunch({ X, out: O, rows, cols, offX, offOut, variant }, maxPerDim);
+          if (maxPerDim) expect(launch.x).toBeLessThanOrEqual(maxPerDim);
+          await r.run([r.launch(launch)]);
           out.push(await r.read(O));
         }
         return out;

@@ -169,12 +169,13 @@ export class GpuBackend implements Backend {
     for (let p = 0; p < N; p++) {
       if (c.inputs[p] >= V || c.targets[p] >= V) throw new Error(`token id ${Math.max(c.inputs[p], c.targets[p])} outside the vocabulary of ${V}`);
     }
-    const { start, positions } = positionsByToken(c.inputs, V);
+    const { start, positions, runs } = positionsByToken(c.inputs, V);
     const q = this.device.queue;
     q.writeBuffer(this.buf.inputs, 0, c.inputs);
     q.writeBuffer(this.buf.targets, 0, c.targets);
     q.writeBuffer(this.buf.embStart, 0, start);
     q.writeBuffer(this.buf.embPos, 0, positions);
+    q.writeBuffer(this.buf.embRuns, 0, runs);
   }
 
   /** One struct per update dispatch (several in the split plan, each over its chunk of the parameters). */

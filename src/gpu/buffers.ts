@@ -165,6 +165,9 @@ export function decoderCopyPlace(model: ModelConfig): { off: number; ld: number;
   return { off, ld, words: off + (H + 1) * ld };
 }
 
+/** Slots for the runs of distinct tokens in a chunk of N positions (input_gather.wgsl; positionsByToken's `runs` has one more word). */
+export const runSlots = (N: number, V: number): number => Math.min(N, V);
+
 /** Every buffer of training, by what it holds (no dispatches): what the memory estimate sums. */
 export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: BindingLimits): PlanBuffer[] {
   const split = splitPlan(model, train, limits);
@@ -213,6 +216,7 @@ export function planBuffers(model: ModelConfig, train: TrainConfig, limits?: Bin
   words('targets', N, 'target tokens TxB');
   words('embStart', V + 1, "each token's first position");
   words('embPos', N, 'positions by token TxB');
+  words('embRuns', runSlots(N, V) + 1, "each distinct token's first position in embPos");
   out.push({ name: 'uniforms', size: arenaSlots(model, train, limits) * UNIFORM_ALIGN, holds: 'uniform structs, one slot per dispatch', usage: 'uniform' });
   // One struct (96 bytes: kernels/optimizer.ts OPTIMIZER_UNIFORM_BYTES) per update dispatch, at UNIFORM_ALIGN strides.
   const optChunks = split?.optChunks ?? 1;

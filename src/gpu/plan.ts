@@ -266,13 +266,13 @@ export function planIteration(
     const bih = split ? undefined : w.biasIh.offset;
     if (l === 0 && !split) {
       forward.push(plan('forward layer 0 input_gather', inputGatherLaunch({
-        params: b.params, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset, offBih: bih,
+        params: b.params, tokens: b.inputs, positions: b.embPos, runs: b.embRuns, gi: b.gi, N, GH, V, offWih: w.weightIh.offset, offBih: bih,
       }, maxPerDim)));
     } else if (l === 0) {
       for (const [r0, rows] of wih0Ranges()) {
         const p = win(b.params, w.weightIh.offset + r0 * V, w.weightIh.offset + (r0 + rows) * V);
         forward.push(plan(`forward layer 0 input_gather${rows < GH ? ` rows ${r0}..` : ''}`, inputGatherLaunch({
-          params: p.buf, tokens: b.inputs, gi: b.gi, N, GH, V, offWih: w.weightIh.offset + r0 * V - p.base, rows: { start: r0, count: rows },
+          params: p.buf, tokens: b.inputs, positions: b.embPos, runs: b.embRuns, gi: b.gi, N, GH, V, offWih: w.weightIh.offset + r0 * V - p.base, rows: { start: r0, count: rows },
         }, maxPerDim)));
       }
     } else {
@@ -331,7 +331,7 @@ export function planIteration(
     const g = win(b.grads, off, off + n);
     return { out: g.buf, offOut: off - g.base };
   };
-  bw('decoder column_sum db_dec', columnSumLaunch({ X: b.logits, rows: N, cols: V, ...gBias(dec.b, V) }));
+  bw('decoder column_sum db_dec', columnSumLaunch({ X: b.logits, rows: N, cols: V, ...gBias(dec.b, V) }, maxPerDim));
   bw('decoder matmul dL/d(top)', matmul('dL/d(top)', { M: N, N: H, K: V, A: b.logits, lda: V, B: b.params, offB: dec.w, ldb: H, C: dUp, ldc: H }));
   for (let l = L - 1; l >= 0; l--) {
     const w = layout.layers[l];
@@ -373,7 +373,7 @@ export function planIteration(
         M: rows, N: H, K: N, transA: true, A: b.dGh, offA: r0, lda: GH, B: b.hAll, offB: hBase(l), ldb: H, C: b.grads, offC: w.weightHh.offset + r0 * H, ldc: H,
       }));
     }
-    bw(`layer ${l} column_sum db_hh`, columnSumLaunch({ X: b.dGh, rows: N, cols: GH, ...gBias(w.biasHh.offset, GH) }));
+    bw(`layer ${l} column_sum db_hh`, columnSumLaunch({ X: b.dGh, rows: N, cols: GH, ...gBias(w.biasHh.offset, GH) }, maxPerDim));
     if (l === 0) {
       for (const [r0, rows] of wih0Ranges()) {
         bw(`layer 0 embedding_grad dW_ih${rows < GH ? ` rows ${r0}..` : ''}`, embeddingGradLaunch({
@@ -389,7 +389,7 @@ export function planIteration(
         }));
       }
     }
-    bw(`layer ${l} column_sum db_ih`, columnSumLaunch({ X: b.dGi, rows: N, cols: GH, ...gBias(w.biasIh.offset, GH) }));
+    bw(`layer ${l} column_sum db_ih`, columnSumLaunch({ X: b.dGi, rows: N, cols: GH, ...gBias(w.biasIh.offset, GH) }, maxPerDim));
     if (l > 0 && !wihSplit) bw(`layer ${l} matmul dL/dx`, matmul(`layer ${l} dL/dx`, { M: N, N: H, K: GH, A: b.dGi, lda: GH, B: b.params, offB: w.weightIh.offset, ldb: H, C: dUp, ldc: H }));
     if (l > 0 && wihSplit) {
       // Per range of positions: the partial products over W_ih's row ranges, then their sum.
@@ -401,7 +401,7 @@ export function planIteration(
             M: rows, N: H, K: k, A: b.dGi, offA: n0 * GH + r0, lda: GH, B: b.params, offB: w.weightIh.offset + r0 * H, ldb: H, C: b.dxPart, offC: p * rows * H, ldc: H,
           }));
         });
-        bw(`layer ${l} column_sum dL/dx positions ${n0}..`, columnSumLaunch({ X: b.dxPart, rows: ranges.length, cols: rows * H, out: dUp, offOut: n0 * H }));
+        bw(`layer ${l} column_sum dL/dx positions ${n0}..`, columnSumLaunch({ X: b.dxPart, rows: ranges.length, cols: rows * H, out: dUp, offOut: n0 * H }, maxPerDim));
       }
     }
   }

@@ -2,7 +2,7 @@
 import source from '../../../shaders/column_sum.wgsl?raw';
 import { COLUMN_SUM_WG } from '../buffers.ts';
 import { composeWgsl } from '../wgsl.ts';
-import { bindAll, defineKernel, reads, UniformLayout, writes, type Launch, type Sized } from './common.ts';
+import { bindAll, defineKernel, grid1D, reads, UniformLayout, writes, type Launch, type Sized } from './common.ts';
 
 const UNIFORMS = new UniformLayout({ rows: 'u32', cols: 'u32', offX: 'u32', offOut: 'u32' });
 
@@ -32,11 +32,14 @@ export function columnSumVariantFor(a: { X: Sized; rows: number; cols: number; o
   return a.cols >= 1024 && v4Fits(a) ? 'main_v4' : 'main';
 }
 
-export function columnSumLaunch<T extends Sized>(a: { X: T; out: T; rows: number; cols: number; offX?: number; offOut?: number; variant?: 'main' | 'main_v4' }): Launch<T> {
+export function columnSumLaunch<T extends Sized>(
+  a: { X: T; out: T; rows: number; cols: number; offX?: number; offOut?: number; variant?: 'main' | 'main_v4' }, maxPerDim = 65535,
+): Launch<T> {
   const offX = a.offX ?? 0, offOut = a.offOut ?? 0;
   const variant = a.variant ?? columnSumVariantFor(a);
   if (variant === 'main_v4' && !v4Fits(a)) throw new Error(`column_sum main_v4 cannot read ${a.rows}x${a.cols} at ${offX}`);
   const perInvocation = variant === 'main_v4' ? 4 : 1;
+  const g = grid1D(Math.ceil(a.cols / perInvocation), WG, maxPerDim);
   return {
     kernel: COLUMN_SUM,
     entryPoint: variant,
@@ -46,7 +49,7 @@ export function columnSumLaunch<T extends Sized>(a: { X: T; out: T; rows: number
       out: { buffer: a.out, touches: [writes(offOut, a.cols)] },
       u: { uniforms: UNIFORMS.pack({ rows: a.rows, cols: a.cols, offX, offOut }) },
     }),
-    x: Math.max(1, Math.ceil(a.cols / perInvocation / WG)),
-    y: 1,
+    x: g.x,
+    y: g.y,
   };
 }

@@ -18,16 +18,22 @@ const WG = 64;
 
 /**
  * The positions 0..n-1 grouped by their token (a counting sort), as embedding_grad.wgsl reads
- * them: the positions holding token v are positions[start[v] .. start[v + 1]).
+ * them: the positions holding token v are positions[start[v] .. start[v + 1]); and as
+ * input_gather.wgsl reads them, the y-th distinct token's at positions[runs[y] .. runs[y + 1]).
  */
-export function positionsByToken(tokens: ArrayLike<number>, V: number): { start: Uint32Array; positions: Uint32Array } {
+export function positionsByToken(tokens: ArrayLike<number>, V: number): { start: Uint32Array; positions: Uint32Array; runs: Uint32Array } {
+  const N = tokens.length;
   const start = new Uint32Array(V + 1);
-  for (let p = 0; p < tokens.length; p++) start[tokens[p] + 1]++;
+  for (let p = 0; p < N; p++) start[tokens[p] + 1]++;
   for (let v = 0; v < V; v++) start[v + 1] += start[v];
   const fill = start.slice(0, V);
-  const positions = new Uint32Array(tokens.length);
-  for (let p = 0; p < tokens.length; p++) positions[fill[tokens[p]]++] = p;
-  return { start, positions };
+  const positions = new Uint32Array(N);
+  for (let p = 0; p < N; p++) positions[fill[tokens[p]]++] = p;
+  // Where each distinct token's positions start, in token order, then N (input_gather.wgsl's runs).
+  const runs = new Uint32Array(Math.min(N, V) + 1).fill(N);
+  let y = 0;
+  for (let v = 0; v < V; v++) if (start[v + 1] > start[v]) runs[y++] = start[v];
+  return { start, positions, runs };
 }
 
 /** Entry points (shaders/embedding_grad.wgsl) by the entries of out each invocation writes. */
