@@ -12,8 +12,9 @@ import { createRequire } from 'node:module';
 import brain from 'brain.js';
 import { Rng } from '../src/util/random.ts';
 import type { Job } from './training.ts';
+import { PIPELINE_DEPTH } from './timing.ts';
 
-/** One peer on one job, warmed up; `round()` times one training iteration of T*B tokens. */
+/** One peer on one job, warmed up; `round()` times training iterations of T*B tokens. */
 export interface PeerSession {
   /** Milliseconds per iteration of T*B tokens. */
   round(): Promise<number>;
@@ -68,8 +69,12 @@ export async function startTorch(j: Job): Promise<PeerSession> {
   const ready = await next();
   return {
     about: `torch ${ready.torch}, ${ready.threads} of ${cpus().length} cores, ${ready.blas}, ${ready.input} input`,
+    // As many iterations a round as our pipelined GPU round: a round that follows another runner's
+    // pays a stall now and then on these shared machines (10-30x one iteration for PyTorch's two
+    // threads right after our CPU or GPU backend, measured alone it was 10-13 ms at H=128), which
+    // one-iteration rounds took whole and three share.
     async round() {
-      child.stdin.write('1\n');
+      child.stdin.write(`${PIPELINE_DEPTH}\n`);
       return (await next()).ms as number;
     },
     dispose() {

@@ -139,7 +139,10 @@ async function main() {
   // Other work on the machine slows every runner, but multi-threaded ones most (PyTorch's threads
   // wait for each other: bench/peers/torch_rnn.py); say so where the ratios will be skewed.
   const busy = () => (loadavg()[0] > cpus().length ? `the load average was ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: other work competes, multi-threaded peers (PyTorch) lose most; ratios are unreliable` : '');
-  if (busy()) console.log(`note: ${busy()}`);
+  // Measured before the first row: during the run the bench's own threads (lavapipe's, PyTorch's)
+  // keep the load average near the core count by themselves.
+  const busyAtStart = busy();
+  if (busyAtStart) console.log(`note: ${busyAtStart}`);
   console.log(`bench (${mode}) on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu ${info.versions.webgpu}, tfjs ${info.versions.tfjs}\n`);
   // Rounds until the row has spent budgetMs; a CPU runner that has spent peerBudgetMs in a row's
   // rounds sits out the rest (tfjs and ours on the CPU at H=512: seconds per iteration).
@@ -224,10 +227,9 @@ async function main() {
   mkdirSync(args.out!, { recursive: true });
   const base = only.length ? 'only' : mode === 'default' ? 'latest' : mode;
   writeFileSync(`${args.out}/${base}.json`, JSON.stringify({ ...info, training, sampling, profiles: profiled, kernels }, null, 2));
-  const busyAtEnd = busy();
-  if (busyAtEnd) console.log(`\nnote: at the end ${busyAtEnd}`);
+
   const md = [
-    ...(busyAtEnd ? [`**Measured on a busy machine: at the end ${busyAtEnd}.**`, ''] : []),
+    ...(busyAtStart ? [`**Measured on a busy machine: when the bench began ${busyAtStart}.**`, ''] : []),
     `Measured ${info.date.slice(0, 10)} on ${info.adapter}; ${info.machine}; node ${info.versions.node}, webgpu (Dawn) ${info.versions.webgpu}, tfjs ${info.versions.tfjs}. Mode: ${mode}.`,
     '', markdownTable(trainHeaders, trainRows),
     ...(peerLines.length ? ['', 'Peers as they ran:', '', ...peerLines.map((l) => `- ${l}`)] : []),
