@@ -58,7 +58,7 @@ export interface SplitPlan {
    * dxRows).
    */
   dxRows: number;
-  /** Layer 0's W_ih [G*H, V] in ranges of wih0Rows rows (input_gather and embedding_grad main_rows); one range where it fits. */
+  /** Layer 0's W_ih [G*H, V] in ranges of wih0Rows rows (input_gather by rows, embedding_grad main_rows); one range where it fits. */
   wih0Rows: number;
   wih0Chunks: number;
   optChunkWords: number;

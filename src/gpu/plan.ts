@@ -27,12 +27,12 @@
  * params, grads, optM and optV are bound per dispatch as the window (aligned offset + size) of
  * the tensors it touches, the per-layer activations (hAll, cAll, saved, xUp, dState) as the
  * layer's window, and the dispatches that would touch more change: the gi products leave out b_ih
- * (input_gather's main_rows, a matmul without bias), each forward step is whhChunks matmuls
+ * (input_gather without its bias, a matmul without bias), each forward step is whhChunks matmuls
  * gh[:, rows] = h_{t-1} W_hh[rows]^T then cell_forward's main_gh (the pointwise part, + b_ih + b_hh),
  * each backward step with a step t+1 is whhChunks matmuls dhPart[c] = dgh_{t+1}[:, rows] W_hh[rows]
  * then cell_backward's main_dh (which sums the parts), dW_hh is whhChunks matmuls over its rows, W_ih
  * above layer 0 goes by the same row ranges (gi, dW_ih, and dL/dx as partial products summed by
- * column_sum), layer 0's W_ih by wih0Chunks row ranges (input_gather and embedding_grad main_rows),
+ * column_sum), layer 0's W_ih by wih0Chunks row ranges (input_gather by rows, embedding_grad main_rows),
  * and the optimizer runs over chunks of the flat parameters. It keeps no transposed copies: the
  * logits read W_dec itself (a transposed B, scalar loads), and its steps run the default blocking
  * (the tuner times no cell there).
