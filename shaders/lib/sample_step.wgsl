@@ -30,12 +30,9 @@ fn rowsTimes(acc: ptr<function, Acc>, w: u32, len: u32, rows: array<u32, SLOTS>,
   for (var j = 0u; j < len; j++) {
     var a: array<f32, MAX_ROWS>;
     for (var r = 0u; r < ROWS; r++) { a[r] = hState[x[r] + j]; }
-    // Every slot's weight before any multiply-add: interleaved, the loads and the arithmetic
-    // ran 1.6x slower in cell_forward.wgsl on lavapipe.
-    var wv: array<f32, SLOTS>;
-    for (var s = 0u; s < slots; s++) { wv[s] = params[at[s] + j]; }
-    for (var r = 0u; r < ROWS; r++) {
-      for (var s = 0u; s < slots; s++) { (*acc)[r][s] += a[r] * wv[s]; }
+    for (var s = 0u; s < slots; s++) {
+      let wv = params[at[s] + j];
+      for (var r = 0u; r < ROWS; r++) { (*acc)[r][s] += a[r] * wv; }
     }
   }
 }
